@@ -1,0 +1,132 @@
+// Package bench runs a scenario's phases on each target, records everything in the run
+// store as it arrives, and turns samples into leak-rate estimates and verdicts.
+package bench
+
+import "time"
+
+// Verdict is the outcome of one cell.
+type Verdict string
+
+const (
+	Leak         Verdict = "LEAK"
+	Clean        Verdict = "CLEAN"
+	Inconclusive Verdict = "INCONCLUSIVE"
+)
+
+// RunInfo describes a run.
+type RunInfo struct {
+	ID           string
+	Scenario     string // scenario name
+	ScenarioText string // the scenario as run (YAML)
+	Provider     string
+	Seed         int64
+	Tool         string // wfplab version
+	Started      time.Time
+	Finished     time.Time // zero while running, or if the run was killed
+}
+
+// TargetInfo is one target of a run, as the lab found it.
+type TargetInfo struct {
+	Name    string
+	OS      string // catalog key
+	Product string
+	Arch    string
+}
+
+// PhaseInfo is one phase on one target.
+type PhaseInfo struct {
+	Target  string
+	Phase   string
+	OSBuild string
+	Netio   string // netio.sys version in force during the phase
+	Hotfix  string // lab.HotfixState of that version
+	Started time.Time
+	Ended   time.Time
+}
+
+// Window is a stretch of a phase: "warmup" or a profile name.
+type Window struct {
+	Target  string
+	Phase   string
+	Profile string
+	Start   time.Time
+	End     time.Time
+}
+
+// PoolPoint is one sample's pool and driver totals.
+type PoolPoint struct {
+	Target     string
+	Phase      string
+	At         time.Time // host time the sample arrived
+	GuestUS    uint64
+	Seq        uint64
+	NPBytes    uint64
+	NPAllocs   uint64
+	NPFrees    uint64
+	Blocked    uint64 // chains blocked, all layers
+	MultiChain uint64 // chains with more than one NBL, all layers
+	NBLs       uint64
+}
+
+// TagPoint is one tag's nonpaged usage at a sample.
+type TagPoint struct {
+	Target string
+	Phase  string
+	At     time.Time
+	Tag    string
+	Bytes  uint64
+	Allocs uint64
+	Frees  uint64
+}
+
+// Event is something that happened: a reboot, an install, an error.
+type Event struct {
+	Target  string
+	Phase   string
+	At      time.Time
+	Kind    string // e.g. "reboot", "hotfix", "driver", "error", "traffic"
+	Message string
+}
+
+// TrafficPoint is one second of generated traffic.
+type TrafficPoint struct {
+	Target  string
+	Phase   string
+	Profile string
+	At      time.Time
+	Packets uint64
+	Bytes   uint64
+	Bursts  uint64
+	Errors  uint64
+}
+
+// Estimate is a slope with its confidence interval.
+type Estimate struct {
+	Slope float64 // bytes per second
+	Lo    float64
+	Hi    float64
+	N     int     // samples used
+	NEff  float64 // effective sample size after autocorrelation
+}
+
+// TagGrowth is a tag's growth over a window.
+type TagGrowth struct {
+	Tag   string
+	Bytes int64
+}
+
+// CellResult is the analysis of one target × phase × profile.
+type CellResult struct {
+	Target        string
+	Phase         string
+	Profile       string
+	Leak          Estimate
+	ChainsPerSec  float64 // multi-NBL chains blocked per second
+	PacketsPerSec float64 // traffic achieved
+	BytesPerChain float64 // leak rate / multi-NBL chain rate; NaN when no multi-NBL chains
+	TopTags       []TagGrowth
+	Verdict       Verdict
+	Expected      Verdict // "" when the scenario expects nothing
+	Met           bool
+	Note          string
+}

@@ -1,0 +1,84 @@
+// Package agent reads the lines wfplab-agent.exe prints, as guest/agent/FORMAT.md defines them.
+// The real agent, the simulated guest and this parser all follow that file.
+package agent
+
+// Layer names the driver's callout layers, in the order FORMAT.md lists them.
+type Layer string
+
+const (
+	LayerStream    Layer = "stream"
+	LayerForward   Layer = "forward"
+	LayerTransport Layer = "transport"
+)
+
+// Layers is every layer the driver counts.
+var Layers = []Layer{LayerStream, LayerForward, LayerTransport}
+
+// HistBuckets labels the chain-length histogram buckets.
+var HistBuckets = [6]string{"1", "2", "3-4", "5-8", "9-16", "17+"}
+
+// LayerCounters are the driver's counters for one layer since it started or was reset.
+type LayerCounters struct {
+	Classify   uint64
+	Blocked    uint64
+	NBLs       uint64
+	MultiChain uint64 // chains with more than one NBL
+	Hist       [6]uint64
+}
+
+// Driver is the driver state and counters a sample carries.
+type Driver struct {
+	State  string // "running", "absent" or "error:N"
+	Layers map[Layer]LayerCounters
+}
+
+// TagUsage is one pool tag's nonpaged numbers.
+type TagUsage struct {
+	Allocs uint64
+	Frees  uint64
+	Bytes  uint64
+}
+
+// Header is the H1 line that starts a sample stream.
+type Header struct {
+	Agent      string
+	Version    string
+	IntervalMS uint64
+	Arch       string
+	PID        uint64
+}
+
+// Sample is one S1 line.
+type Sample struct {
+	Seq          uint64
+	TimeUS       uint64 // guest monotonic time since boot
+	NPBytes      uint64
+	NPAllocs     uint64
+	NPFrees      uint64
+	CPUKernelMS  uint64
+	CPUUserMS    uint64
+	CPUIdleMS    uint64
+	Driver       Driver
+	ChangedTags  map[string]TagUsage // only the tags that changed since the previous sample
+}
+
+// Inventory is the V1 line of `versions`.
+type Inventory struct {
+	OSVersion   string // "6.0" or "6.1"
+	OSBuild     string // "7600.16385"
+	SP          uint64
+	Arch        string // "x86" or "x64"
+	Netio       string // file version or "missing"
+	Tcpip       string
+	Fwpkclnt    string
+	TestSigning bool
+	DrvService  string
+	BootUS      uint64
+}
+
+// AgentError is an E1 line.
+type AgentError struct {
+	Where string
+	Code  uint64
+	Msg   string
+}

@@ -1,0 +1,111 @@
+// Package scenarios loads, validates and expands wfplab scenarios: which guests, which
+// phases, which traffic, and which verdict each cell is expected to reach.
+package scenarios
+
+import (
+	"net/netip"
+	"time"
+)
+
+// Scenario is one validated scenario file.
+type Scenario struct {
+	Name        string
+	Description string
+	Source      string // file path, or "builtin:<name>"
+	Provider    Provider
+	Targets     []Target
+	Lab         Lab
+	Phases      []Phase
+	Timing      Timing
+	Profiles    []Profile
+	Verdict     VerdictRule
+	Expect      []Expectation
+}
+
+// Provider says where guests come from.
+type Provider struct {
+	Kind string // "sim", "vagrant" or "static"
+	// Sim: seconds a simulated reboot keeps WinRM down; noise on/off.
+	SimRebootDown time.Duration
+	SimNoise      bool
+	// Vagrant: the folder holding the Vagrantfile.
+	VagrantDir string
+	// Static: hosts are on each Target.
+}
+
+// Target is one guest of the scenario.
+type Target struct {
+	Name string // unique name, used in reports
+	OS   string // catalog key (lab.LookupOS)
+	// Static provider only: WinRM endpoint and traffic addresses.
+	Host          string
+	Port          int
+	HTTPS         bool
+	Insecure      bool
+	UserEnv       string // environment variable holding the user name (default WFPLAB_USER)
+	PasswordEnv   string // environment variable holding the password (default WFPLAB_PASSWORD)
+	PasswordFile  string // or a file holding it
+	StreamPort    int
+	ControlPort   int
+	ForwardDest   netip.AddrPort
+	ForwardPrefix netip.Prefix
+}
+
+// Lab holds run-wide settings.
+type Lab struct {
+	// Allow lists the networks traffic may go to; loopback is always allowed.
+	Allow []netip.Prefix
+	// HotfixDir holds the KB979223 MSU packages for real guests.
+	HotfixDir string
+	// RebootTimeout bounds one reboot (default 5m).
+	RebootTimeout time.Duration
+}
+
+// Phase is "before" (as installed) or "after" (hotfix installed and rebooted).
+type Phase struct {
+	Name          string
+	InstallHotfix bool
+}
+
+// Timing of each phase.
+type Timing struct {
+	Warmup         time.Duration // quiet sampling before the first profile
+	Window         time.Duration // each profile's traffic time
+	Settle         time.Duration // start of each window left out of the estimate
+	SampleInterval time.Duration
+}
+
+// Profile is one traffic profile of the scenario.
+type Profile struct {
+	Name          string // unique within the scenario, e.g. "stream-burst"
+	Kind          string // "stream-burst", "fragment-forward" or "single-nbl"
+	Rate          float64
+	PayloadBytes  int
+	BurstSegments int
+	Conns         int
+}
+
+// VerdictRule turns an estimate into LEAK, CLEAN or INCONCLUSIVE.
+type VerdictRule struct {
+	// Threshold is the smallest leak rate, in bytes/s, that matters: LEAK when the
+	// confidence interval lies above it, CLEAN when it lies below it.
+	ThresholdBps float64
+	Confidence   float64 // e.g. 0.95
+}
+
+// Expectation says what verdict a cell must reach. Empty Target, Phase or Profile match all.
+type Expectation struct {
+	Target  string
+	Phase   string
+	Profile string
+	Verdict string // "LEAK", "CLEAN" or "INCONCLUSIVE"
+	Line    int    // line in the scenario file, for messages
+}
+
+// Cell is one target × phase × profile with its expected verdict ("" when none).
+type Cell struct {
+	Target  Target
+	Phase   Phase
+	Profile Profile
+	Expect  string
+}

@@ -1,0 +1,67 @@
+// Package traffic generates the traffic shapes that make Windows indicate NBL chains:
+// TCP bursts into a stream-layer callout, fragmented datagrams forwarded through the guest,
+// and small single-NBL datagrams as the control.
+package traffic
+
+import (
+	"net/netip"
+	"time"
+)
+
+// Profile names a traffic shape.
+type Profile string
+
+const (
+	// StreamBurst writes bursts of several MSS-sized segments back to back on TCP
+	// connections (Nagle off), so the guest's stream layer indicates multi-NBL chains.
+	StreamBurst Profile = "stream-burst"
+	// FragmentForward sends UDP datagrams larger than the path MTU (DF clear) to a
+	// destination routed through the guest: one fragment group, several NBLs, each.
+	FragmentForward Profile = "fragment-forward"
+	// SingleNBL sends small UDP datagrams: one NBL each, the control that never leaks.
+	SingleNBL Profile = "single-nbl"
+)
+
+// Profiles lists every profile.
+var Profiles = []Profile{StreamBurst, FragmentForward, SingleNBL}
+
+// Spec is one traffic run.
+type Spec struct {
+	Profile Profile
+	// Rate is packets per second: TCP segments for stream-burst (bursts go out at
+	// Rate/BurstSegments per second), datagrams for the UDP profiles. 0 means as fast as possible.
+	Rate float64
+	// Duration and MaxPackets bound the run; the first reached ends it. At least one must be set.
+	Duration   time.Duration
+	MaxPackets uint64
+	// PayloadBytes is the TCP segment size (stream-burst, default 1460) or the UDP
+	// datagram payload size (fragment-forward default 4000, single-nbl default 64).
+	PayloadBytes int
+	// BurstSegments is how many segments one stream-burst write carries (default 8).
+	BurstSegments int
+	// Conns is how many TCP connections stream-burst keeps (default 4).
+	Conns int
+}
+
+// Target is where traffic goes.
+type Target struct {
+	Stream  netip.AddrPort // TCP, stream-burst
+	Forward netip.AddrPort // UDP, fragment-forward
+	Control netip.AddrPort // UDP, single-nbl
+}
+
+// Counters are totals, or per-second deltas in a Tick.
+type Counters struct {
+	Packets uint64 // segments or datagrams sent
+	Bytes   uint64 // payload bytes sent
+	Bursts  uint64 // stream-burst writes
+	Conns   uint64 // TCP connections opened
+	Resets  uint64 // TCP connections the peer reset or closed
+	Errors  map[string]uint64
+}
+
+// Tick is one second of a run.
+type Tick struct {
+	At    time.Time // end of the second
+	Delta Counters
+}
