@@ -50,16 +50,16 @@ type Header struct {
 
 // Sample is one S1 line.
 type Sample struct {
-	Seq          uint64
-	TimeUS       uint64 // guest monotonic time since boot
-	NPBytes      uint64
-	NPAllocs     uint64
-	NPFrees      uint64
-	CPUKernelMS  uint64
-	CPUUserMS    uint64
-	CPUIdleMS    uint64
-	Driver       Driver
-	ChangedTags  map[string]TagUsage // only the tags that changed since the previous sample
+	Seq         uint64
+	TimeUS      uint64 // guest monotonic time since boot
+	NPBytes     uint64
+	NPAllocs    uint64
+	NPFrees     uint64
+	CPUKernelMS uint64
+	CPUUserMS   uint64
+	CPUIdleMS   uint64
+	Driver      Driver
+	ChangedTags map[string]TagUsage // only the tags that changed since the previous sample
 }
 
 // Inventory is the V1 line of `versions`.
