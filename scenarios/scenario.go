@@ -20,6 +20,9 @@ type Scenario struct {
 	Profiles    []Profile
 	Verdict     VerdictRule
 	Expect      []Expectation
+
+	text  []byte         // the file as read, for run.json; nil when built in code
+	lines map[string]int // field path -> line in text, for validation messages
 }
 
 // Provider says where guests come from.
@@ -108,4 +111,6 @@ type Cell struct {
 	Phase   Phase
 	Profile Profile
 	Expect  string
+	// ExpectLine is the line of the expectation that set Expect (0 when none), for reports.
+	ExpectLine int
 }

@@ -1,0 +1,97 @@
+package scenarios
+
+import "time"
+
+// Names the schema knows.
+const (
+	ProviderSim     = "sim"
+	ProviderVagrant = "vagrant"
+	ProviderStatic  = "static"
+
+	PhaseBefore = "before"
+	PhaseAfter  = "after" // installs the hotfix and reboots first
+
+	KindStreamBurst     = "stream-burst"
+	KindFragmentForward = "fragment-forward"
+	KindSingleNBL       = "single-nbl"
+
+	VerdictLeak         = "LEAK"
+	VerdictClean        = "CLEAN"
+	VerdictInconclusive = "INCONCLUSIVE"
+
+	// DefaultScenario is the built-in scenario `wfplab run` uses without --scenario.
+	DefaultScenario = "kb979223"
+)
+
+var (
+	providerKinds = []string{ProviderSim, ProviderVagrant, ProviderStatic}
+	phaseNames    = []string{PhaseBefore, PhaseAfter}
+	profileKinds  = []string{KindStreamBurst, KindFragmentForward, KindSingleNBL}
+	verdicts      = []string{VerdictLeak, VerdictClean, VerdictInconclusive}
+)
+
+// Defaults for fields a scenario leaves out.
+const (
+	DefaultSimRebootDown = 3 * time.Second
+	DefaultVagrantDir    = "vagrant"
+	DefaultUserEnv       = "WFPLAB_USER"
+	DefaultPasswordEnv   = "WFPLAB_PASSWORD"
+	DefaultRebootTimeout = 5 * time.Minute
+
+	// Timing defaults suit real guests; the built-in simulated scenario sets shorter ones.
+	DefaultWarmup         = 10 * time.Second
+	DefaultWindow         = 60 * time.Second
+	DefaultSettle         = 5 * time.Second
+	DefaultSampleInterval = time.Second
+
+	DefaultThresholdBps = 4096
+	DefaultConfidence   = 0.95
+
+	DefaultBurstSegments = 8
+	DefaultConns         = 4
+)
+
+// Payload limits that keep each profile on its path: a fragment-forward datagram must
+// not fit one 1500-byte Ethernet frame (20-byte IP + 8-byte UDP headers), a single-nbl one must.
+const (
+	maxUnfragmentedUDP = 1500 - 20 - 8
+	maxUDPPayload      = 65507
+	maxStreamPayload   = 65535
+	maxRate            = 1e7 // packets/s; far above what any guest takes, catches typos
+	maxBurstSegments   = 64
+	maxConns           = 64
+	maxTargets         = 256
+	maxProfiles        = 32
+	maxExpectations    = 1024
+)
+
+// ProfileDefaults returns the profile a kind gets when the scenario sets nothing but the kind.
+func ProfileDefaults(kind string) (Profile, bool) {
+	switch kind {
+	case KindStreamBurst:
+		return Profile{Name: kind, Kind: kind, Rate: 2000, PayloadBytes: 1460,
+			BurstSegments: DefaultBurstSegments, Conns: DefaultConns}, true
+	case KindFragmentForward:
+		return Profile{Name: kind, Kind: kind, Rate: 500, PayloadBytes: 4000}, true
+	case KindSingleNBL:
+		return Profile{Name: kind, Kind: kind, Rate: 2000, PayloadBytes: 64}, true
+	}
+	return Profile{}, false
+}
+
+func defaultProfiles() []Profile {
+	out := make([]Profile, 0, len(profileKinds))
+	for _, k := range profileKinds {
+		p, _ := ProfileDefaults(k)
+		out = append(out, p)
+	}
+	return out
+}
+
+func defaultPhases() []Phase {
+	return []Phase{{Name: PhaseBefore}, {Name: PhaseAfter, InstallHotfix: true}}
+}
+
+func defaultTiming() Timing {
+	return Timing{Warmup: DefaultWarmup, Window: DefaultWindow, Settle: DefaultSettle, SampleInterval: DefaultSampleInterval}
+}
