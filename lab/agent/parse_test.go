@@ -1,0 +1,247 @@
+package agent
+
+import (
+	"reflect"
+	"strings"
+	"testing"
+)
+
+// The example lines of guest/agent/FORMAT.md, verbatim.
+const (
+	fmtH1 = "H1 agent=wfplab-agent ver=0.1.0 interval_ms=100 arch=x64 pid=1234"
+	fmtS1 = "S1 seq=42 t_us=123456789 np_bytes=52428800 np_allocs=120000 np_frees=118000 cpu_kernel_ms=1234 cpu_user_ms=567 cpu_idle_ms=99999 drv=running L.stream=10,10,80,10,0,0,0,10,0,0 L.forward=0,0,0,0,0,0,0,0,0,0 L.transport=5,5,5,0,5,0,0,0,0,0 T.Nnbl=900,800,57600 T.Ntf%20=3,1,256"
+	fmtV1 = "V1 os_build=7600.16385 os_version=6.1 sp=0 arch=x64 netio=6.1.7600.16385 tcpip=6.1.7600.16385 fwpkclnt=6.1.7600.16385 testsigning=off drv_service=absent boot_us=123456789"
+	fmtE1 = "E1 where=SystemPoolTagInformation code=3221225476 msg=buffer%20too%20small"
+)
+
+func TestGoldenHeader(t *testing.T) {
+	got, err := ParseLine(fmtH1 + "\r\n")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := &Header{Agent: "wfplab-agent", Version: "0.1.0", IntervalMS: 100, Arch: "x64", PID: 1234}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("got %+v, want %+v", got, want)
+	}
+}
+
+func TestGoldenSample(t *testing.T) {
+	for _, ending := range []string{"\r\n", "\n", ""} {
+		got, err := ParseSample(fmtS1 + ending)
+		if err != nil {
+			t.Fatalf("ending %q: %v", ending, err)
+		}
+		want := Sample{
+			Seq: 42, TimeUS: 123456789, NPBytes: 52428800, NPAllocs: 120000, NPFrees: 118000,
+			CPUKernelMS: 1234, CPUUserMS: 567, CPUIdleMS: 99999,
+			Driver: Driver{State: "running", Layers: map[Layer]LayerCounters{
+				LayerStream:    {Classify: 10, Blocked: 10, NBLs: 80, MultiChain: 10, Hist: [6]uint64{0, 0, 0, 10, 0, 0}},
+				LayerForward:   {},
+				LayerTransport: {Classify: 5, Blocked: 5, NBLs: 5, MultiChain: 0, Hist: [6]uint64{5, 0, 0, 0, 0, 0}},
+			}},
+			ChangedTags: map[string]TagUsage{
+				"Nnbl": {Allocs: 900, Frees: 800, Bytes: 57600},
+				"Ntf ": {Allocs: 3, Frees: 1, Bytes: 256},
+			},
+		}
+		if !reflect.DeepEqual(got, want) {
+			t.Fatalf("ending %q:\n got %+v\nwant %+v", ending, got, want)
+		}
+	}
+}
+
+func TestGoldenInventory(t *testing.T) {
+	got, err := ParseInventory(fmtV1 + "\r\n")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := Inventory{OSVersion: "6.1", OSBuild: "7600.16385", SP: 0, Arch: "x64", Netio: "6.1.7600.16385",
+		Tcpip: "6.1.7600.16385", Fwpkclnt: "6.1.7600.16385", TestSigning: false, DrvService: "absent", BootUS: 123456789}
+	if got != want {
+		t.Fatalf("got %+v, want %+v", got, want)
+	}
+	on, err := ParseInventory(strings.Replace(fmtV1, "testsigning=off", "testsigning=on", 1))
+	if err != nil || !on.TestSigning {
+		t.Fatalf("testsigning=on: %+v, %v", on, err)
+	}
+	missing, err := ParseInventory(strings.Replace(fmtV1, "tcpip=6.1.7600.16385", "tcpip=missing", 1))
+	if err != nil || missing.Tcpip != "missing" {
+		t.Fatalf("tcpip=missing: %+v, %v", missing, err)
+	}
+}
+
+func TestGoldenCounters(t *testing.T) {
+	got, err := ParseLine("C1 drv=running L.stream=10,10,80,10,0,0,0,10,0,0 L.forward=1,1,3,1,0,0,1,0,0,0 L.transport=5,5,5,0,5,0,0,0,0,0\r\n")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, ok := got.(*Counters)
+	if !ok {
+		t.Fatalf("got %T, want *Counters", got)
+	}
+	if c.Driver.State != "running" || c.Driver.Layers[LayerForward].NBLs != 3 || c.Driver.Layers[LayerForward].Hist[2] != 1 ||
+		c.Driver.Layers[LayerStream].Hist[3] != 10 || len(c.Driver.Layers) != 3 {
+		t.Fatalf("counters %+v", c)
+	}
+	absent, err := ParseCounters("C1 drv=absent")
+	if err != nil || absent.Driver.State != "absent" || absent.Driver.Layers != nil {
+		t.Fatalf("drv=absent: %+v, %v", absent, err)
+	}
+	e, err := ParseCounters("C1 drv=error:31")
+	if err != nil || e.Driver.State != "error:31" {
+		t.Fatalf("drv=error:31: %+v, %v", e, err)
+	}
+}
+
+func TestGoldenAgentError(t *testing.T) {
+	got, err := ParseLine(fmtE1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := &AgentError{Where: "SystemPoolTagInformation", Code: 3221225476, Msg: "buffer too small"}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("got %+v, want %+v", got, want)
+	}
+	if !strings.Contains(want.Error(), "buffer too small") || !strings.Contains(want.Error(), "SystemPoolTagInformation") {
+		t.Fatalf("Error() = %q", want.Error())
+	}
+	usage, err := ParseLine("E1 where=usage msg=unknown%20command")
+	if err != nil || usage.(*AgentError).Where != "usage" {
+		t.Fatalf("usage E1: %+v, %v", usage, err)
+	}
+}
+
+func TestUnknownKindsAndKeysAreSkipped(t *testing.T) {
+	for _, line := range []string{"", "\r\n", "S2 seq=1 whatever", "X9", "Z1 a=b c=d", "H2 agent=other"} {
+		got, err := ParseLine(line)
+		if err != nil || got != nil {
+			t.Errorf("%q: got %v, %v; want nil, nil", line, got, err)
+		}
+	}
+	// Unknown keys, including an unknown layer and an unknown prefix, are ignored.
+	s, err := ParseSample(fmtS1 + " future_key=x%zz L.ale=1,2 Q.x=y")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := s.Driver.Layers["ale"]; ok || len(s.Driver.Layers) != 3 {
+		t.Fatalf("unknown layer leaked in: %+v", s.Driver.Layers)
+	}
+	h, err := ParseHeader(fmtH1 + " build=abc")
+	if err != nil || h.PID != 1234 {
+		t.Fatalf("%+v %v", h, err)
+	}
+}
+
+func TestMalformedKnownKeysAreRejected(t *testing.T) {
+	cases := map[string]string{
+		"negative number":      strings.Replace(fmtS1, "seq=42", "seq=-42", 1),
+		"plus sign":            strings.Replace(fmtS1, "seq=42", "seq=+42", 1),
+		"exponent":             strings.Replace(fmtS1, "np_bytes=52428800", "np_bytes=5e7", 1),
+		"overflow":             strings.Replace(fmtS1, "seq=42", "seq=18446744073709551616", 1),
+		"empty value":          strings.Replace(fmtS1, "t_us=123456789", "t_us=", 1),
+		"missing key":          strings.Replace(fmtS1, "np_frees=118000 ", "", 1),
+		"duplicate key":        fmtS1 + " seq=43",
+		"layer short":          strings.Replace(fmtS1, "L.forward=0,0,0,0,0,0,0,0,0,0", "L.forward=0,0,0", 1),
+		"layer bad number":     strings.Replace(fmtS1, "L.forward=0,0,0,0,0,0,0,0,0,0", "L.forward=0,0,0,0,0,0,0,0,0,x", 1),
+		"tag three bytes":      strings.Replace(fmtS1, "T.Nnbl=", "T.Nnb=", 1),
+		"tag bad escape":       strings.Replace(fmtS1, "T.Ntf%20=", "T.Ntf%2=", 1),
+		"tag lower hex":        strings.Replace(fmtS1, "T.Ntf%20=", "T.Ntf%2a=", 1),
+		"tag two numbers":      strings.Replace(fmtS1, "T.Nnbl=900,800,57600", "T.Nnbl=900,800", 1),
+		"tag twice":            fmtS1 + " T.%4Enbl=1,1,1",
+		"drv unknown":          strings.Replace(fmtS1, "drv=running", "drv=sleepy", 1),
+		"drv error no code":    strings.Replace(fmtS1, "drv=running", "drv=error:", 1),
+		"layers when absent":   strings.Replace(fmtS1, "drv=running", "drv=absent", 1),
+		"double space":         strings.Replace(fmtS1, " t_us", "  t_us", 1),
+		"trailing space":       fmtS1 + " ",
+		"no equals":            fmtS1 + " lonely",
+		"empty key":            fmtS1 + " =5",
+		"tab":                  strings.Replace(fmtS1, " t_us", "\tt_us", 1),
+		"non-ascii":            fmtS1 + " x=\xc3\xa9",
+		"bare CR inside":       strings.Replace(fmtS1, " t_us", "\r t_us", 1),
+		"header agent":         strings.Replace(fmtH1, "agent=wfplab-agent", "agent=other", 1),
+		"header arch":          strings.Replace(fmtH1, "arch=x64", "arch=arm64", 1),
+		"header ver raw slash": strings.Replace(fmtH1, "ver=0.1.0", "ver=0.1/0", 1),
+		"inventory netio":      strings.Replace(fmtV1, "netio=6.1.7600.16385", "netio=6.1.7600", 1),
+		"inventory testsign":   strings.Replace(fmtV1, "testsigning=off", "testsigning=yes", 1),
+		"inventory service":    strings.Replace(fmtV1, "drv_service=absent", "drv_service=gone", 1),
+		"inventory os_version": strings.Replace(fmtV1, "os_version=6.1", "os_version=6", 1),
+		"inventory missing":    strings.Replace(fmtV1, " boot_us=123456789", "", 1),
+		"error code":           strings.Replace(fmtE1, "code=3221225476", "code=0xC0000004", 1),
+		"error no where":       "E1 code=5",
+		"not a record":         "hello world",
+		"kind lower":           "s1 seq=1",
+		"too long":             "S1 x=" + strings.Repeat("a", MaxLineLen),
+	}
+	for name, line := range cases {
+		if got, err := ParseLine(line); err == nil {
+			t.Errorf("%s: %q parsed as %+v, want an error", name, line, got)
+		}
+	}
+}
+
+func TestTypedParsersRejectOtherKinds(t *testing.T) {
+	if _, err := ParseSample(fmtV1); err == nil || !strings.Contains(err.Error(), "V1") {
+		t.Errorf("ParseSample(V1) error = %v", err)
+	}
+	if _, err := ParseInventory(fmtS1); err == nil || !strings.Contains(err.Error(), "S1") {
+		t.Errorf("ParseInventory(S1) error = %v", err)
+	}
+	if _, err := ParseInventory(""); err == nil || !strings.Contains(err.Error(), "blank") {
+		t.Errorf("ParseInventory(blank) error = %v", err)
+	}
+	if _, err := ParseHeader(fmtS1); err == nil {
+		t.Error("ParseHeader(S1) accepted")
+	}
+	if _, err := ParseCounters(fmtS1); err == nil {
+		t.Error("ParseCounters(S1) accepted")
+	}
+}
+
+func TestErrorNamesTheKey(t *testing.T) {
+	_, err := ParseSample(strings.Replace(fmtS1, "np_bytes=52428800", "np_bytes=lots", 1))
+	if err == nil || !strings.Contains(err.Error(), "np_bytes") || !strings.Contains(err.Error(), "S1") {
+		t.Fatalf("error %v does not name S1 and np_bytes", err)
+	}
+}
+
+func TestSampleWithoutDriverOrTags(t *testing.T) {
+	s, err := ParseSample("S1 seq=0 t_us=1 np_bytes=2 np_allocs=3 np_frees=4 cpu_kernel_ms=5 cpu_user_ms=6 cpu_idle_ms=7 drv=absent")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.Driver.State != "absent" || s.Driver.Layers != nil || s.ChangedTags == nil || len(s.ChangedTags) != 0 {
+		t.Fatalf("%+v", s)
+	}
+}
+
+func TestEscapeRoundTrip(t *testing.T) {
+	cases := map[string]string{
+		"Ntf ":       "Ntf%20",
+		"a=b":        "a%3Db",
+		"50%":        "50%25",
+		"x/y,z":      "x%2Fy%2Cz",
+		"tab\there":  "tab%09here",
+		"\xff\x00":   "%FF%00",
+		"plain~!":    "plain~!",
+		"":           "",
+		"buffer too": "buffer%20too",
+	}
+	for raw, esc := range cases {
+		if got := Escape(raw); got != esc {
+			t.Errorf("Escape(%q) = %q, want %q", raw, got, esc)
+		}
+		back, err := Unescape(esc)
+		if err != nil || back != raw {
+			t.Errorf("Unescape(%q) = %q, %v; want %q", esc, back, err, raw)
+		}
+	}
+	// Over-escaping a safe byte is still readable.
+	if got, err := Unescape("%41bc"); err != nil || got != "Abc" {
+		t.Errorf("Unescape(%%41bc) = %q, %v", got, err)
+	}
+	for _, bad := range []string{"%", "%2", "%2g", "%2a", "a b", "a=b", "a,b", "a/b", "\x7f"} {
+		if got, err := Unescape(bad); err == nil {
+			t.Errorf("Unescape(%q) = %q, want an error", bad, got)
+		}
+	}
+}
