@@ -22,8 +22,26 @@ const (
 	SingleNBL Profile = "single-nbl"
 )
 
-// Profiles lists every profile.
+// Profiles lists every basic profile.
 var Profiles = []Profile{StreamBurst, FragmentForward, SingleNBL}
+
+// Mix runs several basic profiles at once, splitting the rate and MaxPackets by Spec.Weights.
+// It is not in Profiles: it is made of them.
+const Mix Profile = "mix"
+
+// SendMode picks how the UDP profiles hand datagrams to the kernel.
+type SendMode string
+
+const (
+	// SendAuto uses UDP_SEGMENT (GSO) where the kernel accepts it, else SendBatch.
+	SendAuto SendMode = ""
+	// SendGSO sends up to 64 datagrams per sendmsg with UDP_SEGMENT (Linux); refused → error.
+	SendGSO SendMode = "gso"
+	// SendBatch sends up to Spec.Batch datagrams per sendmmsg (Linux); one by one elsewhere.
+	SendBatch SendMode = "batch"
+	// SendSingle makes one write per datagram.
+	SendSingle SendMode = "single"
+)
 
 // Spec is one traffic run.
 type Spec struct {
@@ -41,6 +59,19 @@ type Spec struct {
 	BurstSegments int
 	// Conns is how many TCP connections stream-burst keeps (default 4).
 	Conns int
+
+	// BitRate is an alternative to Rate: payload bits per second, turned into packets per
+	// second with PacketsPerSecond. Set at most one of Rate and BitRate.
+	BitRate float64
+	// Weights split a Mix run between basic profiles (relative, > 0), e.g.
+	// {stream-burst: 1, single-nbl: 3}. Each part uses its own profile's PayloadBytes default.
+	Weights map[Profile]float64
+	// Send is the UDP send path (default SendAuto); Batch is the most datagrams per send
+	// call (default 64).
+	Send  SendMode
+	Batch int
+	// Clock paces the run and bounds its Duration (nil: the real clock). Tests pass a FakeClock.
+	Clock Clock
 }
 
 // Target is where traffic goes.
@@ -58,10 +89,16 @@ type Counters struct {
 	Conns   uint64 // TCP connections opened
 	Resets  uint64 // TCP connections the peer reset or closed
 	Errors  map[string]uint64
+	// Syscalls counts send calls (write, sendmmsg, sendmsg): Packets/Syscalls > 1 shows batching.
+	Syscalls uint64
 }
 
 // Tick is one second of a run.
 type Tick struct {
 	At    time.Time // end of the second
 	Delta Counters
+	// Span is how much time Delta covers: one second, or less for the last tick of a run.
+	Span time.Duration
+	// Final marks the last tick of a run.
+	Final bool
 }
