@@ -98,6 +98,7 @@ type TrafficPoint struct {
 	Bytes   uint64
 	Bursts  uint64
 	Errors  uint64
+	Span    time.Duration // time the second covers: 1s, or less for a run's last tick (added)
 }
 
 // Estimate is a slope with its confidence interval.
@@ -129,4 +130,20 @@ type CellResult struct {
 	Expected      Verdict // "" when the scenario expects nothing
 	Met           bool
 	Note          string
+}
+
+// Added after the first contract (additive):
+
+// LayerPoint is one driver layer's counters at a sample.
+type LayerPoint struct {
+	Target     string
+	Phase      string
+	At         time.Time
+	Seq        uint64
+	Layer      string // agent.Layer: "stream", "forward", "transport"
+	Classify   uint64
+	Blocked    uint64
+	NBLs       uint64
+	MultiChain uint64
+	Hist       [6]uint64 // chain lengths as agent.HistBuckets labels them
 }

@@ -1,0 +1,371 @@
+package bench
+
+import (
+	"fmt"
+	"math"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/hashicorp/go-multierror"
+
+	"github.com/wfplab/wfplab/scenarios"
+)
+
+// WarmupWindow names the quiet window at the start of each phase. It is sampled and
+// stored but is not a cell.
+const WarmupWindow = "warmup"
+
+// DefaultTopTags is how many growing pool tags a result lists.
+const DefaultTopTags = 5
+
+// CellKey names one target × phase × profile.
+type CellKey struct {
+	Target  string
+	Phase   string
+	Profile string
+}
+
+// Analysis says how to turn a run's samples into results.
+type Analysis struct {
+	Rule scenarios.VerdictRule
+	// Settle is the start of each window left out of the estimate.
+	Settle time.Duration
+	// Expect gives a cell's expected verdict ("" for none). nil expects nothing.
+	Expect func(target, phase, profile string) Verdict
+	// Cells are the cells the scenario has, in report order. A cell with no window in
+	// the store (its target failed first) gets an INCONCLUSIVE result saying so; windows
+	// not listed here are analysed after them. Empty: the store's windows, as recorded.
+	Cells []CellKey
+	// TopTags is how many growing tags to list (0: DefaultTopTags).
+	TopTags int
+}
+
+// AnalysisFor takes the verdict rule, settle time, cells and expectations from a
+// scenario. Expectations follow scenarios.Scenario.Expected: an empty field matches
+// every value and the last matching expectation wins.
+func AnalysisFor(sc *scenarios.Scenario) Analysis {
+	a := Analysis{Rule: sc.Verdict, Settle: sc.Timing.Settle, TopTags: DefaultTopTags}
+	a.Expect = func(target, phase, profile string) Verdict {
+		v, _ := sc.Expected(target, phase, profile)
+		return Verdict(v)
+	}
+	for _, c := range sc.Cells() {
+		a.Cells = append(a.Cells, CellKey{c.Target.Name, c.Phase.Name, c.Profile.Name})
+	}
+	return a
+}
+
+// Analyze computes every cell's result from the store alone: the leak slope of nonpaged
+// bytes over guest time in [window start + settle, window end], its verdict, the rate of
+// multi-NBL chains and bytes per chain, traffic achieved, and the tags that grew. It does
+// not write; Reanalyze does. A cell that cannot be analysed is INCONCLUSIVE with a note;
+// the error is for a store that cannot be read.
+func Analyze(st *Store, a Analysis) ([]CellResult, error) {
+	if a.TopTags <= 0 {
+		a.TopTags = DefaultTopTags
+	}
+	windows, err := st.Windows("")
+	if err != nil {
+		return nil, err
+	}
+	byKey := map[CellKey]Window{}
+	var order []CellKey
+	seen := map[CellKey]bool{}
+	for _, c := range a.Cells {
+		if !seen[c] {
+			seen[c] = true
+			order = append(order, c)
+		}
+	}
+	for _, w := range windows {
+		if w.Profile == WarmupWindow {
+			continue
+		}
+		k := CellKey{w.Target, w.Phase, w.Profile}
+		byKey[k] = w
+		if !seen[k] {
+			seen[k] = true
+			order = append(order, k)
+		}
+	}
+
+	data := map[string]*targetData{}
+	var errs *multierror.Error
+	results := make([]CellResult, 0, len(order))
+	for _, k := range order {
+		w, ran := byKey[k]
+		if !ran {
+			results = append(results, a.finish(noDataResult(k, "no data: this window never ran (see the target's events for why)")))
+			continue
+		}
+		td, ok := data[k.Target]
+		if !ok {
+			td, err = loadTarget(st, k.Target)
+			if err != nil {
+				errs = multierror.Append(errs, err)
+			}
+			data[k.Target] = td
+		}
+		if td == nil {
+			results = append(results, a.finish(noDataResult(k, "the store could not be read for this target")))
+			continue
+		}
+		results = append(results, a.finish(td.analyzeWindow(w, a)))
+	}
+	// Tag growth needs the tag tables at each cell's first and last sample: one pass per target.
+	for target, td := range data {
+		if td == nil {
+			continue
+		}
+		if err := td.fillTopTags(st, target, results, a.TopTags); err != nil {
+			errs = multierror.Append(errs, err)
+		}
+	}
+	return results, errs.ErrorOrNil()
+}
+
+// Reanalyze runs Analyze and records every result, replacing earlier ones.
+func Reanalyze(st *Store, a Analysis) ([]CellResult, error) {
+	results, err := Analyze(st, a)
+	var errs *multierror.Error
+	if err != nil {
+		errs = multierror.Append(errs, err)
+	}
+	for _, r := range results {
+		if err := st.RecordResult(r); err != nil {
+			errs = multierror.Append(errs, err)
+		}
+	}
+	if err := st.Flush(); err != nil {
+		errs = multierror.Append(errs, err)
+	}
+	return results, errs.ErrorOrNil()
+}
+
+func noDataResult(k CellKey, note string) CellResult {
+	nan := math.NaN()
+	return CellResult{Target: k.Target, Phase: k.Phase, Profile: k.Profile,
+		Leak:         Estimate{Slope: nan, Lo: nan, Hi: nan, NEff: nan},
+		ChainsPerSec: nan, PacketsPerSec: nan, BytesPerChain: nan,
+		Verdict: Inconclusive, Note: note}
+}
+
+// finish sets the expectation and whether it is met (a cell with no expectation is met).
+func (a Analysis) finish(r CellResult) CellResult {
+	if a.Expect != nil {
+		r.Expected = a.Expect(r.Target, r.Phase, r.Profile)
+	}
+	r.Met = r.Expected == "" || r.Verdict == r.Expected
+	return r
+}
+
+// TakenTimes places each sample on the host clock at the moment the guest took it.
+// A sample's At is when its line reached the host, and WinRM delivers output in bursts
+// when it polls, so arrival lags by a varying delay; the guest's clock is exact. Within
+// one stretch of a phase on one boot (guest time never going back), the sample that
+// arrived soonest after it was taken fixes the offset: taken = guest time + min(At − guest time).
+func TakenTimes(pool []PoolPoint) []time.Time {
+	out := make([]time.Time, len(pool))
+	for start := 0; start < len(pool); {
+		end := start + 1
+		for end < len(pool) && pool[end].Target == pool[start].Target && pool[end].Phase == pool[start].Phase &&
+			pool[end].GuestUS >= pool[end-1].GuestUS {
+			end++
+		}
+		offset := int64(math.MaxInt64)
+		for _, p := range pool[start:end] {
+			offset = min(offset, p.At.UnixNano()-int64(p.GuestUS)*1000)
+		}
+		for i := start; i < end; i++ {
+			out[i] = time.Unix(0, offset+int64(pool[i].GuestUS)*1000).UTC()
+		}
+		start = end
+	}
+	return out
+}
+
+// targetData is what one target's cells are computed from.
+type targetData struct {
+	pool    []PoolPoint
+	taken   []time.Time // TakenTimes(pool)
+	traffic []TrafficPoint
+	// used is each analysed cell's first and last sample time, for tag growth.
+	used map[CellKey][2]time.Time
+}
+
+func loadTarget(st *Store, target string) (*targetData, error) {
+	pool, err := st.Pool(target)
+	if err != nil {
+		return nil, err
+	}
+	tr, err := st.Traffic(target)
+	if err != nil {
+		return nil, err
+	}
+	return &targetData{pool: pool, taken: TakenTimes(pool), traffic: tr, used: map[CellKey][2]time.Time{}}, nil
+}
+
+func (td *targetData) analyzeWindow(w Window, a Analysis) CellResult {
+	k := CellKey{w.Target, w.Phase, w.Profile}
+	r := noDataResult(k, "")
+	var notes []string
+	from := w.Start.Add(a.Settle)
+	open := w.End.IsZero()
+	if open {
+		notes = append(notes, "the window never ended (the run stopped early); analysed up to its last sample")
+	}
+	// Samples taken within the window, by the guest's clock mapped onto the host's.
+	var pts []PoolPoint
+	for i, p := range td.pool {
+		at := td.taken[i]
+		if p.Phase == w.Phase && !at.Before(from) && (open || !at.After(w.End)) {
+			pts = append(pts, p)
+		}
+	}
+	// A guest whose clock went back rebooted within the window: keep the part after it.
+	for i := len(pts) - 1; i > 0; i-- {
+		if pts[i].GuestUS < pts[i-1].GuestUS {
+			notes = append(notes, fmt.Sprintf("guest time went back at sample %d (a reboot?); only the %d samples after it are used",
+				pts[i].Seq, len(pts)-i))
+			pts = pts[i:]
+			break
+		}
+	}
+	r.PacketsPerSec = td.packetRate(w)
+	if len(pts) > 0 {
+		td.used[k] = [2]time.Time{pts[0].At, pts[len(pts)-1].At}
+	}
+	x := make([]float64, len(pts))
+	y := make([]float64, len(pts))
+	var chains float64
+	for i, p := range pts {
+		x[i] = float64(p.GuestUS-pts[0].GuestUS) / 1e6
+		y[i] = float64(p.NPBytes) - float64(pts[0].NPBytes)
+		if i > 0 {
+			chains += float64(counterDelta(pts[i-1].MultiChain, p.MultiChain))
+		}
+	}
+	r.Leak.N = len(pts)
+	if len(pts) >= 2 && x[len(x)-1] > 0 {
+		r.ChainsPerSec = chains / x[len(x)-1]
+	}
+	est, err := SlopeCI(x, y, confidenceOf(a.Rule))
+	if err != nil && len(pts) >= MinSamples {
+		notes = append(notes, err.Error())
+	}
+	if err == nil {
+		r.Leak = est
+	}
+	if r.ChainsPerSec > 0 && !math.IsNaN(r.Leak.Slope) {
+		r.BytesPerChain = r.Leak.Slope / r.ChainsPerSec
+	}
+	verdict, why := Decide(r.Leak, a.Rule)
+	if !(r.PacketsPerSec > 0) {
+		// Without traffic the window tested nothing, whatever the pool did.
+		verdict, why = Inconclusive, "no traffic was sent in this window (see the target's events)"
+	}
+	r.Verdict = verdict
+	if why != "" {
+		notes = append([]string{why}, notes...)
+	}
+	r.Note = strings.Join(notes, "; ")
+	return r
+}
+
+// counterDelta is how much a driver counter grew; a counter that went down was reset
+// (driver restart) and counted again from zero.
+func counterDelta(prev, cur uint64) uint64 {
+	if cur >= prev {
+		return cur - prev
+	}
+	return cur
+}
+
+// packetRate is the traffic achieved in a window: packets over the time the ticks cover.
+func (td *targetData) packetRate(w Window) float64 {
+	var packets uint64
+	var span time.Duration
+	n := 0
+	for _, t := range td.traffic {
+		if t.Phase == w.Phase && t.Profile == w.Profile {
+			packets += t.Packets
+			span += t.Span
+			n++
+		}
+	}
+	if n == 0 {
+		return 0
+	}
+	if span <= 0 && !w.End.IsZero() {
+		span = w.End.Sub(w.Start)
+	}
+	if span <= 0 {
+		return math.NaN()
+	}
+	return float64(packets) / span.Seconds()
+}
+
+// fillTopTags sets TopTags on this target's results from the tag tables at each cell's
+// first and last analysed sample.
+func (td *targetData) fillTopTags(st *Store, target string, results []CellResult, top int) error {
+	if len(td.used) == 0 {
+		return nil
+	}
+	type snap struct{ first, last map[string]TagPoint }
+	snaps := map[CellKey]*snap{}
+	err := st.walkTags(target, func(_, phase string, pos samplePos, table map[string]TagPoint) {
+		for k, r := range td.used {
+			if k.Phase != phase || pos.at.Before(r[0]) || pos.at.After(r[1]) {
+				continue
+			}
+			s := snaps[k]
+			if s == nil {
+				s = &snap{first: copyTable(table)}
+				snaps[k] = s
+			}
+			s.last = copyTable(table)
+		}
+	})
+	if err != nil {
+		return err
+	}
+	for i := range results {
+		r := &results[i]
+		s := snaps[CellKey{r.Target, r.Phase, r.Profile}]
+		if r.Target != target || s == nil {
+			continue
+		}
+		r.TopTags = tagGrowth(s.first, s.last, top)
+	}
+	return nil
+}
+
+func copyTable(t map[string]TagPoint) map[string]TagPoint {
+	c := make(map[string]TagPoint, len(t))
+	for k, v := range t {
+		c[k] = v
+	}
+	return c
+}
+
+// tagGrowth lists the tags whose bytes grew most from first to last, largest first.
+func tagGrowth(first, last map[string]TagPoint, top int) []TagGrowth {
+	var out []TagGrowth
+	for tag, l := range last {
+		growth := int64(l.Bytes) - int64(first[tag].Bytes)
+		if growth > 0 {
+			out = append(out, TagGrowth{Tag: tag, Bytes: growth})
+		}
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].Bytes != out[j].Bytes {
+			return out[i].Bytes > out[j].Bytes
+		}
+		return out[i].Tag < out[j].Tag
+	})
+	if len(out) > top {
+		out = out[:top]
+	}
+	return out
+}

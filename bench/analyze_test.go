@@ -1,0 +1,212 @@
+package bench
+
+import (
+	"math"
+	"math/rand"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/wfplab/wfplab/lab/agent"
+	"github.com/wfplab/wfplab/scenarios"
+	"github.com/wfplab/wfplab/traffic"
+)
+
+func TestTakenTimesUndoesBurstyArrival(t *testing.T) {
+	// Samples taken every 100 ms from guest time 5 s, delivered in bursts of four: each
+	// arrives with the burst's last one, 30 ms after that one was taken.
+	host0 := t0
+	var pool []PoolPoint
+	for i := 0; i < 12; i++ {
+		burstEnd := host0.Add(time.Duration(i/4*4+3)*100*time.Millisecond + 30*time.Millisecond)
+		pool = append(pool, PoolPoint{Target: "a", Phase: "before", At: burstEnd, GuestUS: 5_000_000 + uint64(i)*100_000})
+	}
+	// A reboot: the next phase's guest clock starts again, arriving 10 ms late.
+	for i := 0; i < 3; i++ {
+		pool = append(pool, PoolPoint{Target: "a", Phase: "after", At: host0.Add(time.Minute + time.Duration(i)*time.Second + 10*time.Millisecond),
+			GuestUS: 2_000_000 + uint64(i)*1_000_000})
+	}
+	got := TakenTimes(pool)
+	for i := 0; i < 12; i++ {
+		want := host0.Add(time.Duration(i)*100*time.Millisecond + 30*time.Millisecond) // offset from the soonest arrival
+		if !got[i].Equal(want) {
+			t.Errorf("sample %d taken at %v, want %v", i, got[i].Sub(host0), want.Sub(host0))
+		}
+	}
+	for i := 0; i < 3; i++ {
+		want := host0.Add(time.Minute + time.Duration(i)*time.Second + 10*time.Millisecond)
+		if !got[12+i].Equal(want) {
+			t.Errorf("after sample %d taken at %v, want %v", i, got[12+i].Sub(host0), want.Sub(host0))
+		}
+	}
+}
+
+// storeWindow writes one window's worth of samples: 10 Hz, the given leak, white noise.
+func storeWindow(t *testing.T, s *Store, target, phase, profile string, start time.Time, secs float64,
+	leakBps float64, guestUS0 uint64, chainsPS float64, rng *rand.Rand) {
+	t.Helper()
+	must(t, s.RecordWindow(Window{Target: target, Phase: phase, Profile: profile, Start: start, End: start.Add(time.Duration(secs * float64(time.Second)))}))
+	n := int(secs * 10)
+	for i := 0; i <= n; i++ {
+		x := float64(i) / 10
+		leaked := leakBps * x
+		smp := agent.Sample{Seq: uint64(i), TimeUS: guestUS0 + uint64(i)*100_000,
+			NPBytes:     uint64(50e6 + leaked + rng.NormFloat64()*500),
+			Driver:      agent.Driver{State: "running", Layers: map[agent.Layer]agent.LayerCounters{agent.LayerStream: {MultiChain: uint64(chainsPS * x)}}},
+			ChangedTags: map[string]agent.TagUsage{"Nnbl": {Bytes: 1000 + uint64(leaked)}, "Irp ": {Bytes: 100 + uint64(i)}, "Ntf ": {Bytes: 50}},
+		}
+		must(t, s.RecordSample(target, phase, start.Add(time.Duration(i)*100*time.Millisecond), smp))
+	}
+	must(t, s.RecordTraffic(target, phase, profile, traffic.Tick{At: start.Add(time.Second), Delta: traffic.Counters{Packets: 1500}, Span: time.Second}))
+}
+
+func TestAnalyzeFromStore(t *testing.T) {
+	s, _ := newStore(t)
+	rng := rand.New(rand.NewSource(1))
+	storeWindow(t, s, "a", "before", "stream-burst", t0, 20, 30000, 1e9, 1000, rng)
+	storeWindow(t, s, "a", "after", "stream-burst", t0.Add(time.Minute), 20, 0, 2e9, 1000, rng)
+	// Settle: a burst of 1 MB in the first second must be left out.
+	must(t, s.RecordWindow(Window{Target: "b", Phase: "before", Profile: "single-nbl", Start: t0, End: t0.Add(10 * time.Second)}))
+	for i := 0; i <= 100; i++ {
+		np := uint64(50e6)
+		if i < 5 {
+			np -= uint64(1e6 * (5 - i) / 5) // climbing during the settle time only
+		}
+		must(t, s.RecordSample("b", "before", t0.Add(time.Duration(i)*100*time.Millisecond),
+			agent.Sample{Seq: uint64(i), TimeUS: 3e9 + uint64(i)*100_000, NPBytes: np + uint64(rng.Intn(100))}))
+	}
+	must(t, s.RecordTraffic("b", "before", "single-nbl", traffic.Tick{At: t0.Add(time.Second), Delta: traffic.Counters{Packets: 2000}, Span: time.Second}))
+	// A killed run: the window never ended.
+	must(t, s.RecordWindow(Window{Target: "b", Phase: "before", Profile: "fragment-forward", Start: t0.Add(20 * time.Second)}))
+	for i := 0; i < 40; i++ {
+		must(t, s.RecordSample("b", "before", t0.Add(20*time.Second+time.Duration(i)*100*time.Millisecond),
+			agent.Sample{Seq: uint64(200 + i), TimeUS: 3e9 + 20e6 + uint64(i)*100_000, NPBytes: uint64(50e6 + 50000*float64(i)/10)}))
+	}
+	must(t, s.RecordTraffic("b", "before", "fragment-forward", traffic.Tick{At: t0.Add(21 * time.Second), Delta: traffic.Counters{Packets: 500}, Span: time.Second}))
+	// The warm-up is never a cell.
+	must(t, s.RecordWindow(Window{Target: "a", Phase: "before", Profile: WarmupWindow, Start: t0.Add(-5 * time.Second), End: t0}))
+
+	a := Analysis{Rule: scenarios.VerdictRule{ThresholdBps: 4096, Confidence: 0.95}, Settle: time.Second,
+		Expect: func(target, phase, profile string) Verdict {
+			if phase == "before" && profile != "single-nbl" {
+				return Leak
+			}
+			return Clean
+		},
+		Cells: []CellKey{{"a", "before", "stream-burst"}, {"a", "after", "stream-burst"}, {"c", "before", "stream-burst"}},
+	}
+	results, err := Reanalyze(s, a)
+	must(t, err)
+	got := resultMap(results)
+	if len(results) != 5 {
+		t.Fatalf("%d results, want the 3 cells then the 2 other windows: %+v", len(results), results)
+	}
+	if results[2].Target != "c" || results[3].Target != "b" {
+		t.Errorf("results not in cell order, then store order: %v %v %v %v", results[0].Target, results[1].Target, results[2].Target, results[3].Target)
+	}
+
+	leak := got[CellKey{"a", "before", "stream-burst"}]
+	if leak.Verdict != Leak || !leak.Met || math.Abs(leak.Leak.Slope-30000) > 300 || leak.Leak.N != 191 {
+		t.Errorf("leaking cell: %+v", leak)
+	}
+	if math.Abs(leak.ChainsPerSec-1000) > 20 || math.Abs(leak.BytesPerChain-30) > 1 {
+		t.Errorf("chains %.1f/s, %.2f bytes per chain; want 1000 and 30", leak.ChainsPerSec, leak.BytesPerChain)
+	}
+	if leak.PacketsPerSec != 1500 {
+		t.Errorf("packets/s %v, want 1500", leak.PacketsPerSec)
+	}
+	if len(leak.TopTags) != 2 || leak.TopTags[0].Tag != "Nnbl" || math.Abs(float64(leak.TopTags[0].Bytes)-30000*19) > 100 ||
+		leak.TopTags[1] != (TagGrowth{Tag: "Irp ", Bytes: 190}) {
+		t.Errorf("top tags %+v, want Nnbl ≈ 570000 then Irp  190 (Ntf  did not grow)", leak.TopTags)
+	}
+
+	clean := got[CellKey{"a", "after", "stream-burst"}]
+	if clean.Verdict != Clean || clean.Expected != Clean || !clean.Met || len(clean.TopTags) != 1 {
+		t.Errorf("clean cell: %+v", clean)
+	}
+
+	missing := got[CellKey{"c", "before", "stream-burst"}]
+	if missing.Verdict != Inconclusive || missing.Met || missing.Expected != Leak || !strings.Contains(missing.Note, "never ran") || !math.IsNaN(missing.Leak.Slope) {
+		t.Errorf("cell that never ran: %+v", missing)
+	}
+
+	settled := got[CellKey{"b", "before", "single-nbl"}]
+	if settled.Verdict != Clean || settled.Leak.N != 91 {
+		t.Errorf("settle not applied: %+v", settled)
+	}
+	if !math.IsNaN(settled.BytesPerChain) || settled.ChainsPerSec != 0 {
+		t.Errorf("no chains: bytes per chain %v, chains %v; want NaN and 0", settled.BytesPerChain, settled.ChainsPerSec)
+	}
+
+	killed := got[CellKey{"b", "before", "fragment-forward"}]
+	if killed.Verdict != Leak || killed.Leak.N != 30 || !strings.Contains(killed.Note, "never ended") || !killed.Met || killed.PacketsPerSec != 500 {
+		t.Errorf("open window: %+v", killed)
+	}
+
+	stored, err := s.Results()
+	must(t, err)
+	if len(stored) != 5 {
+		t.Errorf("Reanalyze stored %d results, want 5", len(stored))
+	}
+}
+
+func TestAnalyzeCountsResetsAndReboots(t *testing.T) {
+	if counterDelta(100, 150) != 50 || counterDelta(150, 20) != 20 {
+		t.Fatal("counterDelta: a counter that went down restarted from zero")
+	}
+	s, _ := newStore(t)
+	must(t, s.RecordWindow(Window{Target: "a", Phase: "before", Profile: "stream-burst", Start: t0, End: t0.Add(10 * time.Second)}))
+	for i := 0; i <= 100; i++ {
+		guest := uint64(9e9) + uint64(i)*100_000
+		if i >= 40 {
+			guest = uint64(i-40) * 100_000 // rebooted mid-window
+		}
+		must(t, s.RecordSample("a", "before", t0.Add(time.Duration(i)*100*time.Millisecond),
+			agent.Sample{Seq: uint64(i), TimeUS: guest, NPBytes: 50e6 + uint64(i)*100}))
+	}
+	must(t, s.RecordTraffic("a", "before", "stream-burst", traffic.Tick{At: t0.Add(time.Second), Delta: traffic.Counters{Packets: 10}, Span: time.Second}))
+	rs, err := Analyze(s, Analysis{Rule: scenarios.VerdictRule{ThresholdBps: 4096}})
+	must(t, err)
+	if len(rs) != 1 || rs[0].Leak.N != 61 || !strings.Contains(rs[0].Note, "went back") || rs[0].Verdict != Clean {
+		t.Fatalf("reboot mid-window: %+v", rs)
+	}
+	if rs[0].Expected != "" || !rs[0].Met {
+		t.Errorf("no expectation: expected %q met %v; want \"\" and met", rs[0].Expected, rs[0].Met)
+	}
+}
+
+func TestAnalysisForUsesScenarioExpectations(t *testing.T) {
+	sc := testScenario("x", "y")
+	sc.Expect = append(sc.Expect, scenarios.Expectation{Target: "y", Verdict: "INCONCLUSIVE"})
+	a := AnalysisFor(sc)
+	if len(a.Cells) != 12 || a.Cells[0] != (CellKey{"x", "before", "stream-burst"}) || a.Cells[11] != (CellKey{"y", "after", "single-nbl"}) {
+		t.Fatalf("cells %v", a.Cells)
+	}
+	cases := []struct {
+		target, phase, profile string
+		want                   Verdict
+	}{
+		{"x", "before", "stream-burst", Leak},
+		{"x", "before", "single-nbl", Clean},
+		{"x", "after", "fragment-forward", Clean},
+		{"y", "before", "stream-burst", Inconclusive}, // the last matching entry wins
+	}
+	for _, c := range cases {
+		if got := a.Expect(c.target, c.phase, c.profile); got != c.want {
+			t.Errorf("expect(%s, %s, %s) = %q, want %q", c.target, c.phase, c.profile, got, c.want)
+		}
+	}
+	if a.Settle != sc.Timing.Settle || a.Rule != sc.Verdict {
+		t.Errorf("analysis %+v does not carry the scenario's settle and rule", a)
+	}
+}
+
+func TestTagGrowth(t *testing.T) {
+	first := map[string]TagPoint{"A": {Bytes: 100}, "B": {Bytes: 500}, "C": {Bytes: 10}}
+	last := map[string]TagPoint{"A": {Bytes: 300}, "B": {Bytes: 400}, "C": {Bytes: 210}, "D": {Bytes: 1000}, "E": {Bytes: 5}}
+	got := tagGrowth(first, last, 3)
+	want := []TagGrowth{{"D", 1000}, {"A", 200}, {"C", 200}}
+	if len(got) != 3 || got[0] != want[0] || got[1] != want[1] || got[2] != want[2] {
+		t.Fatalf("tagGrowth = %v, want %v", got, want)
+	}
+}

@@ -1,0 +1,537 @@
+package bench
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/go-multierror"
+
+	"github.com/wfplab/wfplab/lab"
+	"github.com/wfplab/wfplab/lab/agent"
+	"github.com/wfplab/wfplab/scenarios"
+	"github.com/wfplab/wfplab/traffic"
+)
+
+// SampleEvent is one line from a guest's streaming sampler: the lab's type, so that a
+// *lab.Sampler is a Sampler as it is.
+type SampleEvent = lab.SampleEvent
+
+// Sampler is a guest's running sampler; *lab.Sampler is one.
+type Sampler interface {
+	// Events delivers samples as they arrive and is closed when the sampler ends.
+	Events() <-chan SampleEvent
+	// Stop ends the sampler; Events is closed soon after.
+	Stop(ctx context.Context) error
+}
+
+// Guest is what bench needs from a guest the lab has brought up. Real and simulated
+// guests look the same here.
+type Guest interface {
+	Name() string
+	// Prepare makes the guest ready to measure (tools, test signing, driver) and returns its inventory.
+	Prepare(ctx context.Context) (agent.Inventory, error)
+	// InstallHotfix installs KB979223, reboots, restarts the driver, and returns the inventory after.
+	InstallHotfix(ctx context.Context) (agent.Inventory, error)
+	// StartSampler starts the streaming sampler at the given interval. ctx bounds the
+	// sampler's whole life (as lab.Guest.StartSampler's does), not only the start.
+	StartSampler(ctx context.Context, interval time.Duration) (Sampler, error)
+}
+
+// TrafficFunc drives one traffic run; traffic.Run is the real one.
+type TrafficFunc func(ctx context.Context, spec traffic.Spec, to traffic.Target, allow traffic.Allow,
+	onTick func(traffic.Tick)) (traffic.Counters, error)
+
+// RunTarget is one guest to measure.
+type RunTarget struct {
+	// Info is recorded as the target; Name must be the scenario's target name (Guest.Name()
+	// when empty). An empty Arch is filled in from the guest's inventory.
+	Info    TargetInfo
+	Guest   Guest
+	Traffic traffic.Target
+}
+
+// Progress is one update for the live display.
+type Progress struct {
+	Target string
+	Phase  string // "" before the first phase
+	// Step is "prepare", "hotfix", "warmup", a profile name, "done" or "failed".
+	Step    string
+	Elapsed time.Duration // time in the step
+	Length  time.Duration // the step's planned length; 0 when it has none
+	Err     error         // set with Step "failed"
+}
+
+// Steps other than windows.
+const (
+	StepPrepare = "prepare"
+	StepHotfix  = "hotfix"
+	StepDone    = "done"
+	StepFailed  = "failed"
+)
+
+// Event kinds the runner records.
+const (
+	EventPrepare = "prepare"
+	EventHotfix  = "hotfix"
+	EventPhase   = "phase"
+	EventSampler = "sampler"
+	EventTraffic = "traffic"
+	EventError   = "error"
+)
+
+// Default bounds of the runner's waits.
+const (
+	DefaultGuestTimeout = 15 * time.Minute
+	// trafficGrace is how long past its window a traffic run may take to wind down.
+	trafficGrace = 30 * time.Second
+	// drainTimeout bounds the wait for a stopped sampler's last events.
+	drainTimeout = 30 * time.Second
+	// progressEvery is how often a window reports progress.
+	progressEvery = 250 * time.Millisecond
+)
+
+// abandonGrace is how long a call may take to return after its context ended (a
+// variable so tests need not wait it out).
+var abandonGrace = 10 * time.Second
+
+// Runner measures a scenario on its targets, side by side, recording everything in Store
+// as it arrives, and analyses the result.
+type Runner struct {
+	Scenario *scenarios.Scenario
+	Store    *Store
+	Targets  []RunTarget
+	Traffic  TrafficFunc   // nil: traffic.Run
+	Allow    traffic.Allow // nil: Scenario.Lab.Allow
+	// Progress, when set, is called from every target's goroutine, concurrently.
+	Progress func(Progress)
+	// GuestTimeout bounds each guest operation: prepare, hotfix, starting and stopping the
+	// sampler (0: DefaultGuestTimeout).
+	GuestTimeout time.Duration
+}
+
+// Run measures every target, then analyses every cell of the scenario and records the
+// results and the run's end. One target's failure stops neither the others nor the
+// analysis; every failure is in the returned go-multierror, each naming its target. The
+// results are returned also when err is not nil. A target whose measurement failed in one
+// phase (traffic, the sample stream) goes on to the next; one whose guest failed (prepare,
+// hotfix, starting the sampler) stops.
+func (r *Runner) Run(ctx context.Context) ([]CellResult, error) {
+	if err := r.check(); err != nil {
+		return nil, err
+	}
+	var (
+		mu   sync.Mutex
+		errs *multierror.Error
+		wg   sync.WaitGroup
+	)
+	for _, rt := range r.Targets {
+		wg.Add(1)
+		go func(rt RunTarget) {
+			defer wg.Done()
+			if err := r.runTarget(ctx, rt); err != nil {
+				mu.Lock()
+				errs = multierror.Append(errs, err)
+				mu.Unlock()
+			}
+		}(rt)
+	}
+	// Every target's waits are bounded, so this wait is too.
+	wg.Wait()
+	results, err := Reanalyze(r.Store, AnalysisFor(r.Scenario))
+	if err != nil {
+		errs = multierror.Append(errs, fmt.Errorf("analysis: %w", err))
+	}
+	if err := r.Store.FinishRun(time.Now()); err != nil {
+		errs = multierror.Append(errs, err)
+	}
+	if err := r.Store.Flush(); err != nil {
+		errs = multierror.Append(errs, fmt.Errorf("run store: %w", err))
+	}
+	return results, errs.ErrorOrNil()
+}
+
+func (r *Runner) check() error {
+	switch {
+	case r.Scenario == nil:
+		return errors.New("bench: runner has no scenario")
+	case r.Store == nil:
+		return errors.New("bench: runner has no store")
+	case len(r.Targets) == 0:
+		return errors.New("bench: runner has no targets")
+	case r.Scenario.Timing.SampleInterval <= 0:
+		return fmt.Errorf("bench: scenario %s: sample interval %s must be positive", r.Scenario.Name, r.Scenario.Timing.SampleInterval)
+	case r.Scenario.Timing.Window <= 0:
+		return fmt.Errorf("bench: scenario %s: window %s must be positive", r.Scenario.Name, r.Scenario.Timing.Window)
+	}
+	seen := map[string]bool{}
+	for i, rt := range r.Targets {
+		if rt.Guest == nil {
+			return fmt.Errorf("bench: runner target %d (%q) has no guest", i, rt.Info.Name)
+		}
+		name := targetName(rt)
+		if name == "" {
+			return fmt.Errorf("bench: runner target %d has no name", i)
+		}
+		if seen[name] {
+			return fmt.Errorf("bench: runner target %q appears twice", name)
+		}
+		seen[name] = true
+	}
+	return nil
+}
+
+func targetName(rt RunTarget) string {
+	if rt.Info.Name != "" {
+		return rt.Info.Name
+	}
+	return rt.Guest.Name()
+}
+
+func (r *Runner) guestTimeout() time.Duration {
+	if r.GuestTimeout > 0 {
+		return r.GuestTimeout
+	}
+	return DefaultGuestTimeout
+}
+
+func (r *Runner) progress(p Progress) {
+	if r.Progress != nil {
+		r.Progress(p)
+	}
+}
+
+// targetRun is one target's measurement.
+type targetRun struct {
+	*Runner
+	rt   RunTarget
+	name string
+	inv  agent.Inventory
+	// streamErr is the current sampler's last error; consume writes it, others read it
+	// only once consume has ended.
+	streamErr error
+}
+
+func (r *Runner) runTarget(ctx context.Context, rt RunTarget) (err error) {
+	t := &targetRun{Runner: r, rt: rt, name: targetName(rt)}
+	defer func() {
+		if err != nil {
+			t.event("", EventError, err.Error())
+			t.progress(Progress{Target: t.name, Step: StepFailed, Err: err})
+		} else {
+			t.progress(Progress{Target: t.name, Step: StepDone})
+		}
+	}()
+	info := rt.Info
+	info.Name = t.name
+	if err := r.Store.RecordTarget(info); err != nil {
+		return fmt.Errorf("target %s: %w", t.name, err)
+	}
+	stop := t.reportProgress("", StepPrepare, time.Now(), 0)
+	inv, err := bounded(ctx, r.guestTimeout(), "prepare", rt.Guest.Prepare)
+	stop()
+	if err != nil {
+		return fmt.Errorf("target %s: prepare: %w", t.name, err)
+	}
+	t.inv = inv
+	if info.Arch == "" && inv.Arch != "" {
+		info.Arch = inv.Arch
+		r.Store.RecordTarget(info)
+	}
+	t.event("", EventPrepare, describe(inv))
+	// A phase whose measurement failed (traffic, the sample stream) does not stop the next
+	// one; a guest operation that failed (hotfix, starting the sampler) or a cancelled run does.
+	var phaseErrs []error
+	for _, ph := range r.Scenario.Phases {
+		err := t.runPhase(ctx, ph)
+		if err == nil {
+			continue
+		}
+		phaseErrs = append(phaseErrs, fmt.Errorf("target %s: phase %s: %w", t.name, ph.Name, err))
+		var ge guestError
+		if errors.As(err, &ge) || ctx.Err() != nil {
+			break
+		}
+	}
+	return errors.Join(phaseErrs...)
+}
+
+// guestError is a failed guest operation: the target cannot go on.
+type guestError struct{ err error }
+
+func (e guestError) Error() string { return e.err.Error() }
+func (e guestError) Unwrap() error { return e.err }
+
+func describe(inv agent.Inventory) string {
+	return fmt.Sprintf("OS %s build %s SP%d %s; netio.sys %s (%s); test signing %v; driver %s",
+		inv.OSVersion, inv.OSBuild, inv.SP, inv.Arch, inv.Netio, lab.NetioState(inv.Netio), inv.TestSigning, inv.DrvService)
+}
+
+func (t *targetRun) event(phase, kind, msg string) {
+	// A failed event write shows in Store.Err and the run's final error.
+	t.Store.RecordEvent(Event{Target: t.name, Phase: phase, At: time.Now(), Kind: kind, Message: msg})
+}
+
+// errSamplerEnded says the sampler's stream closed before the phase was over.
+var errSamplerEnded = errors.New("the sampler's stream ended before the phase was over (agent died or guest rebooted?)")
+
+func (t *targetRun) runPhase(ctx context.Context, ph scenarios.Phase) (err error) {
+	if ph.InstallHotfix {
+		t.event(ph.Name, EventHotfix, "installing KB979223 (netio.sys "+t.inv.Netio+")")
+		stop := t.reportProgress(ph.Name, StepHotfix, time.Now(), 0)
+		inv, err := bounded(ctx, t.guestTimeout(), "install hotfix", t.rt.Guest.InstallHotfix)
+		stop()
+		if err != nil {
+			return guestError{fmt.Errorf("install hotfix: %w", err)}
+		}
+		t.inv = inv
+		t.event(ph.Name, EventHotfix, "installed: "+describe(inv))
+	}
+	info := PhaseInfo{Target: t.name, Phase: ph.Name, OSBuild: t.inv.OSBuild, Netio: t.inv.Netio,
+		Hotfix: string(lab.NetioState(t.inv.Netio)), Started: time.Now()}
+	if err := t.Store.RecordPhase(info); err != nil {
+		return err
+	}
+	defer func() {
+		info.Ended = time.Now()
+		if rerr := t.Store.RecordPhase(info); rerr != nil && err == nil {
+			err = rerr
+		}
+	}()
+
+	interval := t.Scenario.Timing.SampleInterval
+	// The sampler lives on samplerCtx until it is stopped, so the start is bounded by a
+	// wait of its own rather than by a context that would end with it.
+	samplerCtx, cancelSampler := context.WithCancel(ctx)
+	defer cancelSampler()
+	sampler, err := boundedWait(samplerCtx, cancelSampler, t.guestTimeout(), "start sampler", func(ctx context.Context) (Sampler, error) {
+		return t.rt.Guest.StartSampler(ctx, interval)
+	})
+	if err != nil {
+		return guestError{fmt.Errorf("start sampler: %w", err)}
+	}
+	t.event(ph.Name, EventSampler, fmt.Sprintf("sampling every %s", interval))
+	ended := make(chan struct{})
+	go t.consume(ph.Name, sampler, ended)
+	defer func() {
+		if serr := t.stopSampler(ctx, ph.Name, sampler, ended); serr != nil && err == nil {
+			err = serr
+		}
+	}()
+
+	if err := t.window(ctx, ph.Name, WarmupWindow, t.Scenario.Timing.Warmup, ended, nil); err != nil {
+		return err
+	}
+	var trafficErrs []error
+	for _, p := range t.Scenario.Profiles {
+		var terr error
+		err := t.window(ctx, ph.Name, p.Name, t.Scenario.Timing.Window, ended, func(ctx context.Context) {
+			terr = t.drive(ctx, ph.Name, p)
+		})
+		if terr != nil {
+			// The other profiles still run: their cells are worth having.
+			t.event(ph.Name, EventError, terr.Error())
+			trafficErrs = append(trafficErrs, terr)
+		}
+		if errors.Is(err, errSamplerEnded) && t.streamErr != nil {
+			err = fmt.Errorf("%w; its last error: %v", err, t.streamErr)
+		}
+		if err != nil {
+			return errors.Join(append(trafficErrs, err)...)
+		}
+	}
+	return errors.Join(trafficErrs...)
+}
+
+// consume records every sample and sampler error as it arrives, until the stream closes.
+// It keeps the last error in streamErr, which is read only after ended is closed.
+func (t *targetRun) consume(phase string, s Sampler, ended chan<- struct{}) {
+	defer close(ended)
+	t.streamErr = nil
+	for ev := range s.Events() {
+		at := ev.At
+		if at.IsZero() {
+			at = time.Now()
+		}
+		if ev.Err != nil {
+			t.streamErr = ev.Err
+			t.Store.RecordEvent(Event{Target: t.name, Phase: phase, At: at, Kind: EventSampler, Message: ev.Err.Error()})
+			continue
+		}
+		t.Store.RecordSample(t.name, phase, at, ev.Sample)
+	}
+}
+
+func (t *targetRun) stopSampler(ctx context.Context, phase string, s Sampler, ended <-chan struct{}) error {
+	// Stop even when ctx is done: the guest's sampler must not run on.
+	stopCtx := context.WithoutCancel(ctx)
+	_, err := bounded(stopCtx, t.guestTimeout(), "stop sampler", func(ctx context.Context) (struct{}, error) {
+		return struct{}{}, s.Stop(ctx)
+	})
+	if err != nil {
+		err = fmt.Errorf("stop sampler: %w", err)
+		t.event(phase, EventError, err.Error())
+	}
+	select {
+	case <-ended:
+	case <-time.After(drainTimeout):
+		derr := fmt.Errorf("sampler events did not end within %s of stopping it", drainTimeout)
+		t.event(phase, EventError, derr.Error())
+		return errors.Join(err, derr)
+	}
+	t.event(phase, EventSampler, "stopped")
+	return err
+}
+
+// window records one window of the given length, runs body (if any) at its start, and
+// waits out its length, reporting progress. It ends early, with an error, when ctx ends
+// or the sampler stream closes.
+func (t *targetRun) window(ctx context.Context, phase, name string, length time.Duration, samplerEnded <-chan struct{},
+	body func(ctx context.Context)) error {
+	w := Window{Target: t.name, Phase: phase, Profile: name, Start: time.Now()}
+	if err := t.Store.RecordWindow(w); err != nil {
+		return err
+	}
+	end := w.Start.Add(length)
+	stopProgress := t.reportProgress(phase, name, w.Start, length)
+	var err error
+	if body != nil {
+		body(ctx)
+	}
+	err = waitUntil(ctx, end, samplerEnded)
+	stopProgress()
+	w.End = time.Now()
+	if rerr := t.Store.RecordWindow(w); rerr != nil && err == nil {
+		err = rerr
+	}
+	return err
+}
+
+func (t *targetRun) reportProgress(phase, step string, start time.Time, length time.Duration) (stop func()) {
+	if t.Runner.Progress == nil {
+		return func() {}
+	}
+	done := make(chan struct{})
+	finished := make(chan struct{})
+	go func() {
+		defer close(finished)
+		tick := time.NewTicker(progressEvery)
+		defer tick.Stop()
+		for {
+			t.progress(Progress{Target: t.name, Phase: phase, Step: step, Elapsed: time.Since(start), Length: length})
+			select {
+			case <-done:
+				return
+			case <-tick.C:
+			}
+		}
+	}()
+	return func() {
+		close(done)
+		<-finished
+	}
+}
+
+// waitUntil waits for the deadline, ctx or the sampler stream's end, whichever is first.
+func waitUntil(ctx context.Context, deadline time.Time, samplerEnded <-chan struct{}) error {
+	// select picks at random among ready cases: an ended stream must win over a deadline
+	// that has passed too (the traffic run may have taken the whole window).
+	ended := func() bool {
+		select {
+		case <-samplerEnded:
+			return true
+		default:
+			return false
+		}
+	}
+	if ended() {
+		return errSamplerEnded
+	}
+	timer := time.NewTimer(time.Until(deadline))
+	defer timer.Stop()
+	select {
+	case <-timer.C:
+		if ended() {
+			return errSamplerEnded
+		}
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-samplerEnded:
+		return errSamplerEnded
+	}
+}
+
+// drive runs one profile's traffic, recording every tick.
+func (t *targetRun) drive(ctx context.Context, phase string, p scenarios.Profile) error {
+	run := t.Runner.Traffic
+	if run == nil {
+		run = traffic.Run
+	}
+	allow := t.Allow
+	if allow == nil {
+		allow = traffic.Allow(t.Scenario.Lab.Allow)
+	}
+	spec := traffic.Spec{Profile: traffic.Profile(p.Kind), Rate: p.Rate, Duration: t.Scenario.Timing.Window,
+		PayloadBytes: p.PayloadBytes, BurstSegments: p.BurstSegments, Conns: p.Conns}
+	counters, err := bounded(ctx, spec.Duration+trafficGrace, "traffic "+p.Name,
+		func(ctx context.Context) (traffic.Counters, error) {
+			return run(ctx, spec, t.rt.Traffic, allow, func(tick traffic.Tick) {
+				t.Store.RecordTraffic(t.name, phase, p.Name, tick)
+			})
+		})
+	if err != nil {
+		return fmt.Errorf("traffic %s: %w", p.Name, err)
+	}
+	var errCount uint64
+	for _, n := range counters.Errors {
+		errCount += n
+	}
+	t.event(phase, EventTraffic, fmt.Sprintf("%s: %d packets, %d bytes, %d send errors", p.Name, counters.Packets, counters.Bytes, errCount))
+	return nil
+}
+
+// bounded runs f with a deadline and gives up on it (leaving it to finish on its own)
+// when it does not return within abandonGrace after that, so no wait is unbounded even
+// when f ignores its context.
+func bounded[T any](ctx context.Context, limit time.Duration, what string, f func(context.Context) (T, error)) (T, error) {
+	cctx, cancel := context.WithTimeout(ctx, limit)
+	defer cancel()
+	return boundedWait(cctx, cancel, limit, what, f)
+}
+
+// boundedWait runs f(ctx) and waits at most limit for it; past that it cancels ctx and
+// gives f abandonGrace more. Unlike bounded, ctx stays alive after f returns, for calls
+// that start something living on it.
+func boundedWait[T any](ctx context.Context, cancel context.CancelFunc, limit time.Duration, what string,
+	f func(context.Context) (T, error)) (T, error) {
+	type result struct {
+		v   T
+		err error
+	}
+	ch := make(chan result, 1)
+	go func() {
+		v, err := f(ctx)
+		ch <- result{v, err}
+	}()
+	limitTimer := time.NewTimer(limit)
+	defer limitTimer.Stop()
+	select {
+	case r := <-ch:
+		return r.v, r.err
+	case <-ctx.Done():
+	case <-limitTimer.C:
+		cancel()
+	}
+	grace := time.NewTimer(abandonGrace)
+	defer grace.Stop()
+	select {
+	case r := <-ch:
+		return r.v, r.err
+	case <-grace.C:
+		var zero T
+		return zero, fmt.Errorf("%s did not return within %s of its deadline (%s); abandoned", what, abandonGrace, context.Cause(ctx))
+	}
+}
