@@ -1,0 +1,529 @@
+package plots
+
+import (
+	"fmt"
+	"math"
+	"sort"
+	"time"
+
+	"github.com/hashicorp/go-multierror"
+
+	"github.com/wfplab/wfplab/bench"
+	"github.com/wfplab/wfplab/scenarios"
+)
+
+// warmupWindow is the window name bench gives the quiet stretch before the first profile.
+const warmupWindow = "warmup"
+
+// runData is one run as the outputs need it: every read done once, cells laid out in the
+// target × phase × profile grid, and what is missing said in plain words.
+type runData struct {
+	cfg      config
+	run      bench.RunInfo
+	haveRun  bool
+	scenario *scenarios.Scenario // parsed from the run's stored scenario text; nil if none
+	events   []bench.Event       // run-wide events (no target)
+	targets  []*targetData
+	phases   []string // before, after, then any others in order of appearance
+	profiles []string // in the order the run drove them
+	cells    []*cell  // targets × phases × profiles, in that order
+	problems []string // incomplete run, missing phases, read failures
+	counts   counts
+
+	scenarioErr string
+}
+
+type counts struct {
+	Cells    int // in the grid
+	Results  int // cells with a result
+	Expected int // cells with an expectation
+	Met      int // expectations met
+	Failed   int // expectations with a result that did not meet them
+	Missing  int // expectations without a result
+}
+
+type targetData struct {
+	info     bench.TargetInfo
+	phases   []bench.PhaseInfo // in run phase order
+	windows  []bench.Window
+	pool     []bench.PoolPoint
+	tags     []bench.TagPoint
+	events   []bench.Event
+	traffic  []bench.TrafficPoint
+	cells    []*cell
+	problems []string
+}
+
+func (t *targetData) phase(name string) (bench.PhaseInfo, bool) {
+	for _, p := range t.phases {
+		if p.Phase == name {
+			return p, true
+		}
+	}
+	return bench.PhaseInfo{}, false
+}
+
+// cell is one row of the verdict table.
+type cell struct {
+	Target, Phase, Profile string
+	Result                 *bench.CellResult
+	Expected               bench.Verdict // "" when nothing is expected
+	Met                    bool
+	PhaseInfo              *bench.PhaseInfo
+	Window                 *bench.Window
+	Tags                   []bench.TagGrowth // from the result, or from the raw tag samples
+	Packets                uint64            // generated in the window, from the traffic records
+	TrafficErrors          uint64
+}
+
+func (c *cell) HasExpectation() bool { return c.Expected != "" }
+
+// Status is one word for the cell's standing against its expectation.
+func (c *cell) Status() string {
+	switch {
+	case !c.HasExpectation():
+		return "none"
+	case c.Result == nil:
+		return "missing"
+	case c.Met:
+		return "met"
+	default:
+		return "failed"
+	}
+}
+
+func cellKey(target, phase, profile string) string { return target + "\x00" + phase + "\x00" + profile }
+
+// load reads everything once. Read failures are kept as problems and returned together; what
+// was read is still laid out.
+func load(src Source, cfg config) (*runData, error) {
+	rd := &runData{cfg: cfg}
+	var errs *multierror.Error
+	fail := func(err error) {
+		errs = multierror.Append(errs, err)
+		rd.problems = append(rd.problems, err.Error())
+	}
+
+	run, err := src.Run()
+	if err != nil {
+		fail(fmt.Errorf("plots: reading the run record from the store: %w", err))
+	} else {
+		rd.run, rd.haveRun = run, true
+		rd.parseScenario()
+	}
+	infos, err := src.Targets()
+	if err != nil {
+		fail(fmt.Errorf("plots: reading the target list from the store: %w", err))
+	}
+	results, err := src.Results()
+	if err != nil {
+		fail(fmt.Errorf("plots: reading cell results from the store: %w", err))
+	}
+
+	byName := map[string]*targetData{}
+	addTarget := func(info bench.TargetInfo) *targetData {
+		if td, ok := byName[info.Name]; ok {
+			return td
+		}
+		td := &targetData{info: info}
+		byName[info.Name] = td
+		rd.targets = append(rd.targets, td)
+		return td
+	}
+	for _, info := range infos {
+		addTarget(info)
+	}
+	if rd.scenario != nil {
+		for _, t := range rd.scenario.Targets {
+			addTarget(bench.TargetInfo{Name: t.Name, OS: t.OS})
+		}
+	}
+	// Results and expectations may name targets the target list lacks (a store cut short).
+	for _, r := range results {
+		addTarget(bench.TargetInfo{Name: r.Target})
+	}
+	for _, e := range cfg.expected {
+		addTarget(bench.TargetInfo{Name: e.Target})
+	}
+
+	for _, td := range rd.targets {
+		name := td.info.Name
+		readErr := func(what string, err error) {
+			err = fmt.Errorf("plots: reading %s of target %q from the store: %w", what, name, err)
+			fail(err)
+			td.problems = append(td.problems, err.Error())
+		}
+		if td.phases, err = src.Phases(name); err != nil {
+			readErr("phases", err)
+		}
+		if td.windows, err = src.Windows(name); err != nil {
+			readErr("traffic windows", err)
+		}
+		if td.pool, err = src.Pool(name); err != nil {
+			readErr("pool samples", err)
+		}
+		if td.events, err = src.Events(name); err != nil {
+			readErr("events", err)
+		}
+		if td.traffic, err = src.Traffic(name); err != nil {
+			readErr("traffic counters", err)
+		}
+		sortByTime(td)
+	}
+	if all, err := src.Events(""); err != nil {
+		fail(fmt.Errorf("plots: reading run-wide events from the store: %w", err))
+	} else {
+		for _, e := range all {
+			if e.Target == "" {
+				rd.events = append(rd.events, e)
+			}
+		}
+		sort.SliceStable(rd.events, func(i, j int) bool { return rd.events[i].At.Before(rd.events[j].At) })
+	}
+
+	rd.layout(results)
+	// Tag samples are the largest read (one row per tag per sample); only cells the analysis
+	// never reached need them.
+	for _, td := range rd.targets {
+		need := false
+		for _, c := range td.cells {
+			need = need || (c.Window != nil && c.Result == nil)
+		}
+		if !need {
+			continue
+		}
+		tags, err := src.Tags(td.info.Name)
+		if err != nil {
+			err = fmt.Errorf("plots: reading pool tag samples of target %q from the store: %w", td.info.Name, err)
+			fail(err)
+			td.problems = append(td.problems, err.Error())
+			continue
+		}
+		td.tags = tags
+		sort.SliceStable(td.tags, func(i, j int) bool { return td.tags[i].At.Before(td.tags[j].At) })
+		for _, c := range td.cells {
+			c.Tags = td.tagGrowth(c)
+		}
+	}
+	return rd, errs.ErrorOrNil()
+}
+
+// parseScenario reads the scenario stored with the run: it knows every cell's expectation,
+// including cells the run never reached, and the verdict rule.
+func (rd *runData) parseScenario() {
+	if rd.run.ScenarioText == "" {
+		return
+	}
+	sc, err := scenarios.Parse("scenario of run "+rd.run.ID, []byte(rd.run.ScenarioText))
+	if err != nil {
+		rd.scenarioErr = fmt.Sprintf("The scenario text stored with the run does not parse (%v); expectations of cells without a result are unknown.", err)
+		return
+	}
+	rd.scenario = sc
+}
+
+// verdictRule is the threshold and confidence in force: given to Write, else the scenario's.
+func (rd *runData) verdictRule() (thresholdBps, confidence float64, ok bool) {
+	switch {
+	case rd.cfg.haveRule:
+		thresholdBps, confidence, ok = rd.cfg.thresholdBps, rd.cfg.confidence, true
+	case rd.scenario != nil:
+		thresholdBps, confidence, ok = rd.scenario.Verdict.ThresholdBps, rd.scenario.Verdict.Confidence, true
+	}
+	if ok && !(confidence > 0 && confidence < 1) {
+		confidence = bench.DefaultConfidence
+	}
+	return thresholdBps, confidence, ok
+}
+
+func sortByTime(td *targetData) {
+	sort.SliceStable(td.windows, func(i, j int) bool { return td.windows[i].Start.Before(td.windows[j].Start) })
+	sort.SliceStable(td.pool, func(i, j int) bool { return td.pool[i].At.Before(td.pool[j].At) })
+	sort.SliceStable(td.tags, func(i, j int) bool { return td.tags[i].At.Before(td.tags[j].At) })
+	sort.SliceStable(td.events, func(i, j int) bool { return td.events[i].At.Before(td.events[j].At) })
+	sort.SliceStable(td.traffic, func(i, j int) bool { return td.traffic[i].At.Before(td.traffic[j].At) })
+}
+
+// nameOrder collects names in first-seen order; rank puts well-known names first.
+type nameOrder struct {
+	seen  map[string]int
+	names []string
+}
+
+func (o *nameOrder) add(name string) {
+	if name == "" {
+		return
+	}
+	if o.seen == nil {
+		o.seen = map[string]int{}
+	}
+	if _, ok := o.seen[name]; ok {
+		return
+	}
+	o.seen[name] = len(o.names)
+	o.names = append(o.names, name)
+}
+
+func (o *nameOrder) sorted(rank func(string) int) []string {
+	out := append([]string(nil), o.names...)
+	sort.SliceStable(out, func(i, j int) bool { return rank(out[i]) < rank(out[j]) })
+	return out
+}
+
+func phaseRank(name string) int {
+	switch name {
+	case "before":
+		return 0
+	case "after":
+		return 1
+	}
+	return 2
+}
+
+// layout builds the grid. The scenario is a full product of targets, phases and profiles, so
+// a combination seen anywhere in the run is a cell of every target.
+func (rd *runData) layout(results []bench.CellResult) {
+	var phases, profiles nameOrder
+	expectBy := map[string]bench.Verdict{}
+	if sc := rd.scenario; sc != nil {
+		for _, ph := range sc.Phases {
+			phases.add(ph.Name)
+		}
+		for _, pr := range sc.Profiles {
+			profiles.add(pr.Name)
+		}
+		for _, c := range sc.Cells() {
+			if c.Expect != "" {
+				expectBy[cellKey(c.Target.Name, c.Phase.Name, c.Profile.Name)] = bench.Verdict(c.Expect)
+			}
+		}
+	}
+	for _, td := range rd.targets {
+		ps := append([]bench.PhaseInfo(nil), td.phases...)
+		sort.SliceStable(ps, func(i, j int) bool { return ps[i].Started.Before(ps[j].Started) })
+		for _, p := range ps {
+			phases.add(p.Phase)
+		}
+	}
+	// Profiles in the order a phase drove them: windows sorted by their offset in the phase.
+	type offsetName struct {
+		off  time.Duration
+		name string
+	}
+	var offs []offsetName
+	for _, td := range rd.targets {
+		for _, w := range td.windows {
+			phases.add(w.Phase)
+			if w.Profile == warmupWindow || w.Profile == "" {
+				continue
+			}
+			var off time.Duration
+			if p, ok := td.phase(w.Phase); ok && !p.Started.IsZero() {
+				off = w.Start.Sub(p.Started)
+			}
+			offs = append(offs, offsetName{off, w.Profile})
+		}
+	}
+	sort.SliceStable(offs, func(i, j int) bool { return offs[i].off < offs[j].off })
+	for _, o := range offs {
+		profiles.add(o.name)
+	}
+	for _, r := range results {
+		phases.add(r.Phase)
+		profiles.add(r.Profile)
+	}
+	for _, e := range rd.cfg.expected {
+		phases.add(e.Phase)
+		profiles.add(e.Profile)
+	}
+	for _, td := range rd.targets {
+		for _, tp := range td.traffic {
+			profiles.add(tp.Profile)
+		}
+	}
+	rd.phases = phases.sorted(phaseRank)
+	rd.profiles = profiles.names
+
+	for _, td := range rd.targets {
+		sort.SliceStable(td.phases, func(i, j int) bool {
+			a, b := td.phases[i], td.phases[j]
+			if ra, rb := phaseRank(a.Phase), phaseRank(b.Phase); ra != rb {
+				return ra < rb
+			}
+			return a.Started.Before(b.Started)
+		})
+	}
+
+	resultBy := map[string]*bench.CellResult{}
+	for i := range results {
+		r := &results[i]
+		resultBy[cellKey(r.Target, r.Phase, r.Profile)] = r
+	}
+	for _, e := range rd.cfg.expected {
+		expectBy[cellKey(e.Target, e.Phase, e.Profile)] = e.Verdict
+	}
+
+	for _, td := range rd.targets {
+		for _, ph := range rd.phases {
+			for _, pr := range rd.profiles {
+				c := &cell{Target: td.info.Name, Phase: ph, Profile: pr}
+				key := cellKey(c.Target, ph, pr)
+				c.Expected = expectBy[key]
+				if r, ok := resultBy[key]; ok {
+					c.Result = r
+					if r.Expected != "" {
+						c.Expected = r.Expected
+						c.Met = r.Met
+					} else if c.Expected != "" {
+						c.Met = r.Verdict == c.Expected
+					}
+				}
+				if p, ok := td.phase(ph); ok {
+					c.PhaseInfo = &p
+				}
+				c.Window = td.window(ph, pr)
+				c.Tags = td.tagGrowth(c)
+				for _, tp := range td.traffic {
+					if tp.Phase == ph && tp.Profile == pr {
+						c.Packets += tp.Packets
+						c.TrafficErrors += tp.Errors
+					}
+				}
+				td.cells = append(td.cells, c)
+				rd.cells = append(rd.cells, c)
+			}
+		}
+	}
+	rd.count()
+	rd.noteGaps()
+}
+
+func (t *targetData) window(phase, profile string) *bench.Window {
+	var found *bench.Window
+	for i := range t.windows {
+		w := &t.windows[i]
+		if w.Phase == phase && w.Profile == profile {
+			found = w // the last one wins if a profile was driven twice
+		}
+	}
+	return found
+}
+
+const topTagCount = 5
+
+// tagGrowth uses the analysis' top tags; without a result it measures each tag's growth over
+// the cell's window from the raw tag samples, so a run killed before analysis still shows them.
+func (t *targetData) tagGrowth(c *cell) []bench.TagGrowth {
+	if c.Result != nil {
+		tags := c.Result.TopTags
+		if len(tags) > topTagCount {
+			tags = tags[:topTagCount]
+		}
+		return tags
+	}
+	w := c.Window
+	if w == nil || w.Start.IsZero() {
+		return nil
+	}
+	end := w.End
+	if end.IsZero() {
+		end = time.Unix(math.MaxInt32, 0) // window cut short: up to the last sample
+	}
+	type span struct {
+		base, last int64
+		inWindow   bool
+	}
+	spans := map[string]*span{}
+	for _, tp := range t.tags {
+		if tp.Phase != c.Phase || tp.At.After(end) {
+			continue
+		}
+		s := spans[tp.Tag]
+		if s == nil {
+			s = &span{base: int64(tp.Bytes)}
+			spans[tp.Tag] = s
+		}
+		if tp.At.Before(w.Start) || tp.At.Equal(w.Start) {
+			s.base = int64(tp.Bytes) // the last value before the window is the baseline
+			s.last = s.base
+			continue
+		}
+		s.last = int64(tp.Bytes)
+		s.inWindow = true
+	}
+	var out []bench.TagGrowth
+	for tag, s := range spans {
+		if s.inWindow && s.last > s.base {
+			out = append(out, bench.TagGrowth{Tag: tag, Bytes: s.last - s.base})
+		}
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].Bytes != out[j].Bytes {
+			return out[i].Bytes > out[j].Bytes
+		}
+		return out[i].Tag < out[j].Tag
+	})
+	if len(out) > topTagCount {
+		out = out[:topTagCount]
+	}
+	return out
+}
+
+func (rd *runData) count() {
+	var n counts
+	for _, c := range rd.cells {
+		n.Cells++
+		if c.Result != nil {
+			n.Results++
+		}
+		switch c.Status() {
+		case "met":
+			n.Expected++
+			n.Met++
+		case "failed":
+			n.Expected++
+			n.Failed++
+		case "missing":
+			n.Expected++
+			n.Missing++
+		}
+	}
+	rd.counts = n
+}
+
+// noteGaps says, in words, what a run cut short lacks.
+func (rd *runData) noteGaps() {
+	var notes []string
+	if rd.haveRun && rd.run.Finished.IsZero() {
+		notes = append(notes, "The run has no finish time: it was killed or is still running. This report shows what the store holds so far.")
+	}
+	for _, td := range rd.targets {
+		if len(td.phases) == 0 && len(td.pool) == 0 {
+			notes = append(notes, fmt.Sprintf("Target %s: nothing was measured (no phase started).", td.info.Name))
+			continue
+		}
+		for _, ph := range rd.phases {
+			p, ok := td.phase(ph)
+			switch {
+			case !ok:
+				notes = append(notes, fmt.Sprintf("Target %s: phase %q never started.", td.info.Name, ph))
+			case p.Ended.IsZero():
+				notes = append(notes, fmt.Sprintf("Target %s: phase %q has no end time (cut short).", td.info.Name, ph))
+			}
+		}
+	}
+	if missing := rd.counts.Cells - rd.counts.Results; missing > 0 {
+		notes = append(notes, fmt.Sprintf("%d of %d cells have no result.", missing, rd.counts.Cells))
+	}
+	if n := rd.counts.Missing; n == 1 {
+		notes = append(notes, "1 expected cell has no result; it counts as not met.")
+	} else if n > 1 {
+		notes = append(notes, fmt.Sprintf("%d expected cells have no result; they count as not met.", n))
+	}
+	if rd.scenarioErr != "" {
+		notes = append(notes, rd.scenarioErr)
+	} else if len(rd.cfg.expected) == 0 && rd.scenario == nil && rd.counts.Cells > rd.counts.Results {
+		notes = append(notes, "The expectations of cells without a result are not known to this report (they are kept only with results).")
+	}
+	rd.problems = append(notes, rd.problems...)
+}

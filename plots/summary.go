@@ -1,0 +1,77 @@
+package plots
+
+import (
+	"bytes"
+	"fmt"
+	"strings"
+)
+
+// renderSummary is the headline and the verdict table in Markdown, for a pull request or chat.
+func renderSummary(rd *runData) []byte {
+	var b bytes.Buffer
+	fmt.Fprintf(&b, "# %s\n\n", mdText(rd.title()))
+	fmt.Fprintf(&b, "**%s**\n\n", mdText(rd.headline()))
+	if rd.haveRun {
+		finished := timeText(rd.run.Finished)
+		if rd.run.Finished.IsZero() {
+			finished = "not finished"
+		}
+		fmt.Fprintf(&b, "Scenario %s, seed %d, provider %s, wfplab %s; started %s, finished %s.\n\n",
+			mdText(orDash(rd.run.Scenario)), rd.run.Seed, mdText(orDash(rd.run.Provider)), mdText(orDash(rd.run.Tool)),
+			timeText(rd.run.Started), finished)
+	}
+	if len(rd.problems) > 0 {
+		b.WriteString("> **Incomplete run**\n")
+		for _, p := range rd.problems {
+			fmt.Fprintf(&b, "> - %s\n", mdText(p))
+		}
+		b.WriteString("\n")
+	}
+	if len(rd.cells) == 0 {
+		b.WriteString("No cells: the store holds no targets, phases or results.\n")
+		return b.Bytes()
+	}
+	_, confidence, ok := rd.verdictRule()
+	if !ok {
+		confidence = 0.95
+	}
+	fmt.Fprintf(&b, "| Target | Phase | Profile | netio.sys | Leak rate (B/s) | %g%% CI (B/s) | Bytes/chain | Chains/s | Packets/s | Verdict | Expected | Met |\n", 100*confidence)
+	b.WriteString("|---|---|---|---|--:|--:|--:|--:|--:|---|---|---|\n")
+	for _, c := range rd.cells {
+		bpc, cps, pps := dash, dash, dash
+		if r := c.Result; r != nil {
+			bpc, cps, pps = num(r.BytesPerChain), num(r.ChainsPerSec), num(r.PacketsPerSec)
+		}
+		verdict := verdictText(c.Result)
+		if c.Result != nil && c.Result.Verdict != "" {
+			verdict = "**" + verdict + "**"
+		}
+		met := metText(c)
+		if c.Status() == "failed" {
+			met = "**NO**"
+		}
+		cols := []string{c.Target, c.Phase, c.Profile, netioText(c.PhaseInfo), leakText(c.Result), ciText(c.Result),
+			bpc, cps, pps, verdict, expectedText(c), met}
+		for i := range cols {
+			if i != 9 && i != 11 { // already formatted with Markdown emphasis
+				cols[i] = mdText(cols[i])
+			}
+		}
+		fmt.Fprintf(&b, "| %s |\n", strings.Join(cols, " | "))
+	}
+	return b.Bytes()
+}
+
+// mdText keeps a value from breaking the table or turning into markup.
+func mdText(s string) string {
+	s = strings.NewReplacer("\r\n", " ", "\n", " ", "\r", " ").Replace(s)
+	var b strings.Builder
+	for _, r := range s {
+		switch r {
+		case '|', '\\', '*', '_', '`', '<', '>':
+			b.WriteByte('\\')
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
+}
