@@ -1,0 +1,494 @@
+package cmdexe
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"strconv"
+	"strings"
+)
+
+// call is one internal command: its word, the text after it, and its handles.
+type call struct {
+	word, tail     string
+	stdin          io.Reader
+	stdout, stderr io.Writer
+}
+
+type builtin func(r *run, ctx context.Context, c *call) int
+
+var builtins map[string]builtin
+
+func init() {
+	builtins = map[string]builtin{
+		"echo":  (*run).echo,
+		"exit":  (*run).exit,
+		"ver":   (*run).ver,
+		"set":   (*run).set,
+		"mkdir": (*run).mkdir,
+		"md":    (*run).mkdir,
+		"del":   (*run).del,
+		"erase": (*run).del,
+		"type":  (*run).typ,
+		"cd":    (*run).cd,
+		"chdir": (*run).cd,
+		"rem":   func(*run, context.Context, *call) int { return 0 },
+		"cls":   func(*run, context.Context, *call) int { return 0 },
+	}
+}
+
+// echo prints its text as typed after the one delimiter that follows the word: the blank
+// before a redirection stays part of the text, as in cmd.
+func (r *run) echo(_ context.Context, c *call) int {
+	text := c.tail
+	if strings.TrimSpace(text) == "" {
+		if text == "" || isBlank(text[0]) {
+			fmt.Fprint(c.stdout, "ECHO is on.\r\n")
+			return 0
+		}
+		// "echo." and friends print an empty line.
+	}
+	if text != "" {
+		text = text[1:]
+	}
+	switch strings.ToLower(strings.TrimSpace(text)) {
+	case "on", "off":
+		if c.tail != "" && isBlank(c.tail[0]) {
+			return 0
+		}
+	}
+	fmt.Fprintf(c.stdout, "%s\r\n", text)
+	return 0
+}
+
+// exit [/b] [code]: ends the line with code (default: the current errorlevel).
+func (r *run) exit(_ context.Context, c *call) int {
+	f := strings.Fields(c.tail)
+	if len(f) > 0 && strings.EqualFold(f[0], "/b") {
+		f = f[1:]
+	}
+	code := r.errorlevel
+	if len(f) > 0 {
+		code = atoiPrefix(f[0])
+	}
+	r.exited, r.exitCode = true, code
+	return code
+}
+
+// atoiPrefix reads a leading signed decimal number, as cmd's exit does ("exit 3x" is 3,
+// "exit x" is 0), wrapping to 32 bits like a Windows exit code.
+func atoiPrefix(s string) int {
+	i := 0
+	if i < len(s) && (s[i] == '-' || s[i] == '+') {
+		i++
+	}
+	j := i
+	for j < len(s) && s[j] >= '0' && s[j] <= '9' && j-i < 18 {
+		j++
+	}
+	n, err := strconv.ParseInt(s[:j], 10, 64)
+	if err != nil {
+		return 0
+	}
+	return int(int32(n))
+}
+
+func (r *run) ver(_ context.Context, c *call) int {
+	fmt.Fprintf(c.stdout, "\r\nMicrosoft Windows [Version %s]\r\n", r.in.Version)
+	return 0
+}
+
+// set shows, sets or clears variables of this cmd.exe; /a and /p are not modelled.
+func (r *run) set(_ context.Context, c *call) int {
+	arg := strings.TrimLeft(c.tail, " \t")
+	if arg == "" {
+		for _, l := range r.env.sorted() {
+			fmt.Fprintf(c.stdout, "%s\r\n", l)
+		}
+		return 0
+	}
+	if strings.HasPrefix(strings.ToLower(arg), "/a") || strings.HasPrefix(strings.ToLower(arg), "/p") {
+		fmt.Fprint(c.stderr, "The syntax of the command is incorrect.\r\n")
+		return 1
+	}
+	if strings.HasPrefix(arg, `"`) {
+		if end := strings.LastIndexByte(arg, '"'); end > 0 {
+			arg = arg[1:end]
+		}
+	}
+	name, value, hasEq := strings.Cut(arg, "=")
+	if !hasEq {
+		name = strings.TrimRight(name, " \t")
+		found := false
+		for _, l := range r.env.sorted() {
+			if len(l) >= len(name) && strings.EqualFold(l[:len(name)], name) {
+				fmt.Fprintf(c.stdout, "%s\r\n", l)
+				found = true
+			}
+		}
+		if !found {
+			fmt.Fprintf(c.stdout, "Environment variable %s not defined\r\n", name)
+			return 1
+		}
+		return 0
+	}
+	if name == "" {
+		fmt.Fprint(c.stderr, "The syntax of the command is incorrect.\r\n")
+		return 1
+	}
+	r.env.set(name, value)
+	return 0
+}
+
+// mkdir makes each folder named, with the folders above it (command extensions are on).
+func (r *run) mkdir(_ context.Context, c *call) int {
+	args := SplitArgs(c.tail)
+	if len(args) == 0 {
+		fmt.Fprint(c.stderr, "The syntax of the command is incorrect.\r\n")
+		return 1
+	}
+	code := 0
+	for _, a := range args {
+		p, err := Abs(r.cwd, a)
+		if err != nil {
+			fmt.Fprintf(c.stderr, "%s\r\n", errMessage(err))
+			code = 1
+			continue
+		}
+		if _, err := r.in.FS.Stat(p); err == nil {
+			fmt.Fprintf(c.stderr, "A subdirectory or file %s already exists.\r\n", a)
+			code = 1
+			continue
+		}
+		if err := r.mkdirAll(p); err != nil {
+			fmt.Fprintf(c.stderr, "%s\r\n", errMessage(err))
+			code = 1
+		}
+	}
+	return code
+}
+
+func (r *run) mkdirAll(p string) error {
+	for depth := 0; depth < 256; depth++ {
+		parent := Dir(p)
+		if parent == p {
+			return ErrPathNotFound // the drive root itself is missing
+		}
+		info, err := r.in.FS.Stat(parent)
+		if err == nil {
+			if !info.Dir {
+				return ErrPathNotFound
+			}
+			return r.in.FS.Mkdir(p)
+		}
+		if err := r.mkdirAll(parent); err != nil {
+			return err
+		}
+		return r.in.FS.Mkdir(p)
+	}
+	return ErrPathNotFound
+}
+
+// del deletes files: names, wildcards, or every file of a named folder. /q skips the
+// confirmation a folder or `*.*` asks for; /f and /a are accepted (the model has no
+// read-only attribute). A missing file prints "Could Not Find" and still exits 0, as cmd.
+func (r *run) del(_ context.Context, c *call) int {
+	var names []string
+	quiet := false
+	for _, a := range SplitArgs(c.tail) {
+		if strings.HasPrefix(a, "/") {
+			switch strings.ToLower(a) {
+			case "/q":
+				quiet = true
+			case "/f", "/s", "/p":
+			default:
+				if !strings.HasPrefix(strings.ToLower(a), "/a") {
+					fmt.Fprintf(c.stderr, "Invalid switch - %s\r\n", strings.TrimPrefix(a, "/"))
+					return 1
+				}
+			}
+			continue
+		}
+		names = append(names, a)
+	}
+	if len(names) == 0 {
+		fmt.Fprint(c.stderr, "The syntax of the command is incorrect.\r\n")
+		return 1
+	}
+	in := bufio.NewReader(c.stdin)
+	for _, n := range names {
+		p, err := Abs(r.cwd, n)
+		if err != nil {
+			fmt.Fprintf(c.stderr, "%s\r\n", errMessage(err))
+			continue
+		}
+		dir, pattern := Dir(p), Base(p)
+		info, statErr := r.in.FS.Stat(p)
+		switch {
+		case statErr == nil && info.Dir:
+			dir, pattern = p, "*"
+		case statErr == nil:
+			if err := r.in.FS.Remove(p); err != nil {
+				fmt.Fprintf(c.stderr, "%s\r\n", errMessage(err))
+			}
+			continue
+		case !HasWildcard(p):
+			if errors.Is(statErr, ErrPathNotFound) {
+				fmt.Fprintf(c.stderr, "The system cannot find the path specified.\r\n")
+			} else {
+				fmt.Fprintf(c.stderr, "Could Not Find %s\r\n", p)
+			}
+			continue
+		}
+		if !quiet && (pattern == "*" || pattern == "*.*") {
+			fmt.Fprintf(c.stdout, "%s, Are you sure (Y/N)? ", Join(dir, "*"))
+			ans, _ := in.ReadString('\n')
+			fmt.Fprint(c.stdout, "\r\n")
+			if !strings.HasPrefix(strings.ToLower(strings.TrimSpace(ans)), "y") {
+				continue
+			}
+		}
+		entries, err := r.in.FS.ReadDir(dir)
+		if err != nil {
+			fmt.Fprintf(c.stderr, "%s\r\n", errMessage(err))
+			continue
+		}
+		found := false
+		for _, e := range entries {
+			if e.Dir || !Match(pattern, e.Name) {
+				continue
+			}
+			found = true
+			if err := r.in.FS.Remove(Join(dir, e.Name)); err != nil {
+				fmt.Fprintf(c.stderr, "%s\r\n", errMessage(err))
+			}
+		}
+		if !found && pattern != "*" {
+			fmt.Fprintf(c.stderr, "Could Not Find %s\r\n", p)
+		}
+	}
+	return 0
+}
+
+// typ prints files.
+func (r *run) typ(_ context.Context, c *call) int {
+	args := SplitArgs(c.tail)
+	if len(args) == 0 {
+		fmt.Fprint(c.stderr, "The syntax of the command is incorrect.\r\n")
+		return 1
+	}
+	code := 0
+	for _, a := range args {
+		p, err := Abs(r.cwd, a)
+		var data []byte
+		if err == nil {
+			data, err = r.in.FS.ReadFile(p)
+		}
+		if err != nil {
+			if errors.Is(err, ErrIsDir) {
+				err = fs.ErrPermission
+			}
+			fmt.Fprintf(c.stderr, "%s\r\n", errMessage(err))
+			code = 1
+			continue
+		}
+		c.stdout.Write(data)
+	}
+	return code
+}
+
+// cd prints or changes the current folder of this cmd.exe.
+func (r *run) cd(_ context.Context, c *call) int {
+	arg := strings.TrimSpace(c.tail)
+	if strings.HasPrefix(strings.ToLower(arg), "/d") {
+		arg = strings.TrimSpace(arg[2:])
+	}
+	arg = strings.Trim(arg, `"`)
+	if arg == "" {
+		fmt.Fprintf(c.stdout, "%s\r\n", r.cwd)
+		return 0
+	}
+	p, err := Abs(r.cwd, arg)
+	if err == nil {
+		var info FileInfo
+		info, err = r.in.FS.Stat(p)
+		if err == nil && !info.Dir {
+			err = fmt.Errorf("not a folder: %w", fs.ErrInvalid)
+		}
+	}
+	if err != nil {
+		fmt.Fprint(c.stderr, "The system cannot find the path specified.\r\n")
+		return 1
+	}
+	r.cwd = p
+	return 0
+}
+
+// parseIf reads an if condition from the text after `if` and returns its value and the
+// command that follows it.
+func (r *run) parseIf(text string) (bool, string, error) {
+	tok, rest := nextToken(text)
+	fold := false
+	if strings.EqualFold(tok, "/i") {
+		fold = true
+		tok, rest = nextToken(rest)
+	}
+	not := false
+	if strings.EqualFold(tok, "not") {
+		not = true
+		tok, rest = nextToken(rest)
+	}
+	var val bool
+	switch strings.ToLower(tok) {
+	case "":
+		return false, "", errSyntax
+	case "exist":
+		var p string
+		p, rest = nextToken(rest)
+		if p == "" {
+			return false, "", errSyntax
+		}
+		val = r.exists(unquote(p))
+	case "defined":
+		var name string
+		name, rest = nextToken(rest)
+		if name == "" {
+			return false, "", errSyntax
+		}
+		_, val = r.lookup(name)
+	case "errorlevel":
+		var n string
+		n, rest = nextToken(rest)
+		level, err := strconv.Atoi(n)
+		if err != nil {
+			return false, "", unexpected(n)
+		}
+		val = r.errorlevel >= level
+	default:
+		left := tok
+		var op, right string
+		if l, rgt, ok := strings.Cut(tok, "=="); ok {
+			left, right = l, rgt
+			op = "=="
+			if right == "" {
+				right, rest = nextToken(rest)
+			}
+		} else {
+			op, rest = nextToken(rest)
+			if strings.HasPrefix(op, "==") {
+				right = op[2:]
+				op = "=="
+				if right == "" {
+					right, rest = nextToken(rest)
+				}
+			} else {
+				right, rest = nextToken(rest)
+			}
+		}
+		var err error
+		val, err = compare(unquote(left), op, unquote(right), fold)
+		if err != nil {
+			return false, "", err
+		}
+	}
+	if strings.TrimSpace(rest) == "" {
+		return false, "", errSyntax
+	}
+	return val != not, rest, nil
+}
+
+func compare(a, op, b string, fold bool) (bool, error) {
+	if fold {
+		a, b = strings.ToLower(a), strings.ToLower(b)
+	}
+	if op == "==" {
+		return a == b, nil
+	}
+	cmp := strings.Compare(a, b)
+	if x, err1 := strconv.Atoi(a); err1 == nil {
+		if y, err2 := strconv.Atoi(b); err2 == nil {
+			cmp = 0
+			if x < y {
+				cmp = -1
+			} else if x > y {
+				cmp = 1
+			}
+		}
+	}
+	switch strings.ToUpper(op) {
+	case "EQU":
+		return cmp == 0, nil
+	case "NEQ":
+		return cmp != 0, nil
+	case "LSS":
+		return cmp < 0, nil
+	case "LEQ":
+		return cmp <= 0, nil
+	case "GTR":
+		return cmp > 0, nil
+	case "GEQ":
+		return cmp >= 0, nil
+	}
+	return false, unexpected(op)
+}
+
+// exists is `if exist`: a file or folder, or any match of a wildcard; NUL always exists.
+func (r *run) exists(p string) bool {
+	if _, ok := IsDevice(p); ok {
+		return true
+	}
+	abs, err := Abs(r.cwd, p)
+	if err != nil {
+		return false
+	}
+	if !HasWildcard(abs) {
+		_, err := r.in.FS.Stat(abs)
+		return err == nil
+	}
+	entries, err := r.in.FS.ReadDir(Dir(abs))
+	if err != nil {
+		return false
+	}
+	for _, e := range entries {
+		if Match(Base(abs), e.Name) {
+			return true
+		}
+	}
+	return false
+}
+
+// nextToken takes one blank-separated token (quotes keep blanks inside) off text and
+// returns the rest starting after the blanks that follow it.
+func nextToken(text string) (tok, rest string) {
+	i := 0
+	for i < len(text) && isDelim(text[i]) && text[i] != '=' {
+		i++
+	}
+	j := i
+	inQuote := false
+	for ; j < len(text); j++ {
+		if text[j] == '"' {
+			inQuote = !inQuote
+			continue
+		}
+		if !inQuote && isBlank(text[j]) {
+			break
+		}
+	}
+	tok = text[i:j]
+	k := j
+	for k < len(text) && isBlank(text[k]) {
+		k++
+	}
+	return tok, text[k:]
+}
+
+func unquote(s string) string {
+	if len(s) >= 2 && s[0] == '"' && s[len(s)-1] == '"' {
+		return s[1 : len(s)-1]
+	}
+	return strings.Trim(s, `"`)
+}

@@ -1,0 +1,411 @@
+// Package cmdexe is a model of cmd.exe running one command line (`cmd /c LINE`), as WinRM's
+// cmd shell does: %VAR% expansion, `&` `&&` `||` `|`, double quotes and `^`, redirections
+// (`>`, `>>`, `<`, `2>nul`, `2>&1`), `if [/i] [not] exist|defined|errorlevel|==`, the
+// internal commands the lab and a person at the prompt use (echo, exit, ver, set, mkdir,
+// del, type, cd, rem), and PATH/PATHEXT lookup of external programs, which the caller runs.
+// Commands, variables and paths are case-insensitive.
+package cmdexe
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+)
+
+// Process is an external program the line starts.
+type Process struct {
+	Path    string   // full path of the program file
+	Word    string   // the command word as typed, quotes removed
+	Args    []string // arguments after the program name (CommandLineToArgvW rules)
+	CmdLine string   // the command line the program gets: word and tail as typed
+	Tail    string   // the text after the command word, as typed
+	Stdin   io.Reader
+	Stdout  io.Writer
+	Stderr  io.Writer
+	Cwd     string
+	Getenv  func(name string) (string, bool)
+}
+
+// Interp runs command lines. Its fields are read-only while lines run; each Run starts from
+// Env afresh (as each WinRM command is a new cmd.exe).
+type Interp struct {
+	FS      FS
+	Env     map[string]string // initial environment; names are case-insensitive
+	Cwd     string            // e.g. C:\Users\vagrant
+	Version string            // "6.1.7600": what `ver` prints
+	// Exec runs a program file found on the line; it returns the exit code and must return
+	// promptly once ctx is cancelled.
+	Exec func(ctx context.Context, p *Process) int
+}
+
+// Run runs one line and returns cmd's exit code: the code of the last command run, or the
+// code given to `exit`.
+func (in *Interp) Run(ctx context.Context, line string, stdin io.Reader, stdout, stderr io.Writer) int {
+	if stdin == nil {
+		stdin = strings.NewReader("")
+	}
+	r := &run{in: in, env: newEnv(in.Env), cwd: in.Cwd,
+		stdout: &lockedWriter{w: stdout}, stderr: &lockedWriter{w: stderr}}
+	line = Expand(line, r.lookup)
+	pipes, err := parseLine(line)
+	if err != nil {
+		fmt.Fprintf(r.stderr, "%s\r\n", err)
+		if errors.Is(err, errSyntax) {
+			return 1
+		}
+		return 255
+	}
+	code := 0
+	for _, p := range pipes {
+		if ctx.Err() != nil {
+			break
+		}
+		switch p.join {
+		case joinAnd:
+			if code != 0 {
+				continue
+			}
+		case joinOr:
+			if code == 0 {
+				continue
+			}
+		}
+		code = r.pipeline(ctx, p, stdin)
+		r.errorlevel = code
+		if r.exited {
+			return r.exitCode
+		}
+	}
+	return code
+}
+
+// run is the state of one cmd.exe process.
+type run struct {
+	in         *Interp
+	env        *env
+	cwd        string
+	stdout     io.Writer
+	stderr     io.Writer
+	errorlevel int
+	exited     bool
+	exitCode   int
+}
+
+func (r *run) lookup(name string) (string, bool) {
+	if v, ok := r.env.get(name); ok {
+		return v, true
+	}
+	switch strings.ToUpper(name) {
+	case "ERRORLEVEL":
+		return strconv.Itoa(r.errorlevel), true
+	case "CD":
+		return r.cwd, true
+	}
+	return "", false
+}
+
+func (r *run) pipeline(ctx context.Context, p pipeline, stdin io.Reader) int {
+	if len(p.stage) == 1 {
+		return r.simple(ctx, p.stage[0], stdin, r.stdout, r.stderr)
+	}
+	// Each stage but the last runs in its own cmd.exe, as cmd does for pipes. A stage that
+	// ends closes its input, so a writer before it does not block on a reader that left.
+	var wg sync.WaitGroup
+	in := stdin
+	closeIn := func(r io.Reader) {
+		if pr, ok := r.(*io.PipeReader); ok {
+			pr.Close()
+		}
+	}
+	for _, s := range p.stage[:len(p.stage)-1] {
+		pr, pw := io.Pipe()
+		child := &run{in: r.in, env: r.env.clone(), cwd: r.cwd, stdout: pw, stderr: r.stderr, errorlevel: r.errorlevel}
+		wg.Add(1)
+		go func(s *simple, in io.Reader) {
+			defer wg.Done()
+			child.simple(ctx, s, in, pw, r.stderr)
+			closeIn(in)
+			pw.Close()
+		}(s, in)
+		in = pr
+	}
+	code := r.simple(ctx, p.stage[len(p.stage)-1], in, r.stdout, r.stderr)
+	closeIn(in)
+	wg.Wait()
+	return code
+}
+
+// simple runs one command with its redirections.
+func (r *run) simple(ctx context.Context, s *simple, stdin io.Reader, stdout, stderr io.Writer) int {
+	word, tail := splitWord(s.text)
+	if strings.EqualFold(word, "if") {
+		cond, rest, err := r.parseIf(tail)
+		if err != nil {
+			fmt.Fprintf(stderr, "%s\r\n", err)
+			return 1
+		}
+		if !cond {
+			return 0
+		}
+		return r.simple(ctx, &simple{text: rest, redirs: s.redirs}, stdin, stdout, stderr)
+	}
+	stdin, stdout, stderr, closeAll, code, ok := r.openRedirects(s.redirs, stdin, stdout, stderr)
+	defer closeAll()
+	if !ok {
+		return code
+	}
+	if word == "" {
+		return 0
+	}
+	if b, ok := builtins[strings.ToLower(word)]; ok {
+		return b(r, ctx, &call{word: word, tail: tail, stdin: stdin, stdout: stdout, stderr: stderr})
+	}
+	path, err := r.resolve(word)
+	if err != nil {
+		if errors.Is(err, ErrPathNotFound) {
+			fmt.Fprintf(stderr, "The system cannot find the path specified.\r\n")
+		} else {
+			fmt.Fprintf(stderr, "'%s' is not recognized as an internal or external command,\r\noperable program or batch file.\r\n", word)
+		}
+		return 1
+	}
+	if r.in.Exec == nil {
+		fmt.Fprintf(stderr, "'%s' is not recognized as an internal or external command,\r\noperable program or batch file.\r\n", word)
+		return 1
+	}
+	return r.in.Exec(ctx, &Process{
+		Path: path, Word: word, Args: SplitArgs(tail), CmdLine: strings.TrimLeft(s.text, " \t@"), Tail: tail,
+		Stdin: stdin, Stdout: stdout, Stderr: stderr, Cwd: r.cwd, Getenv: r.lookup,
+	})
+}
+
+// openRedirects applies redirections in order. On failure it has written cmd's message and
+// returns ok=false with the exit code.
+func (r *run) openRedirects(redirs []redirect, stdin io.Reader, stdout, stderr io.Writer) (io.Reader, io.Writer, io.Writer, func(), int, bool) {
+	noop := func() {}
+	if len(redirs) == 0 {
+		return stdin, stdout, stderr, noop, 0, true
+	}
+	origErr := stderr
+	for _, rd := range redirs {
+		if rd.dup >= 0 {
+			var w io.Writer
+			switch rd.dup {
+			case 1:
+				w = stdout
+			case 2:
+				w = stderr
+			default:
+				fmt.Fprintf(origErr, "The handle could not be duplicated\r\nduring redirection of handle %d.\r\n", rd.fd)
+				return nil, nil, nil, noop, 1, false
+			}
+			switch rd.fd {
+			case 1:
+				stdout = w
+			case 2:
+				stderr = w
+			}
+			continue
+		}
+		if dev, ok := IsDevice(rd.target); ok {
+			switch {
+			case rd.fd == 0:
+				stdin = strings.NewReader("")
+			case dev == "nul" && rd.fd == 1:
+				stdout = io.Discard
+			case dev == "nul" && rd.fd == 2:
+				stderr = io.Discard
+			}
+			continue
+		}
+		path, err := Abs(r.cwd, rd.target)
+		if err == nil && rd.fd == 0 {
+			var data []byte
+			data, err = r.in.FS.ReadFile(path)
+			if err == nil {
+				stdin = bytes.NewReader(data)
+				continue
+			}
+		}
+		if err == nil && rd.fd != 0 {
+			err = r.in.FS.WriteFile(path, nil, rd.appendTo)
+			if err == nil {
+				w := &fileWriter{fs: r.in.FS, path: path}
+				switch rd.fd {
+				case 1:
+					stdout = w
+				case 2:
+					stderr = w
+				}
+				continue
+			}
+		}
+		fmt.Fprintf(origErr, "%s\r\n", errMessage(err))
+		return nil, nil, nil, noop, 1, false
+	}
+	return stdin, stdout, stderr, noop, 0, true
+}
+
+// resolve finds the program file a command word names: a path when the word has a folder
+// or drive in it, else the current folder and then each PATH folder; PATHEXT extensions are
+// tried after the name as typed.
+func (r *run) resolve(word string) (string, error) {
+	exts := []string{".COM", ".EXE", ".BAT", ".CMD"}
+	if v, ok := r.lookup("PATHEXT"); ok {
+		exts = nil
+		for _, e := range strings.Split(v, ";") {
+			if e = strings.TrimSpace(e); e != "" {
+				exts = append(exts, e)
+			}
+		}
+	}
+	try := func(base string) (string, bool) {
+		if info, err := r.in.FS.Stat(base); err == nil && !info.Dir && hasExt(base, exts) {
+			return base, true
+		}
+		for _, e := range exts {
+			if info, err := r.in.FS.Stat(base + e); err == nil && !info.Dir {
+				return base + e, true
+			}
+		}
+		return "", false
+	}
+	if strings.ContainsAny(word, `\/:`) {
+		p, err := Abs(r.cwd, word)
+		if err != nil {
+			return "", err
+		}
+		if info, err := r.in.FS.Stat(Dir(p)); err != nil || !info.Dir {
+			return "", ErrPathNotFound
+		}
+		if found, ok := try(p); ok {
+			return found, nil
+		}
+		return "", fs.ErrNotExist
+	}
+	dirs := []string{r.cwd}
+	if v, ok := r.lookup("PATH"); ok {
+		dirs = append(dirs, strings.Split(v, ";")...)
+	}
+	for _, d := range dirs {
+		d = strings.Trim(strings.TrimSpace(d), `"`)
+		if d == "" {
+			continue
+		}
+		dir, err := Abs(r.cwd, d)
+		if err != nil {
+			continue
+		}
+		if found, ok := try(Join(dir, word)); ok {
+			return found, nil
+		}
+	}
+	return "", fs.ErrNotExist
+}
+
+func hasExt(path string, exts []string) bool {
+	for _, e := range exts {
+		if len(path) > len(e) && strings.EqualFold(path[len(path)-len(e):], e) {
+			return true
+		}
+	}
+	return false
+}
+
+// errMessage is the Win32 message cmd prints for a file system error.
+func errMessage(err error) string {
+	switch {
+	case errors.Is(err, ErrPathNotFound):
+		return "The system cannot find the path specified."
+	case errors.Is(err, fs.ErrNotExist):
+		return "The system cannot find the file specified."
+	case errors.Is(err, fs.ErrPermission), errors.Is(err, ErrIsDir):
+		return "Access is denied."
+	case errors.Is(err, fs.ErrExist):
+		return "Cannot create a file when that file already exists."
+	case errors.Is(err, ErrDiskFull):
+		return "There is not enough space on the disk."
+	}
+	return "The parameter is incorrect."
+}
+
+// fileWriter appends every write to a file of the FS, so streaming output lands as it comes.
+type fileWriter struct {
+	fs   FS
+	path string
+}
+
+func (w *fileWriter) Write(p []byte) (int, error) {
+	if err := w.fs.WriteFile(w.path, p, true); err != nil {
+		return 0, err
+	}
+	return len(p), nil
+}
+
+// lockedWriter serialises writes from the stages of a pipe.
+type lockedWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	if l.w == nil {
+		return len(p), nil
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
+}
+
+// env is a case-insensitive environment that keeps each name's spelling.
+type env struct{ m map[string][2]string }
+
+func newEnv(init map[string]string) *env {
+	e := &env{m: make(map[string][2]string, len(init))}
+	for k, v := range init {
+		e.set(k, v)
+	}
+	return e
+}
+
+func (e *env) get(name string) (string, bool) {
+	v, ok := e.m[strings.ToUpper(name)]
+	return v[1], ok
+}
+
+func (e *env) set(name, value string) {
+	if value == "" {
+		delete(e.m, strings.ToUpper(name))
+		return
+	}
+	e.m[strings.ToUpper(name)] = [2]string{name, value}
+}
+
+func (e *env) clone() *env {
+	c := &env{m: make(map[string][2]string, len(e.m))}
+	for k, v := range e.m {
+		c.m[k] = v
+	}
+	return c
+}
+
+// sorted returns NAME=value lines in cmd's `set` order (by name, without case).
+func (e *env) sorted() []string {
+	keys := make([]string, 0, len(e.m))
+	for k := range e.m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	out := make([]string, len(keys))
+	for i, k := range keys {
+		out[i] = e.m[k][0] + "=" + e.m[k][1]
+	}
+	return out
+}

@@ -1,0 +1,114 @@
+package sim
+
+import (
+	"fmt"
+	"hash/fnv"
+	"net/netip"
+	"strings"
+	"time"
+
+	"github.com/wfplab/wfplab/lab"
+	"github.com/wfplab/wfplab/lab/sim/kernel"
+)
+
+// Config configures simulated guests. Zero fields take the defaults noted; Noise is a plain
+// bool, so a zero Config has noise off: start from DefaultConfig for the model's defaults.
+type Config struct {
+	// Seed is the run seed; each guest derives its own from it and its name.
+	Seed int64
+	// RebootDown is how long a rebooting guest stays down (WinRM refusing). Default 3 s.
+	RebootDown time.Duration
+	// ShutdownDelay is how long after `shutdown /r /t 0` answers the guest goes down.
+	// Default 300 ms: long enough for the client to collect the answer.
+	ShutdownDelay time.Duration
+	// Noise turns on background pool noise and in-flight receive buffers (kernel.Config.Noise).
+	Noise bool
+	// User and Password are the WinRM account. Default vagrant / vagrant.
+	User     string
+	Password string
+	// ListenHost is the loopback address every socket binds to. Default 127.0.0.1.
+	ListenHost string
+	// InitialUptime is how long the guest claims to have been up when it first starts.
+	InitialUptime time.Duration
+	// Model are the kernel model's parameters; zero fields take kernel.DefaultParams.
+	Model kernel.Params
+	// DiskBytes bounds the simulated disk's file data. Default 1 GiB.
+	DiskBytes int64
+	// Logf, when set, receives guest events (boots, shutdowns). Never passwords.
+	Logf func(format string, args ...any)
+}
+
+// DefaultConfig is the model's default configuration: noise on, 3 s reboots.
+func DefaultConfig() Config {
+	return Config{Noise: true}.withDefaults()
+}
+
+func (c Config) withDefaults() Config {
+	if c.RebootDown <= 0 {
+		c.RebootDown = 3 * time.Second
+	}
+	if c.ShutdownDelay <= 0 {
+		c.ShutdownDelay = 300 * time.Millisecond
+	}
+	if c.User == "" {
+		c.User = "vagrant"
+	}
+	if c.Password == "" {
+		c.Password = "vagrant"
+	}
+	if c.ListenHost == "" {
+		c.ListenHost = "127.0.0.1"
+	}
+	c.Model = c.Model.WithDefaults()
+	return c
+}
+
+// listenAddr parses ListenHost and insists on loopback.
+func (c Config) listenAddr() (netip.Addr, error) {
+	a, err := netip.ParseAddr(strings.Trim(c.ListenHost, "[]"))
+	if err != nil {
+		return netip.Addr{}, fmt.Errorf("sim: listen host %q is not an IP address: use 127.0.0.1 or ::1", c.ListenHost)
+	}
+	if !a.IsLoopback() {
+		return netip.Addr{}, fmt.Errorf("sim: listen host %s is not a loopback address: the simulated guests listen on loopback only", a)
+	}
+	return a.Unmap(), nil
+}
+
+// GuestSpec is one simulated guest to bring up.
+type GuestSpec struct {
+	Name string // unique within the provider; also the base of the computer name
+	OS   lab.OS // a catalog entry
+}
+
+// guestSeed mixes the run seed with the guest's name, so guests differ and runs repeat.
+func guestSeed(seed int64, name string) int64 {
+	h := fnv.New64a()
+	h.Write([]byte(name))
+	x := uint64(seed) ^ h.Sum64()
+	x ^= x >> 33
+	x *= 0xff51afd7ed558ccd
+	x ^= x >> 33
+	return int64(x)
+}
+
+// computerName turns a guest name into a NetBIOS-safe host name of at most 15 characters.
+func computerName(name string) string {
+	var b strings.Builder
+	for _, r := range name {
+		switch {
+		case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z', r >= '0' && r <= '9', r == '-':
+			b.WriteRune(r)
+		case r == '_' || r == '.' || r == ' ':
+			b.WriteByte('-')
+		}
+		if b.Len() == 15 {
+			break
+		}
+	}
+	s := strings.Trim(b.String(), "-")
+	if s == "" {
+		return "WFPLAB-SIM"
+	}
+	return s
+}

@@ -1,0 +1,436 @@
+package sim
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"sync"
+	"time"
+
+	"github.com/wfplab/wfplab/lab"
+	"github.com/wfplab/wfplab/lab/sim/cmdexe"
+	"github.com/wfplab/wfplab/lab/sim/kernel"
+	"github.com/wfplab/wfplab/lab/sim/wsman"
+)
+
+// Guest is one simulated Windows machine: a persistent state (disk, registry, services, boot
+// configuration, installed updates) and, while it is up, one boot (a kernel model, traffic
+// sockets and a WinRM server). Its methods are safe for concurrent use.
+type Guest struct {
+	name     string
+	hostname string
+	os       lab.OS
+	cfg      Config
+	seed     int64
+	host     netip.Addr
+	fs       *cmdexe.MemFS
+	reg      *registry
+
+	mu             sync.Mutex
+	svcs           map[string]*service // key: lower-case service name
+	bcdTestSigning bool                // configured; in force from the next boot
+	files          fileVersions        // on disk and in force for the running boot
+	pendingFiles   *fileVersions       // replaced at the next boot (an installed hotfix)
+	hotfixDone     bool                // KB979223 installed (pending or in force)
+	stores         map[string]map[[20]byte]string
+	boots          int
+	cur            *boot // nil while down
+	shutdown       shutdownState
+	pid            uint32
+	winrm          netip.AddrPort
+	ports          kernel.Ports
+	closed         bool
+	lastErr        error
+	stop           chan struct{}
+	wg             sync.WaitGroup
+}
+
+// fileVersions are the file versions of the drivers KB979223 replaces.
+type fileVersions struct{ netio, tcpip, fwpkclnt string }
+
+type shutdownPhase int
+
+const (
+	shutdownNone shutdownPhase = iota
+	shutdownScheduled
+	shutdownInProgress
+)
+
+type shutdownState struct {
+	phase shutdownPhase
+	timer *time.Timer
+}
+
+// boot is one boot of the guest: from power-on to going down.
+type boot struct {
+	n           int
+	wall        time.Time // boot time, UTC
+	mono        time.Time // carries the monotonic clock for uptime
+	offset      time.Duration
+	testSigning bool // in force for this boot
+	files       fileVersions
+	kern        *kernel.Kernel
+	net         *kernel.NetStack
+	srv         *wsman.Server
+	ln          net.Listener
+	serveDone   chan struct{}
+	down        chan struct{} // closed when the boot ends
+
+	// guarded by Guest.mu
+	driverOwner string          // lower-case name of the kernel service whose image is loaded
+	started     map[string]bool // services started in this boot
+}
+
+func (b *boot) uptime() time.Duration { return b.offset + time.Since(b.mono) }
+
+var errClosed = errors.New("the simulated guest was shut down for good (provider Down)")
+
+// NewGuest prepares a guest; Start boots it.
+func NewGuest(spec GuestSpec, cfg Config) (*Guest, error) {
+	cfg = cfg.withDefaults()
+	if spec.Name == "" {
+		return nil, errors.New("sim: a guest needs a name")
+	}
+	if spec.OS.Arch != "x86" && spec.OS.Arch != "x64" {
+		return nil, fmt.Errorf("sim: guest %s: OS %q has architecture %q; the simulator models x86 and x64 only", spec.Name, spec.OS.Name, spec.OS.Arch)
+	}
+	host, err := cfg.listenAddr()
+	if err != nil {
+		return nil, fmt.Errorf("guest %s: %w", spec.Name, err)
+	}
+	g := &Guest{
+		name: spec.Name, hostname: computerName(spec.Name), os: spec.OS, cfg: cfg,
+		seed: guestSeed(cfg.Seed, spec.Name), host: host,
+		fs: cmdexe.NewMemFS(cfg.DiskBytes), reg: newRegistry(),
+		svcs:   map[string]*service{},
+		stores: map[string]map[[20]byte]string{},
+		files:  fileVersions{netio: spec.OS.NetioStock, tcpip: spec.OS.NetioStock, fwpkclnt: spec.OS.NetioStock},
+		stop:   make(chan struct{}),
+	}
+	g.layDownSystem()
+	return g, nil
+}
+
+// Name is the guest's name.
+func (g *Guest) Name() string { return g.name }
+
+// OS is the catalog entry the guest models.
+func (g *Guest) OS() lab.OS { return g.os }
+
+// BootCount is how many times the guest has booted.
+func (g *Guest) BootCount() int {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.boots
+}
+
+// Up reports whether the guest is booted (WinRM listening).
+func (g *Guest) Up() bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.cur != nil
+}
+
+// Err is the last failure of a background reboot, if any.
+func (g *Guest) Err() error {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.lastErr
+}
+
+// Target is how the lab reaches the guest. Valid after Start.
+func (g *Guest) Target() lab.Target {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	h := g.host
+	return lab.Target{
+		Name:     g.name,
+		OS:       g.os,
+		Endpoint: lab.Endpoint{Host: h.String(), Port: int(g.winrm.Port())},
+		Creds:    lab.Credentials{User: g.cfg.User, Password: g.cfg.Password},
+		Traffic: lab.TrafficAddrs{
+			Stream:        netip.AddrPortFrom(h, g.ports.Stream),
+			Forward:       netip.AddrPortFrom(h, g.ports.Forward),
+			ForwardPrefix: netip.PrefixFrom(h, h.BitLen()),
+			Control:       netip.AddrPortFrom(h, g.ports.Control),
+		},
+	}
+}
+
+func (g *Guest) logf(format string, args ...any) {
+	if g.cfg.Logf != nil {
+		g.cfg.Logf("sim %s: "+format, append([]any{g.name}, args...)...)
+	}
+}
+
+// Start boots the guest the first time, on an ephemeral WinRM port unless addr is given.
+func (g *Guest) Start(addr netip.AddrPort) error {
+	g.mu.Lock()
+	if g.boots > 0 {
+		g.mu.Unlock()
+		return fmt.Errorf("sim: guest %s already started", g.name)
+	}
+	if addr.IsValid() {
+		if !addr.Addr().IsLoopback() {
+			g.mu.Unlock()
+			return fmt.Errorf("sim: guest %s: WinRM address %s is not loopback", g.name, addr)
+		}
+		g.winrm = addr
+	} else {
+		g.winrm = netip.AddrPortFrom(g.host, 0)
+	}
+	g.mu.Unlock()
+	return g.bootUp()
+}
+
+// bootUp applies what waited for a reboot, then starts a kernel, the traffic sockets and the
+// WinRM server on the guest's addresses.
+func (g *Guest) bootUp() error {
+	g.mu.Lock()
+	if g.closed {
+		g.mu.Unlock()
+		return errClosed
+	}
+	if g.pendingFiles != nil {
+		g.files = *g.pendingFiles
+		g.pendingFiles = nil
+	}
+	for k, s := range g.svcs {
+		if s.deleted {
+			delete(g.svcs, k)
+			g.reg.deleteTree(servicesKey + `\` + s.name)
+		}
+	}
+	g.boots++
+	g.shutdown = shutdownState{}
+	offset := time.Duration(0)
+	if g.boots == 1 {
+		offset = g.cfg.InitialUptime
+	}
+	now := time.Now()
+	b := &boot{
+		n: g.boots, wall: now.UTC().Add(-offset), mono: now, offset: offset,
+		testSigning: g.bcdTestSigning, files: g.files,
+		serveDone: make(chan struct{}), down: make(chan struct{}), started: map[string]bool{},
+	}
+	ports, winrm, files := g.ports, g.winrm, g.files
+	g.mu.Unlock()
+	g.writeSystemFiles(files)
+
+	b.kern = kernel.New(kernel.Config{
+		// The bug is modelled for a netio.sys the lab calls unpatched, and only for that.
+		Arch: g.os.Arch, OSVersion: g.os.Version, Patched: lab.NetioState(files.netio) != lab.Unpatched,
+		Seed: g.seed ^ int64(b.n), Noise: g.cfg.Noise, Params: g.cfg.Model,
+	})
+	var err error
+	b.net, err = retryListen(func() (*kernel.NetStack, error) { return kernel.Listen(b.kern, g.host, ports) })
+	if err != nil {
+		b.kern.Close()
+		return g.bootFailed(fmt.Errorf("sim: guest %s boot %d: %w", g.name, b.n, err))
+	}
+	ln, err := retryListen(func() (net.Listener, error) { return net.Listen("tcp", winrm.String()) })
+	if err != nil {
+		b.net.Close()
+		b.kern.Close()
+		return g.bootFailed(fmt.Errorf("sim: guest %s boot %d: WinRM listener on %s: %w", g.name, b.n, winrm, err))
+	}
+	b.srv = wsman.NewServer(wsman.HostFunc(func(ctx context.Context, c wsman.Command) int { return g.run(ctx, b, c) }),
+		g.cfg.User, g.cfg.Password)
+	b.srv.WinRM11 = g.os.Version == "6.0" // Vista and Server 2008 ship WinRM 1.1
+	b.srv.ComputerName = g.hostname
+	if g.cfg.Logf != nil {
+		b.srv.Logf = func(format string, args ...any) { g.logf(format, args...) }
+	}
+
+	g.mu.Lock()
+	if g.closed {
+		g.mu.Unlock()
+		ln.Close()
+		b.net.Close()
+		b.kern.Close()
+		return errClosed
+	}
+	b.ln = ln
+	g.cur = b
+	g.ports = b.net.Ports()
+	g.winrm = netip.MustParseAddrPort(ln.Addr().String())
+	g.startBootDrivers(b)
+	g.mu.Unlock()
+	go func() {
+		defer close(b.serveDone)
+		_ = b.srv.Serve(ln)
+	}()
+	g.logf("booted (boot %d, WinRM %s, netio %s, test signing %v)", b.n, ln.Addr(), files.netio, b.testSigning)
+	return nil
+}
+
+func (g *Guest) bootFailed(err error) error {
+	g.mu.Lock()
+	g.lastErr = err
+	g.mu.Unlock()
+	g.logf("%v", err)
+	return err
+}
+
+// retryListen retries a bind for up to 5 s: after a reboot the port may be free again only
+// a moment later.
+func retryListen[T any](listen func() (T, error)) (T, error) {
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		v, err := listen()
+		if err == nil || time.Now().After(deadline) {
+			return v, err
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// goDown ends the running boot: the traffic sockets close, WinRM stops (running commands
+// are cancelled, connections closed), then the kernel.
+func (g *Guest) goDown() {
+	g.mu.Lock()
+	b := g.cur
+	g.cur = nil
+	g.mu.Unlock()
+	if b == nil {
+		return
+	}
+	close(b.down)
+	// Traffic first, so nothing answers once WinRM refuses.
+	if err := b.net.Close(); err != nil {
+		g.logf("%v", err)
+	}
+	// Abrupt, as a machine going down is: requests in flight see their connection reset.
+	// (A graceful http.Server.Shutdown would also wait for connections a client dialled but
+	// never used.)
+	if err := b.srv.Close(); err != nil {
+		g.logf("WinRM close: %v", err)
+	}
+	// Serve may not have started yet: closing its listener makes it return when it does.
+	_ = b.ln.Close()
+	select {
+	case <-b.serveDone:
+	case <-time.After(5 * time.Second):
+		g.logf("WinRM server did not stop within 5s")
+	}
+	b.kern.Close()
+	g.logf("down (boot %d ended after %v)", b.n, b.uptime().Round(time.Millisecond))
+}
+
+// requestShutdown is `shutdown`: after delay the guest goes down, and comes back after
+// RebootDown when reboot is set (power-off stays off). It returns the Win32 error code.
+func (g *Guest) requestShutdown(b *boot, delay time.Duration, reboot bool) int {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	switch {
+	case g.cur != b || g.shutdown.phase == shutdownInProgress:
+		return 1115 // ERROR_SHUTDOWN_IN_PROGRESS
+	case g.shutdown.phase == shutdownScheduled:
+		return 1190 // ERROR_SHUTDOWN_IS_SCHEDULED
+	}
+	if delay <= 0 {
+		g.beginPowerCycleLocked(b, reboot)
+		return 0
+	}
+	g.shutdown.phase = shutdownScheduled
+	g.shutdown.timer = time.AfterFunc(delay, func() {
+		g.mu.Lock()
+		defer g.mu.Unlock()
+		if g.cur == b && g.shutdown.phase == shutdownScheduled && !g.closed {
+			g.beginPowerCycleLocked(b, reboot)
+		}
+	})
+	return 0
+}
+
+// abortShutdown is `shutdown /a`.
+func (g *Guest) abortShutdown() int {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	switch g.shutdown.phase {
+	case shutdownScheduled:
+		g.shutdown.timer.Stop()
+		g.shutdown = shutdownState{}
+		return 0
+	case shutdownInProgress:
+		return 1115
+	}
+	return 1116 // ERROR_NO_SHUTDOWN_IN_PROGRESS
+}
+
+func (g *Guest) beginPowerCycleLocked(b *boot, reboot bool) {
+	if g.closed {
+		return
+	}
+	g.shutdown.phase = shutdownInProgress
+	g.wg.Add(1)
+	go g.powerCycle(reboot)
+}
+
+func (g *Guest) powerCycle(reboot bool) {
+	defer g.wg.Done()
+	if !g.sleep(g.cfg.ShutdownDelay) {
+		return
+	}
+	g.goDown()
+	if !reboot {
+		g.logf("powered off")
+		return
+	}
+	if !g.sleep(g.cfg.RebootDown) {
+		return
+	}
+	if err := g.bootUp(); err != nil && !errors.Is(err, errClosed) {
+		g.logf("reboot failed: %v", err)
+	}
+}
+
+// sleep waits d unless the guest is closed first.
+func (g *Guest) sleep(d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-g.stop:
+		return false
+	}
+}
+
+// Close powers the guest off for good: pending reboots are abandoned.
+func (g *Guest) Close(ctx context.Context) error {
+	g.mu.Lock()
+	if g.closed {
+		g.mu.Unlock()
+		return nil
+	}
+	g.closed = true
+	close(g.stop)
+	if g.shutdown.timer != nil {
+		g.shutdown.timer.Stop()
+	}
+	g.mu.Unlock()
+	done := make(chan struct{})
+	go func() { g.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-ctx.Done():
+		return fmt.Errorf("sim: guest %s: a reboot in progress did not stop: %w", g.name, ctx.Err())
+	}
+	g.goDown()
+	return nil
+}
+
+// run is the guest's WinRM host for one boot: every command is a `cmd /c LINE`.
+func (g *Guest) run(ctx context.Context, b *boot, c wsman.Command) int {
+	return g.interp(b).Run(ctx, c.Line, c.Stdin, c.Stdout, c.Stderr)
+}
+
+func (g *Guest) interp(b *boot) *cmdexe.Interp {
+	return &cmdexe.Interp{
+		FS: g.fs, Env: g.environ(), Cwd: g.profileDir(), Version: g.verString(),
+		Exec: func(ctx context.Context, p *cmdexe.Process) int { return g.exec(ctx, b, p) },
+	}
+}

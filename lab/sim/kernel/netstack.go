@@ -1,0 +1,217 @@
+package kernel
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"sync"
+	"time"
+
+	"golang.org/x/net/ipv4"
+	"golang.org/x/net/ipv6"
+)
+
+// Ports are the traffic ports of a guest; 0 asks for an ephemeral port.
+type Ports struct {
+	Stream  uint16 // TCP
+	Forward uint16 // UDP, the forwarding path
+	Control uint16 // UDP, single-NBL traffic
+}
+
+// NetStack is the guest's network side: real loopback sockets whose traffic becomes NBL
+// chains for the kernel model.
+//
+//   - Stream (TCP): each Read of n bytes from a connection (64 KiB buffer) is one stream-layer
+//     indication of ceil(n/MSS) NBLs. When the driver blocks it, the connection is reset
+//     (SO_LINGER 0, then close): the model's stand-in for the TCP stack aborting a connection
+//     whose data a stream callout blocked.
+//   - Forward (UDP): each datagram is one fragment group on the forwarding path,
+//     Params.FragmentChain(size) NBLs, destined to the socket's address.
+//   - Control (UDP): each datagram is one NBL at the inbound transport layer.
+type NetStack struct {
+	k       *Kernel
+	tcp     *net.TCPListener
+	fwd     *net.UDPConn
+	ctl     *net.UDPConn
+	stream  netip.AddrPort
+	forward netip.AddrPort
+	control netip.AddrPort
+
+	wg     sync.WaitGroup
+	mu     sync.Mutex
+	conns  map[*net.TCPConn]struct{}
+	closed bool
+}
+
+// Listen opens the three sockets on host (which must be a loopback address).
+func Listen(k *Kernel, host netip.Addr, ports Ports) (*NetStack, error) {
+	if !host.IsLoopback() {
+		return nil, fmt.Errorf("traffic sockets: %s is not a loopback address; the simulated guest listens on loopback only", host)
+	}
+	n := &NetStack{k: k, conns: map[*net.TCPConn]struct{}{}}
+	var err error
+	n.tcp, err = net.ListenTCP("tcp", net.TCPAddrFromAddrPort(netip.AddrPortFrom(host, ports.Stream)))
+	if err != nil {
+		return nil, fmt.Errorf("traffic sockets: stream listener on %s port %d: %w", host, ports.Stream, err)
+	}
+	n.fwd, err = listenUDP(host, ports.Forward)
+	if err != nil {
+		n.tcp.Close()
+		return nil, fmt.Errorf("traffic sockets: forward socket on %s port %d: %w", host, ports.Forward, err)
+	}
+	n.ctl, err = listenUDP(host, ports.Control)
+	if err != nil {
+		n.tcp.Close()
+		n.fwd.Close()
+		return nil, fmt.Errorf("traffic sockets: control socket on %s port %d: %w", host, ports.Control, err)
+	}
+	n.stream = unmapAP(n.tcp.Addr().(*net.TCPAddr).AddrPort())
+	n.forward = unmapAP(n.fwd.LocalAddr().(*net.UDPAddr).AddrPort())
+	n.control = unmapAP(n.ctl.LocalAddr().(*net.UDPAddr).AddrPort())
+	n.wg.Add(3)
+	go n.accept()
+	go n.receive(n.fwd, n.forward, LayerForward)
+	go n.receive(n.ctl, n.control, LayerTransport)
+	return n, nil
+}
+
+func listenUDP(host netip.Addr, port uint16) (*net.UDPConn, error) {
+	c, err := net.ListenUDP("udp", net.UDPAddrFromAddrPort(netip.AddrPortFrom(host, port)))
+	if err != nil {
+		return nil, err
+	}
+	_ = c.SetReadBuffer(4 << 20) // absorbs bursts; the kernel may cap it
+	return c, nil
+}
+
+func unmapAP(ap netip.AddrPort) netip.AddrPort {
+	return netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
+}
+
+// Addrs are the bound addresses of the stream, forward and control sockets.
+func (n *NetStack) Addrs() (stream, forward, control netip.AddrPort) {
+	return n.stream, n.forward, n.control
+}
+
+// Ports are the bound ports, to open the same ones again after a reboot.
+func (n *NetStack) Ports() Ports {
+	return Ports{Stream: n.stream.Port(), Forward: n.forward.Port(), Control: n.control.Port()}
+}
+
+// Close closes every socket and connection and waits (at most 5 s) for the readers to end.
+func (n *NetStack) Close() error {
+	n.mu.Lock()
+	if n.closed {
+		n.mu.Unlock()
+		return nil
+	}
+	n.closed = true
+	for c := range n.conns {
+		c.Close()
+	}
+	n.mu.Unlock()
+	errs := errors.Join(n.tcp.Close(), n.fwd.Close(), n.ctl.Close())
+	done := make(chan struct{})
+	go func() { n.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		errs = errors.Join(errs, errors.New("traffic sockets: readers did not stop within 5s"))
+	}
+	return errs
+}
+
+func (n *NetStack) accept() {
+	defer n.wg.Done()
+	for {
+		c, err := n.tcp.AcceptTCP()
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) {
+				return
+			}
+			time.Sleep(time.Millisecond) // e.g. EMFILE: do not spin
+			continue
+		}
+		n.mu.Lock()
+		if n.closed || len(n.conns) >= n.k.p.MaxConns {
+			n.mu.Unlock()
+			c.Close()
+			continue
+		}
+		n.conns[c] = struct{}{}
+		n.wg.Add(1)
+		n.mu.Unlock()
+		go n.serveConn(c)
+	}
+}
+
+// readBufs recycles the stream readers' 64 KiB buffers.
+var readBufs = sync.Pool{New: func() any { b := make([]byte, 64<<10); return &b }}
+
+func (n *NetStack) serveConn(c *net.TCPConn) {
+	defer n.wg.Done()
+	defer func() {
+		n.mu.Lock()
+		delete(n.conns, c)
+		n.mu.Unlock()
+	}()
+	bp := readBufs.Get().(*[]byte)
+	defer readBufs.Put(bp)
+	buf := *bp
+	local := n.stream
+	for {
+		got, err := c.Read(buf)
+		if got > 0 && n.k.Indicate(LayerStream, n.k.p.StreamChain(got), local) {
+			_ = c.SetLinger(0)
+			c.Close()
+			return
+		}
+		if err != nil {
+			c.Close()
+			return
+		}
+	}
+}
+
+// batchReader is ipv4.PacketConn or ipv6.PacketConn: recvmmsg on Linux, one read elsewhere.
+type batchReader interface {
+	ReadBatch(ms []ipv4.Message, flags int) (int, error)
+}
+
+func (n *NetStack) receive(c *net.UDPConn, local netip.AddrPort, l Layer) {
+	defer n.wg.Done()
+	var br batchReader
+	if local.Addr().Is4() {
+		br = ipv4.NewPacketConn(c)
+	} else {
+		br = ipv6.NewPacketConn(c)
+	}
+	ms := make([]ipv4.Message, n.k.p.RecvBatch)
+	for i := range ms {
+		ms[i].Buffers = [][]byte{make([]byte, 64<<10)}
+	}
+	for errs := 0; ; {
+		got, err := br.ReadBatch(ms, 0)
+		for i := 0; i < got; i++ {
+			nbls := 1
+			if l == LayerForward {
+				nbls = n.k.p.FragmentChain(ms[i].N)
+			}
+			n.k.Indicate(l, nbls, local)
+		}
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) {
+				return
+			}
+			// Transient errors (ICMP-induced ECONNREFUSED and the like): back off, and give
+			// up only if the socket keeps failing.
+			if errs++; errs > 10000 {
+				return
+			}
+			time.Sleep(time.Millisecond)
+			continue
+		}
+		errs = 0
+	}
+}

@@ -1,0 +1,163 @@
+// Package sim is the simulated Windows guest: a WinRM server on loopback (package wsman)
+// whose commands a cmd.exe model (package cmdexe) runs against a simulated machine: disk,
+// registry, services, boot configuration, installed updates, reboots, and a kernel model
+// (package kernel) that follows KB979223. It answers the command lines of COMMANDS.md as
+// Windows does, and says it is a model wherever it cannot be Windows.
+package sim
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/netip"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/go-multierror"
+
+	"github.com/wfplab/wfplab/lab"
+)
+
+// Provider brings simulated guests up and down; it implements lab.Provider.
+type Provider struct {
+	specs []GuestSpec
+	cfg   Config
+
+	mu     sync.Mutex
+	guests []*Guest
+	up     bool
+}
+
+var _ lab.Provider = (*Provider)(nil)
+
+// NewProvider returns a provider for the given guests. Use DefaultConfig() as the base of
+// cfg for the model's defaults (noise on).
+func NewProvider(specs []GuestSpec, cfg Config) *Provider {
+	return &Provider{specs: append([]GuestSpec(nil), specs...), cfg: cfg}
+}
+
+// Name implements lab.Provider.
+func (p *Provider) Name() string { return "sim" }
+
+// Up boots every guest, each with WinRM on an ephemeral loopback port and its own traffic
+// sockets. It returns the targets that came up and one error per guest that did not.
+func (p *Provider) Up(ctx context.Context) ([]lab.Target, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.up {
+		return nil, errors.New("sim: provider is already up; call Down first")
+	}
+	var errs *multierror.Error
+	seen := map[string]bool{}
+	var targets []lab.Target
+	for _, spec := range p.specs {
+		if err := ctx.Err(); err != nil {
+			errs = multierror.Append(errs, fmt.Errorf("sim: guest %s not started: %w", spec.Name, err))
+			continue
+		}
+		if seen[spec.Name] {
+			errs = multierror.Append(errs, fmt.Errorf("sim: guest name %q is used twice; give every target its own name", spec.Name))
+			continue
+		}
+		seen[spec.Name] = true
+		g, err := NewGuest(spec, p.cfg)
+		if err == nil {
+			err = g.Start(netip.AddrPort{})
+		}
+		if err != nil {
+			errs = multierror.Append(errs, err)
+			if g != nil {
+				_ = g.Close(context.Background())
+			}
+			continue
+		}
+		p.guests = append(p.guests, g)
+		targets = append(targets, g.Target())
+	}
+	p.up = true
+	return targets, errs.ErrorOrNil()
+}
+
+// Down powers every guest off for good and collects every failure.
+func (p *Provider) Down(ctx context.Context) error {
+	p.mu.Lock()
+	guests := p.guests
+	p.guests, p.up = nil, false
+	p.mu.Unlock()
+	var (
+		wg   sync.WaitGroup
+		mu   sync.Mutex
+		errs *multierror.Error
+	)
+	for _, g := range guests {
+		wg.Add(1)
+		go func(g *Guest) {
+			defer wg.Done()
+			if err := g.Close(ctx); err != nil {
+				mu.Lock()
+				errs = multierror.Append(errs, err)
+				mu.Unlock()
+			}
+		}(g)
+	}
+	wg.Wait()
+	return errs.ErrorOrNil()
+}
+
+// Guest returns the running guest of that name, or nil.
+func (p *Provider) Guest(name string) *Guest {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, g := range p.guests {
+		if g.name == name {
+			return g
+		}
+	}
+	return nil
+}
+
+// PasswordEnv is the environment variable Serve takes the WinRM password from, when set.
+const PasswordEnv = "WFPLAB_SIM_PASSWORD"
+
+// Serve runs one simulated guest of the catalog OS name, with WinRM on listenAddr (host:port,
+// loopback; port 0 picks one), until ctx ends. It writes the WinRM URL, the user and the
+// traffic addresses to out (never the password), then blocks. The password comes from
+// WFPLAB_SIM_PASSWORD if set, else cfg.Password, else "vagrant".
+func Serve(ctx context.Context, name, listenAddr string, cfg Config, out io.Writer) error {
+	o, err := lab.LookupOS(name)
+	if err != nil {
+		return fmt.Errorf("sim serve: %w", err)
+	}
+	addr, err := netip.ParseAddrPort(listenAddr)
+	if err != nil {
+		return fmt.Errorf("sim serve: listen address %q: want IP:PORT on loopback, e.g. 127.0.0.1:5985: %w", listenAddr, err)
+	}
+	if !addr.Addr().IsLoopback() {
+		return fmt.Errorf("sim serve: listen address %s is not loopback: the simulated guest listens on 127.0.0.0/8 or ::1 only", addr)
+	}
+	if pw := os.Getenv(PasswordEnv); pw != "" {
+		cfg.Password = pw
+	}
+	cfg.ListenHost = addr.Addr().String()
+	g, err := NewGuest(GuestSpec{Name: name, OS: o}, cfg)
+	if err != nil {
+		return fmt.Errorf("sim serve: %w", err)
+	}
+	if err := g.Start(addr); err != nil {
+		return fmt.Errorf("sim serve: %w", err)
+	}
+	t := g.Target()
+	if out != nil {
+		fmt.Fprintf(out, "simulated %s (%s %s) is up\n", name, o.Product, o.Arch)
+		fmt.Fprintf(out, "  WinRM    %s  user %s\n", t.Endpoint, t.Creds.User)
+		fmt.Fprintf(out, "  stream   tcp %s\n", t.Traffic.Stream)
+		fmt.Fprintf(out, "  forward  udp %s  (prefix %s)\n", t.Traffic.Forward, t.Traffic.ForwardPrefix)
+		fmt.Fprintf(out, "  control  udp %s\n", t.Traffic.Control)
+	}
+	<-ctx.Done()
+	closeCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	return g.Close(closeCtx)
+}
