@@ -1,0 +1,198 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"encoding/xml"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// shortScenario is the built-in's shape cut down to two guests (one x86, one x64 that
+// needs the test-signing reboot) and short windows, so the whole pipeline runs in a test.
+// Windows this short cannot separate CLEAN from noise at 4 KiB/s (that is the default
+// run's job, in test.sh), so the pool's background noise is off here.
+const shortScenario = `name: short
+provider: {kind: sim, reboot_down: 500ms, noise: false}
+targets:
+  - {name: vista-sp1-x86, os: vista-sp1-x86}
+  - {name: win7-x64, os: win7-x64}
+phases: [before, after]
+timing: {warmup: 1s, window: 4s, settle: 500ms, sample_interval: 100ms}
+profiles:
+  - {name: stream-burst, kind: stream-burst, rate: 2000}
+  - {name: fragment-forward, kind: fragment-forward, rate: 500}
+  - {name: single-nbl, kind: single-nbl, rate: 2000}
+verdict: {threshold_bps: 4096, confidence: 0.95}
+expect:
+  - verdict: CLEAN
+  - {phase: before, profile: stream-burst, verdict: LEAK}
+  - {phase: before, profile: fragment-forward, verdict: LEAK}
+`
+
+func writeFile(t *testing.T, dir, name, text string) string {
+	t.Helper()
+	p := filepath.Join(dir, name)
+	if err := os.WriteFile(p, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func runCLI(t *testing.T, args ...string) (code int, stdout, stderr string) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	code = run(args, &out, &errb)
+	return code, out.String(), errb.String()
+}
+
+// onlyRun returns the single run folder under out.
+func onlyRun(t *testing.T, out string) string {
+	t.Helper()
+	entries, err := os.ReadDir(out)
+	if err != nil || len(entries) != 1 {
+		t.Fatalf("want one run folder in %s, got %v (%v)", out, entries, err)
+	}
+	return filepath.Join(out, entries[0].Name())
+}
+
+func TestRunMeetsExpectationsAndWritesEverything(t *testing.T) {
+	const secret = "pw-7f3a9c-not-in-any-output"
+	t.Setenv("WFPLAB_SIM_PASSWORD", secret)
+	dir := t.TempDir()
+	sc := writeFile(t, dir, "short.yaml", shortScenario)
+	out := filepath.Join(dir, "results")
+
+	code, stdout, stderr := runCLI(t, "run", "--scenario", sc, "--out", out, "--seed", "7")
+	if code != exitOK {
+		t.Fatalf("exit %d, want 0\nstdout:\n%s\nstderr:\n%s", code, stdout, stderr)
+	}
+	if !strings.Contains(stdout, "PASS: 12 of 12 expectations met") {
+		t.Errorf("stdout lacks the 12/12 headline:\n%s", stdout)
+	}
+	runDir := onlyRun(t, out)
+	for _, f := range []string{"wfplab.db", "report.html", "summary.md", "junit.xml", "bench.txt", "run.json",
+		"plots/pool-win7-x64.png", "plots/pool-vista-sp1-x86.png"} {
+		if st, err := os.Stat(filepath.Join(runDir, f)); err != nil || st.Size() == 0 {
+			t.Errorf("%s missing or empty: %v", f, err)
+		}
+	}
+	if !strings.Contains(stdout, filepath.Join(runDir, "report.html")) {
+		t.Errorf("stdout does not name report.html:\n%s", stdout)
+	}
+	// The verdict table shows every cell, with the leak where the KB says.
+	for _, want := range []string{"win7-x64", "before", "stream-burst", "LEAK", "CLEAN"} {
+		if !strings.Contains(stdout, want) {
+			t.Errorf("verdict table lacks %q", want)
+		}
+	}
+
+	var suites struct {
+		Tests    int `xml:"tests,attr"`
+		Failures int `xml:"failures,attr"`
+	}
+	b, _ := os.ReadFile(filepath.Join(runDir, "junit.xml"))
+	if err := xml.Unmarshal(b, &suites); err != nil || suites.Tests != 12 || suites.Failures != 0 {
+		t.Errorf("junit.xml: tests=%d failures=%d err=%v, want 12 and 0", suites.Tests, suites.Failures, err)
+	}
+	var m runManifest
+	b, _ = os.ReadFile(filepath.Join(runDir, "run.json"))
+	if err := json.Unmarshal(b, &m); err != nil || m.Seed != 7 || m.Met != 12 || len(m.Targets) != 2 {
+		t.Errorf("run.json = %+v (%v)", m, err)
+	}
+
+	// The password reaches the guests but no file, log or output.
+	filepath.Walk(runDir, func(p string, info os.FileInfo, err error) error {
+		if err != nil || info.IsDir() {
+			return err
+		}
+		data, _ := os.ReadFile(p)
+		if bytes.Contains(data, []byte(secret)) {
+			t.Errorf("%s contains the password", p)
+		}
+		return nil
+	})
+	if strings.Contains(stdout+stderr, secret) {
+		t.Error("output contains the password")
+	}
+
+	// The report rebuilds from the store alone.
+	os.Remove(filepath.Join(runDir, "report.html"))
+	code, stdout, stderr = runCLI(t, "report", runDir)
+	if code != exitOK {
+		t.Fatalf("report: exit %d\n%s\n%s", code, stdout, stderr)
+	}
+	if _, err := os.Stat(filepath.Join(runDir, "report.html")); err != nil {
+		t.Errorf("report did not rewrite report.html: %v", err)
+	}
+	if !strings.Contains(stdout, "12 of 12 expectations met") {
+		t.Errorf("report output:\n%s", stdout)
+	}
+}
+
+func TestRunExitsOneWhenAnExpectationIsNotMet(t *testing.T) {
+	dir := t.TempDir()
+	// Single-NBL traffic never leaks, so expecting LEAK there cannot be met.
+	sc := writeFile(t, dir, "wrong.yaml", `name: wrong
+provider: {kind: sim, reboot_down: 500ms}
+targets: [win7-x86]
+phases: [before]
+timing: {warmup: 1s, window: 3s, settle: 500ms, sample_interval: 100ms}
+profiles: [single-nbl]
+expect:
+  - {profile: single-nbl, verdict: LEAK}
+`)
+	code, stdout, stderr := runCLI(t, "run", "--scenario", sc, "--out", filepath.Join(dir, "r"), "--seed", "1")
+	if code != exitUnmet {
+		t.Fatalf("exit %d, want 1\n%s\n%s", code, stdout, stderr)
+	}
+	if !strings.Contains(stdout, "NOT MET") || !strings.Contains(stdout, "FAIL: 0 of 1") {
+		t.Errorf("stdout does not show the unmet expectation:\n%s", stdout)
+	}
+}
+
+func TestBadScenarioExitsTwoNamingFileAndLine(t *testing.T) {
+	dir := t.TempDir()
+	sc := writeFile(t, dir, "bad.yaml", "name: bad\ntargets: [win7-x64]\nprofiles:\n  - {name: s, kind: single-nbl, rate: fast}\n")
+	code, stdout, stderr := runCLI(t, "run", "--scenario", sc, "--out", filepath.Join(dir, "r"))
+	if code != exitFailure {
+		t.Fatalf("exit %d, want 2\n%s\n%s", code, stdout, stderr)
+	}
+	if !strings.Contains(stderr, "bad.yaml:4:") || !strings.Contains(stderr, "rate") {
+		t.Errorf("error does not name file:line and field:\n%s", stderr)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "r")); err == nil {
+		t.Error("a run folder was made for a scenario that does not load")
+	}
+	code, _, stderr = runCLI(t, "check", sc)
+	if code != exitFailure || !strings.Contains(stderr, "bad.yaml:4:") {
+		t.Errorf("check: exit %d, stderr %s", code, stderr)
+	}
+}
+
+func TestCheckListsTheBuiltinCells(t *testing.T) {
+	code, stdout, stderr := runCLI(t, "check", "../../scenarios/builtin/kb979223.yaml")
+	if code != exitOK {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	if !strings.Contains(stdout, "6 targets, 2 phases, 3 profiles, 36 cells, 36 expectations") {
+		t.Errorf("check output: %s", stdout)
+	}
+}
+
+func TestTrafficRefusesNonLoopbackBeforeSending(t *testing.T) {
+	for _, to := range []string{"10.0.0.1:5001", "192.168.1.1:5001", "8.8.8.8:53"} {
+		code, stdout, stderr := runCLI(t, "traffic", "--to", to, "--duration", "1s")
+		if code != exitFailure {
+			t.Errorf("%s: exit %d, want 2", to, code)
+		}
+		if !strings.Contains(stderr, to) || !strings.Contains(stderr, "--allow") {
+			t.Errorf("%s: error does not name the address and the setting: %s", to, stderr)
+		}
+		if strings.Contains(stdout, "packets") {
+			t.Errorf("%s: printed totals for a refused run: %s", to, stdout)
+		}
+	}
+}

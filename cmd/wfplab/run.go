@@ -1,0 +1,225 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"github.com/hashicorp/go-multierror"
+	"github.com/spf13/cobra"
+
+	"github.com/wfplab/wfplab/bench"
+	"github.com/wfplab/wfplab/lab"
+	"github.com/wfplab/wfplab/plots"
+	"github.com/wfplab/wfplab/scenarios"
+)
+
+type runFlags struct {
+	scenario string
+	builtin  string
+	out      string
+	seed     int64
+	seedSet  bool
+	quiet    bool
+}
+
+func newRunCmd() *cobra.Command {
+	var f runFlags
+	cmd := &cobra.Command{
+		Use:   "run",
+		Short: "Run a scenario (default: the built-in kb979223 on simulated guests) and write a report",
+		Long: `Run brings the scenario's guests up, measures every target × phase × profile, and writes
+DIR/<run-id>/: wfplab.db, report.html, summary.md, junit.xml, bench.txt, plots/ and run.json.
+Exit status: 0 every expectation met, 1 an expectation not met, 2 an error.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			f.seedSet = cmd.Flags().Changed("seed")
+			return runScenario(cmd.Context(), f, cmd.OutOrStdout(), cmd.ErrOrStderr())
+		},
+	}
+	cmd.Flags().StringVar(&f.scenario, "scenario", "", "scenario YAML file (default: the built-in scenario)")
+	cmd.Flags().StringVar(&f.builtin, "builtin", "kb979223", "built-in scenario to run when --scenario is not given")
+	cmd.Flags().StringVar(&f.out, "out", "results", "folder that receives the run's folder")
+	cmd.Flags().Int64Var(&f.seed, "seed", 0, "seed for the simulated guests' random parts (default: random, printed)")
+	cmd.Flags().BoolVar(&f.quiet, "quiet", false, "no live progress")
+	return cmd
+}
+
+func loadScenario(path, builtin string) (*scenarios.Scenario, error) {
+	if path != "" {
+		return scenarios.Load(path)
+	}
+	return scenarios.Builtin(builtin)
+}
+
+// runManifest is run.json: what was run, with what, on what.
+type runManifest struct {
+	ID        string          `json:"id"`
+	Scenario  string          `json:"scenario"`
+	Source    string          `json:"source"`
+	Provider  string          `json:"provider"`
+	Seed      int64           `json:"seed"`
+	Tool      string          `json:"tool"`
+	GoVersion string          `json:"go_version"`
+	Started   time.Time       `json:"started"`
+	Finished  time.Time       `json:"finished"`
+	Targets   []manifestGuest `json:"targets"`
+	Met       int             `json:"expectations_met"`
+	Expected  int             `json:"expectations"`
+	Errors    []string        `json:"errors,omitempty"`
+}
+
+type manifestGuest struct {
+	Name     string `json:"name"`
+	OS       string `json:"os"`
+	Endpoint string `json:"endpoint"`
+	User     string `json:"user"`
+}
+
+func runScenario(ctx context.Context, f runFlags, stdout, stderr io.Writer) error {
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
+	sc, err := loadScenario(f.scenario, f.builtin)
+	if err != nil {
+		return withExit(exitFailure, err)
+	}
+	seed := f.seed
+	if !f.seedSet {
+		seed = randomSeed()
+	}
+	started := time.Now()
+	id := runID(started)
+	dir := filepath.Join(f.out, id)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return withExit(exitFailure, fmt.Errorf("results folder: %w", err))
+	}
+	text, _ := sc.YAML()
+	store, err := bench.Create(dir, bench.RunInfo{
+		ID: id, Scenario: sc.Name, ScenarioText: string(text), Provider: sc.Provider.Kind,
+		Seed: seed, Tool: toolVersion(), Started: started,
+	})
+	if err != nil {
+		return withExit(exitFailure, err)
+	}
+	defer store.Close()
+	fmt.Fprintf(stdout, "wfplab %s: scenario %s (%s), provider %s, seed %d\n", id, sc.Name, sc.Source, sc.Provider.Kind, seed)
+	fmt.Fprintf(stdout, "results: %s\n", dir)
+
+	var runErrs *multierror.Error
+	provider, err := providerFor(sc, seed)
+	if err != nil {
+		return withExit(exitFailure, err)
+	}
+	upCtx, cancelUp := context.WithTimeout(ctx, 10*time.Minute)
+	targets, err := provider.Up(upCtx)
+	cancelUp()
+	if err != nil {
+		runErrs = multierror.Append(runErrs, fmt.Errorf("bringing guests up: %w", err))
+	}
+	defer func() {
+		downCtx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		if err := provider.Down(downCtx); err != nil {
+			fmt.Fprintln(stderr, "wfplab: taking guests down:", err)
+		}
+	}()
+
+	runTargets, guests, err := wireTargets(sc, targets, stderr)
+	if err != nil {
+		runErrs = multierror.Append(runErrs, err)
+	}
+	defer func() {
+		for _, g := range guests {
+			g.Close()
+		}
+	}()
+
+	var results []bench.CellResult
+	if len(runTargets) > 0 {
+		prog := newProgress(stderr, f.quiet)
+		runner := &bench.Runner{
+			Scenario: sc,
+			Store:    store,
+			Targets:  runTargets,
+			Progress: prog.update,
+		}
+		results, err = runner.Run(ctx)
+		prog.close()
+		if err != nil {
+			runErrs = multierror.Append(runErrs, err)
+		}
+	} else {
+		store.FinishRun(time.Now())
+	}
+
+	files, err := plots.Write(store, dir)
+	if err != nil {
+		runErrs = multierror.Append(runErrs, fmt.Errorf("report: %w", err))
+	}
+	met, expected := printVerdicts(stdout, results)
+	if err := writeManifest(dir, id, sc, seed, started, targets, met, expected, runErrs); err != nil {
+		runErrs = multierror.Append(runErrs, err)
+	}
+	if files.Report != "" {
+		fmt.Fprintf(stdout, "report: %s\n", files.Report)
+	}
+	if runErrs.ErrorOrNil() != nil {
+		return withExit(exitFailure, runErrs)
+	}
+	if met < expected {
+		fmt.Fprintf(stdout, "FAIL: %d of %d expectations met\n", met, expected)
+		return withExit(exitUnmet, errors.New("expectations not met"))
+	}
+	fmt.Fprintf(stdout, "PASS: %d of %d expectations met\n", met, expected)
+	return nil
+}
+
+func writeManifest(dir, id string, sc *scenarios.Scenario, seed int64, started time.Time, targets []lab.Target, met, expected int, errs *multierror.Error) error {
+	m := runManifest{
+		ID: id, Scenario: sc.Name, Source: sc.Source, Provider: sc.Provider.Kind, Seed: seed,
+		Tool: toolVersion(), GoVersion: goVersion(), Started: started, Finished: time.Now(),
+		Met: met, Expected: expected,
+	}
+	for _, t := range targets {
+		m.Targets = append(m.Targets, manifestGuest{Name: t.Name, OS: t.OS.Name, Endpoint: t.Endpoint.String(), User: t.Creds.User})
+	}
+	if errs != nil {
+		for _, e := range errs.Errors {
+			m.Errors = append(m.Errors, e.Error())
+		}
+	}
+	b, err := json.MarshalIndent(m, "", "  ")
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(filepath.Join(dir, "run.json"), append(b, '\n'), 0o644)
+}
+
+func runID(t time.Time) string {
+	var b [2]byte
+	rand.Read(b[:])
+	return t.UTC().Format("20060102-150405") + "-" + hex.EncodeToString(b[:])
+}
+
+func randomSeed() int64 {
+	var b [8]byte
+	rand.Read(b[:])
+	var s int64
+	for _, x := range b[:6] {
+		s = s<<8 | int64(x)
+	}
+	return s
+}
