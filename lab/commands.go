@@ -1,7 +1,7 @@
 package lab
 
 // Every command line the lab sends to a guest, in one place. Numbers refer to the table
-// in COMMANDS.md (the contract with lab/sim). Each line is sent whole as the rsp:Command
+// in lab/COMMANDS.md (the contract with lab/sim). Each line is sent whole as the rsp:Command
 // text of a cmd shell, so cmd.exe semantics apply; none of them is ever built from a secret.
 const (
 	// #1 OS version: "Microsoft Windows [Version 6.1.7600]".

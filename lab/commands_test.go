@@ -2,12 +2,18 @@ package lab
 
 import (
 	"fmt"
+	"os"
 	"strings"
 	"testing"
 )
 
-// The lines below are copied from COMMANDS.md's table: the lab must send exactly these.
+// The lines below are COMMANDS.md's: the lab must send exactly these, and the table must
+// still show each of them.
 func TestCommandLinesMatchCommandsMD(t *testing.T) {
+	doc, err := os.ReadFile("COMMANDS.md")
+	if err != nil {
+		t.Fatal(err)
+	}
 	cases := []struct{ got, want string }{
 		{cmdVer, `ver`},
 		{cmdArch, `echo %PROCESSOR_ARCHITECTURE%`},
@@ -39,6 +45,9 @@ func TestCommandLinesMatchCommandsMD(t *testing.T) {
 	for _, c := range cases {
 		if c.got != c.want {
 			t.Errorf("got  %s\nwant %s", c.got, c.want)
+		}
+		if !strings.Contains(string(doc), "`"+c.want+"`") {
+			t.Errorf("COMMANDS.md does not show the line %s", c.want)
 		}
 	}
 }
