@@ -2,11 +2,14 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"encoding/xml"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
+	"sync"
 	"testing"
 )
 
@@ -195,4 +198,66 @@ func TestTrafficRefusesNonLoopbackBeforeSending(t *testing.T) {
 			t.Errorf("%s: printed totals for a refused run: %s", to, stdout)
 		}
 	}
+}
+
+func TestInterruptedRunKeepsWhatItMeasured(t *testing.T) {
+	dir := t.TempDir()
+	sc := writeFile(t, dir, "short.yaml", shortScenario)
+	out := filepath.Join(dir, "results")
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	// Stop the run as Ctrl-C would, once win7-x64 has finished its stream-burst window.
+	var stdout bytes.Buffer
+	stderr := &triggerWriter{on: "win7-x64       before  fragment-forward", fire: cancel}
+	code := runContext(ctx, []string{"run", "--scenario", sc, "--out", out, "--seed", "3"}, &stdout, stderr)
+	if code != exitFailure {
+		t.Fatalf("interrupted run: exit %d, want 2\n%s\n%s", code, stdout.String(), stderr.String())
+	}
+	runDir := onlyRun(t, out)
+	if _, err := os.Stat(filepath.Join(runDir, "report.html")); err != nil {
+		t.Errorf("an interrupted run still writes its report: %v", err)
+	}
+
+	// The report is rebuilt from the store alone: what was measured keeps its verdict,
+	// what was not is not invented.
+	os.Remove(filepath.Join(runDir, "report.html"))
+	code, rep, errs := runCLI(t, "report", runDir)
+	if code != exitUnmet {
+		t.Fatalf("report of an interrupted run: exit %d, want 1\n%s\n%s", code, rep, errs)
+	}
+	if _, err := os.Stat(filepath.Join(runDir, "report.html")); err != nil {
+		t.Errorf("report did not rewrite report.html: %v", err)
+	}
+	if !regexp.MustCompile(`win7-x64\s+before\s+stream-burst\s.*LEAK\s+LEAK ok`).MatchString(rep) {
+		t.Errorf("the measured stream-burst window lost its LEAK verdict:\n%s", rep)
+	}
+	if !regexp.MustCompile(`after\s+single-nbl\s.*INCONCLUSIVE\s+CLEAN NOT MET`).MatchString(rep) {
+		t.Errorf("an unmeasured cell is not INCONCLUSIVE:\n%s", rep)
+	}
+}
+
+// triggerWriter collects output and calls fire once when a line contains on.
+type triggerWriter struct {
+	mu    sync.Mutex
+	buf   bytes.Buffer
+	on    string
+	fire  func()
+	fired bool
+}
+
+func (w *triggerWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.buf.Write(p)
+	if !w.fired && strings.Contains(w.buf.String(), w.on) {
+		w.fired = true
+		w.fire()
+	}
+	return len(p), nil
+}
+
+func (w *triggerWriter) String() string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.buf.String()
 }

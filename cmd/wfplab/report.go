@@ -57,7 +57,7 @@ func newReportCmd() *cobra.Command {
 				return withExit(exitFailure, err)
 			}
 			defer st.Close()
-			results, err := st.Results()
+			results, err := rebuildResults(st)
 			if err != nil {
 				return withExit(exitFailure, err)
 			}
@@ -105,4 +105,21 @@ func newCheckCmd() *cobra.Command {
 			return nil
 		},
 	}
+}
+
+// rebuildResults analyses the store again with the scenario it recorded, so a run that was
+// killed before its analysis still gets a verdict for every cell it measured.
+func rebuildResults(st *bench.Store) ([]bench.CellResult, error) {
+	info, err := st.Run()
+	if err != nil {
+		return nil, err
+	}
+	if info.ScenarioText == "" {
+		return st.Results()
+	}
+	sc, err := scenarios.Parse("scenario recorded in "+st.Path(), []byte(info.ScenarioText))
+	if err != nil {
+		return nil, fmt.Errorf("the run's recorded scenario does not load any more: %w", err)
+	}
+	return bench.Reanalyze(st, bench.AnalysisFor(sc))
 }
