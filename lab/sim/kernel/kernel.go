@@ -242,36 +242,44 @@ func (d *driver) filters(l Layer, local netip.AddrPort) bool {
 // of more than one NBL then leaks its last NBL. Everything else is freed. It reports whether
 // the chain was blocked.
 func (k *Kernel) Indicate(l Layer, n int, local netip.AddrPort) bool {
-	if n <= 0 || l < 0 || l >= numLayers {
+	return k.IndicateN(l, n, 1, local)
+}
+
+// IndicateN is count calls of Indicate(l, n, local) at once: the counters end up exactly as
+// after those calls, with one atomic add per counter instead of count. The receive path
+// uses it for a batch of datagrams of one shape. It reports whether the chains were blocked
+// (the filter decides by layer and local address, so all of them or none).
+func (k *Kernel) IndicateN(l Layer, n, count int, local netip.AddrPort) bool {
+	if n <= 0 || count <= 0 || l < 0 || l >= numLayers {
 		return false
 	}
 	ps := &k.paths[l]
-	un := uint64(n)
+	un, uc := uint64(n), uint64(count)
 	// Allocation first, frees after: a reader that loads frees before allocs never sees
 	// more frees than allocations.
-	ps.nbls.Add(un)
-	ps.chains.Add(1)
+	ps.nbls.Add(un * uc)
+	ps.chains.Add(uc)
 	d := k.drv.Load()
 	blocked := d != nil && d.filters(l, local)
 	if !blocked {
-		ps.freed.Add(un)
+		ps.freed.Add(un * uc)
 		return false
 	}
 	lc := &d.layers[l]
-	lc.classify.Add(1)
-	lc.blocked.Add(1)
-	lc.nbls.Add(un)
+	lc.classify.Add(uc)
+	lc.blocked.Add(uc)
+	lc.nbls.Add(un * uc)
 	if n > 1 {
-		lc.multi.Add(1)
+		lc.multi.Add(uc)
 	}
-	lc.hist[HistBucket(n)].Add(1)
-	ps.blocked.Add(1)
+	lc.hist[HistBucket(n)].Add(uc)
+	ps.blocked.Add(uc)
 	if n > 1 && !k.cfg.Patched {
-		ps.leakBytes.Add(k.nblBytes)
-		ps.leaked.Add(1)
-		ps.freed.Add(un - 1)
+		ps.leakBytes.Add(k.nblBytes * uc)
+		ps.leaked.Add(uc)
+		ps.freed.Add((un - 1) * uc)
 	} else {
-		ps.freed.Add(un)
+		ps.freed.Add(un * uc)
 	}
 	return true
 }

@@ -7,9 +7,6 @@ import (
 	"net/netip"
 	"sync"
 	"time"
-
-	"golang.org/x/net/ipv4"
-	"golang.org/x/net/ipv6"
 )
 
 // Ports are the traffic ports of a guest; 0 asks for an ephemeral port.
@@ -29,6 +26,10 @@ type Ports struct {
 //   - Forward (UDP): each datagram is one fragment group on the forwarding path,
 //     Params.FragmentChain(size) NBLs, destined to the socket's address.
 //   - Control (UDP): each datagram is one NBL at the inbound transport layer.
+//
+// The UDP sockets read many datagrams per system call (recvmmsg, and UDP_GRO on Linux, which
+// hands over a UDP_SEGMENT sender's datagrams as one buffer); each datagram still counts as
+// one indication, exactly as if read alone.
 type NetStack struct {
 	k       *Kernel
 	tcp     *net.TCPListener
@@ -37,6 +38,9 @@ type NetStack struct {
 	stream  netip.AddrPort
 	forward netip.AddrPort
 	control netip.AddrPort
+	gro     bool // UDP_GRO is on for both UDP sockets
+	// fwdStats and ctlStats count the forward and control sockets' reads.
+	fwdStats, ctlStats recvStats
 
 	wg     sync.WaitGroup
 	mu     sync.Mutex
@@ -69,20 +73,28 @@ func Listen(k *Kernel, host netip.Addr, ports Ports) (*NetStack, error) {
 	n.stream = unmapAP(n.tcp.Addr().(*net.TCPAddr).AddrPort())
 	n.forward = unmapAP(n.fwd.LocalAddr().(*net.UDPAddr).AddrPort())
 	n.control = unmapAP(n.ctl.LocalAddr().(*net.UDPAddr).AddrPort())
-	n.wg.Add(3)
-	go n.accept()
-	go n.receive(n.fwd, n.forward, LayerForward)
-	go n.receive(n.ctl, n.control, LayerTransport)
-	return n, nil
+	n.gro = tuneReceiveSocket(n.fwd)
+	n.gro = tuneReceiveSocket(n.ctl) && n.gro
+	batch := n.k.p.RecvBatch
+	fr, err := newDatagramReader(n.fwd, batch, &n.fwdStats)
+	if err == nil {
+		var cr datagramReader
+		if cr, err = newDatagramReader(n.ctl, batch, &n.ctlStats); err == nil {
+			n.wg.Add(3)
+			go n.accept()
+			go n.receive(fr, n.forward, LayerForward)
+			go n.receive(cr, n.control, LayerTransport)
+			return n, nil
+		}
+	}
+	n.tcp.Close()
+	n.fwd.Close()
+	n.ctl.Close()
+	return nil, fmt.Errorf("traffic sockets: UDP readers on %s: %w", host, err)
 }
 
 func listenUDP(host netip.Addr, port uint16) (*net.UDPConn, error) {
-	c, err := net.ListenUDP("udp", net.UDPAddrFromAddrPort(netip.AddrPortFrom(host, port)))
-	if err != nil {
-		return nil, err
-	}
-	_ = c.SetReadBuffer(4 << 20) // absorbs bursts; the kernel may cap it
-	return c, nil
+	return net.ListenUDP("udp", net.UDPAddrFromAddrPort(netip.AddrPortFrom(host, port)))
 }
 
 func unmapAP(ap netip.AddrPort) netip.AddrPort {
@@ -174,31 +186,28 @@ func (n *NetStack) serveConn(c *net.TCPConn) {
 	}
 }
 
-// batchReader is ipv4.PacketConn or ipv6.PacketConn: recvmmsg on Linux, one read elsewhere.
-type batchReader interface {
-	ReadBatch(ms []ipv4.Message, flags int) (int, error)
-}
-
-func (n *NetStack) receive(c *net.UDPConn, local netip.AddrPort, l Layer) {
+// receive turns every datagram read from r into one indication on layer l: a single NBL at
+// the transport layer, a fragment group on the forward path. Datagrams of one shape in a
+// batch are indicated together (IndicateN), which counts exactly as one by one.
+func (n *NetStack) receive(r datagramReader, local netip.AddrPort, l Layer) {
 	defer n.wg.Done()
-	var br batchReader
-	if local.Addr().Is4() {
-		br = ipv4.NewPacketConn(c)
-	} else {
-		br = ipv6.NewPacketConn(c)
-	}
-	ms := make([]ipv4.Message, n.k.p.RecvBatch)
-	for i := range ms {
-		ms[i].Buffers = [][]byte{make([]byte, 64<<10)}
-	}
 	for errs := 0; ; {
-		got, err := br.ReadBatch(ms, 0)
-		for i := 0; i < got; i++ {
-			nbls := 1
+		runs, err := r.read()
+		nbls, count := 0, 0
+		for _, run := range runs {
+			chain := 1
 			if l == LayerForward {
-				nbls = n.k.p.FragmentChain(ms[i].N)
+				chain = n.k.p.FragmentChain(run.size)
 			}
-			n.k.Indicate(l, nbls, local)
+			if chain != nbls && count > 0 {
+				n.k.IndicateN(l, nbls, count, local)
+				count = 0
+			}
+			nbls = chain
+			count += run.count
+		}
+		if count > 0 {
+			n.k.IndicateN(l, nbls, count, local)
 		}
 		if err != nil {
 			if errors.Is(err, net.ErrClosed) {

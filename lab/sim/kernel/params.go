@@ -30,7 +30,8 @@ import "time"
 //	KernelNsPerNBL     1000 ns           guess: kernel CPU per NBL indicated
 //	KernelNsPerChain   2000 ns           guess: kernel CPU per chain (classify, completion)
 //	MaxConns           1024              bound on concurrent TCP connections the stream socket keeps
-//	RecvBatch          16                UDP datagrams read per system call (recvmmsg where available)
+//	RecvBatch          16                UDP buffers read per system call (recvmmsg on Linux): a datagram,
+//	                                     or a UDP_GRO group of up to 64 of them
 type Params struct {
 	NBLBytesX86      uint64
 	NBLBytesX64      uint64
