@@ -220,3 +220,60 @@ func TestPacketsPerSecond(t *testing.T) {
 		}
 	}
 }
+
+// sendsPerSecond drives Take on a fake clock where each send takes sendTime (the clock is
+// advanced after every Take, as a real send call would take time), for `seconds` simulated
+// seconds; it returns the tokens and the Take calls in each second.
+func sendsPerSecond(t *testing.T, rate float64, max int, sendTime time.Duration, seconds int) (tokens, calls []int) {
+	t.Helper()
+	clock := NewFakeClock(epoch)
+	p := NewPacer(clock, rate, 1)
+	tokens, calls = make([]int, seconds), make([]int, seconds)
+	end := epoch.Add(time.Duration(seconds) * time.Second)
+	for i := 0; i < 100_000_000; i++ {
+		n, err := p.Take(context.Background(), max)
+		if err != nil {
+			t.Fatal(err)
+		}
+		now := clock.Now()
+		if !now.Before(end) {
+			return tokens, calls
+		}
+		sec := int(now.Sub(epoch) / time.Second)
+		tokens[sec] += n
+		calls[sec]++
+		clock.Advance(sendTime)
+	}
+	t.Fatal("loop did not reach the end of the simulated time")
+	return nil, nil
+}
+
+func TestPacerTakeKeepsBatchesWhileSendsTakeTime(t *testing.T) {
+	// At 200k/s a send of 64 datagrams takes tens of microseconds, in which a few tokens
+	// accrue. Handing those out at once would mean a send call per ~8 datagrams; the pacer
+	// lets them wait for the next refill, one pacerMinSleep later, so batches stay whole.
+	const rate, max = 200000.0, 64
+	tokens, calls := sendsPerSecond(t, rate, max, 40*time.Microsecond, 5)
+	for sec := range tokens {
+		// A second may end with part of a refill not yet taken: at most one refill's worth
+		// (a pacerMinSleep plus the send times of that refill) moves to the next second.
+		if d := math.Abs(float64(tokens[sec]) - rate); d > 0.002*rate {
+			t.Errorf("second %d took %d tokens, want %v ± 0.2%% (all: %v)", sec, tokens[sec], rate, tokens)
+		}
+		if perCall := float64(tokens[sec]) / float64(calls[sec]); perCall < 40 {
+			t.Errorf("second %d: %d tokens in %d takes, %.1f per take; want batches near %d (calls: %v)", sec, tokens[sec], calls[sec], perCall, max, calls)
+		}
+	}
+}
+
+func TestPacerTakeCatchesUpWhenSendsAreSlow(t *testing.T) {
+	// Sends slower than pacerMinSleep (a loaded machine): the pacer must not sleep between
+	// them, and every second still gets the rate, since tokens accrue by the clock.
+	const rate, max = 200000.0, 1024
+	tokens, _ := sendsPerSecond(t, rate, max, 2*time.Millisecond, 5)
+	for sec, n := range tokens {
+		if math.Abs(float64(n)-rate) > max {
+			t.Errorf("second %d took %d tokens, want %v ± %d (all: %v)", sec, n, rate, max, tokens)
+		}
+	}
+}

@@ -115,6 +115,12 @@ type gsoWriter struct {
 	size     int
 	segments int // datagrams per super-packet
 	profile  Profile
+
+	// The message write is sending, and its outcome: fields, with sendFn bound once, so a
+	// send allocates no closure.
+	msg, msgOOB []byte
+	msgErr      error
+	sendFn      func(fd uintptr) bool
 }
 
 func newGSOWriter(conn *net.UDPConn, p Profile, size, batch int, is4 bool) (*gsoWriter, error) {
@@ -148,7 +154,9 @@ func newGSOWriter(conn *net.UDPConn, p Profile, size, batch int, is4 bool) (*gso
 	binary.NativeEndian.PutUint16(oob[unix.CmsgLen(0):], uint16(size))
 	buf := make([]byte, segments*size)
 	fillPayload(buf)
-	return &gsoWriter{rc: rc, buf: buf, oob: oob, size: size, segments: segments, profile: p}, nil
+	w := &gsoWriter{rc: rc, buf: buf, oob: oob, size: size, segments: segments, profile: p}
+	w.sendFn = w.sendmsg
+	return w, nil
 }
 
 func (w *gsoWriter) send(n int, seq uint64) (int, int, error) {
@@ -176,15 +184,19 @@ func (w *gsoWriter) send(n int, seq uint64) (int, int, error) {
 }
 
 func (w *gsoWriter) write(p, oob []byte) error {
-	var serr error
-	err := w.rc.Write(func(fd uintptr) bool {
-		_, serr = unix.SendmsgN(int(fd), p, oob, nil, 0)
-		return serr != unix.EAGAIN // EAGAIN: wait until the socket is writable
-	})
+	w.msg, w.msgOOB, w.msgErr = p, oob, nil
+	err := w.rc.Write(w.sendFn)
+	w.msg, w.msgOOB = nil, nil
 	if err != nil {
 		return err
 	}
-	return os.NewSyscallError("sendmsg", serr)
+	return os.NewSyscallError("sendmsg", w.msgErr)
+}
+
+// sendmsg is the RawConn.Write callback; false (EAGAIN) waits until the socket is writable.
+func (w *gsoWriter) sendmsg(fd uintptr) bool {
+	_, w.msgErr = unix.SendmsgN(int(fd), w.msg, w.msgOOB, nil, 0)
+	return w.msgErr != unix.EAGAIN
 }
 
 // gsoRefusal: the errors Linux gives when UDP_SEGMENT cannot be used on this socket or route

@@ -45,9 +45,14 @@ func main() {
 	cpuRate := flag.Float64("cpu-rate", 50000, "datagrams/s of the CPU run")
 	flag.Float64Var(&simRate, "sim-rate", 200000, "datagrams/s offered to the simulated guest")
 	flag.BoolVar(&verbose, "v", false, "print every second of the pacing runs")
+	only := flag.String("only", "", "run only these sections, comma-separated: max, pace, cpu, sim (default all)")
 	flag.Parse()
 	if *quick {
 		*maxSecs, *paceSecs = 2, 2
+	}
+	if err := pickSections(*only); err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(2)
 	}
 	if err := bench(*maxSecs, *paceSecs, *rates, *cpuRate); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
@@ -58,7 +63,26 @@ func main() {
 var (
 	verbose bool
 	simRate float64
+	// sections are the parts of the benchmark to run (-only).
+	sections = map[string]bool{"max": true, "pace": true, "cpu": true, "sim": true}
 )
+
+// pickSections keeps only the sections named in list (all when list is empty).
+func pickSections(list string) error {
+	if strings.TrimSpace(list) == "" {
+		return nil
+	}
+	picked := map[string]bool{}
+	for _, f := range strings.Split(list, ",") {
+		f = strings.TrimSpace(f)
+		if _, ok := sections[f]; !ok {
+			return fmt.Errorf("-only: %q is not a section: use max, pace, cpu or sim", f)
+		}
+		picked[f] = true
+	}
+	sections = picked
+	return nil
+}
 
 func bench(maxSecs, paceSecs float64, rateList string, cpuRate float64) error {
 	sk, err := startSink()
@@ -69,7 +93,28 @@ func bench(maxSecs, paceSecs float64, rateList string, cpuRate float64) error {
 	to := traffic.Target{Control: sk.addr}
 	fmt.Printf("traffic generator benchmark on loopback (%s), sink in a separate process at %s\n\n", hostInfo(), sk.addr)
 
-	// 1. Maximum rate, one sending goroutine, 64-byte single-nbl datagrams.
+	if sections["max"] {
+		maxRate(sk, to, maxSecs)
+	}
+	if sections["pace"] {
+		if err := pacing(to, paceSecs, rateList); err != nil {
+			return err
+		}
+	}
+	if sections["cpu"] {
+		cpuUse(to, paceSecs, cpuRate)
+	}
+	if !sections["sim"] {
+		return nil
+	}
+	// 4. The simulated guest's receive path (lab/sim/kernel), in this process as in `wfplab run`.
+	fmt.Printf("\n== simulated guest (lab/sim/kernel) classifying %.0f datagrams/s offered for %.0f s (goal ≥ 95%%)\n", simRate, paceSecs)
+	return simGuest(simRate, paceSecs)
+}
+
+// maxRate measures the maximum rate of 64-byte single-nbl datagrams from one sending
+// goroutine on each send path, and iperf3's.
+func maxRate(sk *sinkProc, to traffic.Target, maxSecs float64) {
 	fmt.Printf("== maximum rate: 64-byte UDP datagrams, one sending goroutine, %.0f s each\n", maxSecs)
 	fmt.Printf("%-28s %14s %12s %14s\n", "sender", "datagrams/s", "per call", "sink received")
 	fmt.Println("(the sink is one reader on the other core: it cannot keep up with the fastest senders)")
@@ -95,7 +140,10 @@ func bench(maxSecs, paceSecs float64, rateList string, cpuRate float64) error {
 		fmt.Printf("ratio (best of ours / iperf3): %.2f×   goal ≥ 2×: %s\n", best/ip, verdict(best/ip >= 2))
 	}
 
-	// 2. Pacing accuracy.
+}
+
+// pacing measures pacing accuracy at each rate of rateList.
+func pacing(to traffic.Target, paceSecs float64, rateList string) error {
 	fmt.Printf("\n== pacing accuracy: %.0f s per rate (goal: whole run within ±1%%, each second within ±5%%)\n", paceSecs)
 	fmt.Printf("%10s %12s %9s %12s %12s %8s %s\n", "target/s", "achieved/s", "error", "worst sec/s", "worst sec", "calls/s", "")
 	for _, f := range strings.Split(rateList, ",") {
@@ -129,7 +177,11 @@ func bench(maxSecs, paceSecs float64, rateList string, cpuRate float64) error {
 		}
 	}
 
-	// 3. CPU at a fixed rate.
+	return nil
+}
+
+// cpuUse measures the generator's CPU at cpuRate on each send path.
+func cpuUse(to traffic.Target, paceSecs, cpuRate float64) {
 	fmt.Printf("\n== CPU of the generator at %.0f datagrams/s for %.0f s (goal < 25%% of one core)\n", cpuRate, paceSecs)
 	for _, mode := range []traffic.SendMode{traffic.SendAuto, traffic.SendBatch, traffic.SendSingle} {
 		u0, s0 := cpuTimes()
@@ -146,10 +198,6 @@ func bench(maxSecs, paceSecs float64, rateList string, cpuRate float64) error {
 		fmt.Printf("%-28s %6.1f%% of a core (user %.1f%%, system %.1f%%) at %.0f/s  %s\n", modeName(mode), user+sys, user, sys, float64(c.Packets)/paceSecs, verdict(user+sys < 25))
 	}
 	fmt.Println("System time includes the kernel's loopback delivery to the sink, which Linux runs in the sender's context.")
-
-	// 4. The simulated guest's receive path (lab/sim/kernel), in this process as in `wfplab run`.
-	fmt.Printf("\n== simulated guest (lab/sim/kernel) classifying %.0f datagrams/s offered for %.0f s (goal ≥ 95%%)\n", simRate, paceSecs)
-	return simGuest(simRate, paceSecs)
 }
 
 // simGuest offers simRate datagrams/s of the two UDP profiles to a simulated guest kernel
@@ -172,15 +220,18 @@ func simGuest(rate, seconds float64) error {
 		layer   kernel.Layer
 	}{{traffic.SingleNBL, kernel.LayerTransport}, {traffic.FragmentForward, kernel.LayerForward}} {
 		_, _ = k.ResetCounters()
+		u0, s0 := cpuTimes()
 		c, err := traffic.Run(context.Background(), traffic.Spec{Profile: tc.profile, Rate: rate, Duration: secs(seconds)}, to, nil, nil)
 		if err != nil {
 			return err
 		}
 		time.Sleep(300 * time.Millisecond)
+		u1, s1 := cpuTimes()
 		lc, _ := k.Counters()
 		got := lc[tc.layer].Classify
 		share := 100 * float64(got) / float64(max(c.Packets, 1))
-		fmt.Printf("%-18s offered %10d (%.0f/s), classified %10d: %5.1f%%  %s\n", tc.profile, c.Packets, float64(c.Packets)/seconds, got, share, verdict(share >= 95))
+		fmt.Printf("%-18s offered %10d (%.0f/s), classified %10d: %5.1f%%  %s  (CPU, generator and guest: %.0f%% of a core)\n",
+			tc.profile, c.Packets, float64(c.Packets)/seconds, got, share, verdict(share >= 95), 100*(u1-u0+s1-s0)/(seconds+0.3))
 	}
 	return nil
 }

@@ -5,7 +5,8 @@
 #
 #   traffic/bench/run.sh            # the reference run, about 80 s
 #   traffic/bench/run.sh -quick     # 2-second runs, a smoke test
-# Other flags: -max-secs, -pace-secs, -rates, -cpu-rate (see `go run ./traffic/bench -h`).
+# Other flags: -max-secs, -pace-secs, -rates, -cpu-rate, -sim-rate, -only max,pace,cpu,sim, -v
+# (see `go run ./traffic/bench -h`).
 set -eu
 cd "$(dirname "$0")/../.."
 
