@@ -5,12 +5,15 @@ import (
 	"context"
 	"encoding/json"
 	"encoding/xml"
+	"net"
 	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
 )
 
 // shortScenario is the built-in's shape cut down to two guests (one x86, one x64 that
@@ -260,4 +263,40 @@ func (w *triggerWriter) String() string {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	return w.buf.String()
+}
+
+func TestTrafficSendsToALoopbackSinkAndReportsTotals(t *testing.T) {
+	sink, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sink.Close()
+	var got atomic.Int64
+	go func() {
+		buf := make([]byte, 2048)
+		for {
+			n, err := sink.Read(buf)
+			if err != nil {
+				return
+			}
+			if n == 64 {
+				got.Add(1)
+			}
+		}
+	}()
+	code, stdout, stderr := runCLI(t, "traffic", "--profile", "single-nbl", "--to", sink.LocalAddr().String(),
+		"--rate", "2000", "--duration", "10s", "--max-packets", "500", "--quiet")
+	if code != exitOK {
+		t.Fatalf("exit %d\n%s\n%s", code, stdout, stderr)
+	}
+	if !regexp.MustCompile(`packets\s+500\s`).MatchString(stdout) {
+		t.Errorf("totals do not show the 500 packets the run was bounded to:\n%s", stdout)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for got.Load() < 450 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if n := got.Load(); n < 450 || n > 500 {
+		t.Errorf("sink received %d 64-byte datagrams, want about 500", n)
+	}
 }
