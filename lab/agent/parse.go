@@ -434,6 +434,7 @@ func parseSample(rec record) (Sample, error) {
 			"cpu_kernel_ms": setUint(&s.CPUKernelMS),
 			"cpu_user_ms":   setUint(&s.CPUUserMS),
 			"cpu_idle_ms":   setUint(&s.CPUIdleMS),
+			"tags_deferred": setUint(&s.TagsDeferred),
 			"drv":           d.setState,
 		},
 		required: []string{"seq", "t_us", "np_bytes", "np_allocs", "np_frees",

@@ -214,6 +214,20 @@ func TestSampleWithoutDriverOrTags(t *testing.T) {
 	}
 }
 
+func TestTagsDeferred(t *testing.T) {
+	base := "S1 seq=0 t_us=1 np_bytes=2 np_allocs=3 np_frees=4 cpu_kernel_ms=5 cpu_user_ms=6 cpu_idle_ms=7 drv=absent T.Nnbl=1,0,576"
+	s, err := ParseSample(base + " tags_deferred=1200")
+	if err != nil || s.TagsDeferred != 1200 || len(s.ChangedTags) != 1 {
+		t.Fatalf("ParseSample = %+v, %v; want 1200 deferred and one tag", s, err)
+	}
+	if s, err := ParseSample(base); err != nil || s.TagsDeferred != 0 {
+		t.Fatalf("without the field: %+v, %v", s, err)
+	}
+	if _, err := ParseSample(base + " tags_deferred=-3"); err == nil || !strings.Contains(err.Error(), "tags_deferred") {
+		t.Fatalf("a malformed tags_deferred is accepted or not named: %v", err)
+	}
+}
+
 func TestEscapeRoundTrip(t *testing.T) {
 	cases := map[string]string{
 		"Ntf ":       "Ntf%20",

@@ -60,6 +60,9 @@ type Sample struct {
 	CPUIdleMS   uint64
 	Driver      Driver
 	ChangedTags map[string]TagUsage // only the tags that changed since the previous sample
+	// TagsDeferred counts changed tags the agent left for later samples because the
+	// line was full (FORMAT.md); their numbers arrive within a few samples.
+	TagsDeferred uint64
 }
 
 // Inventory is the V1 line of `versions`.
