@@ -18,6 +18,12 @@ type call struct {
 	stdout, stderr io.Writer
 }
 
+// syntaxError prints cmd's answer to a command it cannot use, and fails it.
+func (c *call) syntaxError() int {
+	fmt.Fprintf(c.stderr, "%s\r\n", errSyntax.msg)
+	return 1
+}
+
 type builtin func(r *run, ctx context.Context, c *call) int
 
 var builtins map[string]builtin
@@ -111,8 +117,7 @@ func (r *run) set(_ context.Context, c *call) int {
 		return 0
 	}
 	if strings.HasPrefix(strings.ToLower(arg), "/a") || strings.HasPrefix(strings.ToLower(arg), "/p") {
-		fmt.Fprint(c.stderr, "The syntax of the command is incorrect.\r\n")
-		return 1
+		return c.syntaxError()
 	}
 	if strings.HasPrefix(arg, `"`) {
 		if end := strings.LastIndexByte(arg, '"'); end > 0 {
@@ -136,8 +141,7 @@ func (r *run) set(_ context.Context, c *call) int {
 		return 0
 	}
 	if name == "" {
-		fmt.Fprint(c.stderr, "The syntax of the command is incorrect.\r\n")
-		return 1
+		return c.syntaxError()
 	}
 	r.env.set(name, value)
 	return 0
@@ -147,8 +151,7 @@ func (r *run) set(_ context.Context, c *call) int {
 func (r *run) mkdir(_ context.Context, c *call) int {
 	args := SplitArgs(c.tail)
 	if len(args) == 0 {
-		fmt.Fprint(c.stderr, "The syntax of the command is incorrect.\r\n")
-		return 1
+		return c.syntaxError()
 	}
 	code := 0
 	for _, a := range args {
@@ -215,8 +218,7 @@ func (r *run) del(_ context.Context, c *call) int {
 		names = append(names, a)
 	}
 	if len(names) == 0 {
-		fmt.Fprint(c.stderr, "The syntax of the command is incorrect.\r\n")
-		return 1
+		return c.syntaxError()
 	}
 	in := bufio.NewReader(c.stdin)
 	for _, n := range names {
@@ -277,8 +279,7 @@ func (r *run) del(_ context.Context, c *call) int {
 func (r *run) typ(_ context.Context, c *call) int {
 	args := SplitArgs(c.tail)
 	if len(args) == 0 {
-		fmt.Fprint(c.stderr, "The syntax of the command is incorrect.\r\n")
-		return 1
+		return c.syntaxError()
 	}
 	code := 0
 	for _, a := range args {

@@ -69,31 +69,36 @@ func (m *MemFS) parentDir(k string) error {
 	return nil
 }
 
+// lookup finds the node at k; a missing one is ErrPathNotFound when its folder is missing
+// too, as Windows tells the two apart, and fs.ErrNotExist otherwise. Callers hold mu.
+func (m *MemFS) lookup(k string) (*memNode, error) {
+	if n, ok := m.nodes[k]; ok {
+		return n, nil
+	}
+	if err := m.parentDir(k); err != nil {
+		return nil, err
+	}
+	return nil, fs.ErrNotExist
+}
+
 // Stat implements FS.
 func (m *MemFS) Stat(p string) (FileInfo, error) {
 	m.mu.RLock()
 	defer m.mu.RUnlock()
-	k := key(p)
-	if n, ok := m.nodes[k]; ok {
-		return FileInfo{Name: n.name, Dir: n.dir, Size: int64(len(n.data))}, nil
-	}
-	if err := m.parentDir(k); err != nil {
+	n, err := m.lookup(key(p))
+	if err != nil {
 		return FileInfo{}, err
 	}
-	return FileInfo{}, fs.ErrNotExist
+	return FileInfo{Name: n.name, Dir: n.dir, Size: int64(len(n.data))}, nil
 }
 
 // ReadFile implements FS. The slice must not be modified.
 func (m *MemFS) ReadFile(p string) ([]byte, error) {
 	m.mu.RLock()
 	defer m.mu.RUnlock()
-	k := key(p)
-	n, ok := m.nodes[k]
-	if !ok {
-		if err := m.parentDir(k); err != nil {
-			return nil, err
-		}
-		return nil, fs.ErrNotExist
+	n, err := m.lookup(key(p))
+	if err != nil {
+		return nil, err
 	}
 	if n.dir {
 		return nil, ErrIsDir
@@ -161,12 +166,9 @@ func (m *MemFS) Remove(p string) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	k := key(p)
-	n, ok := m.nodes[k]
-	if !ok {
-		if err := m.parentDir(k); err != nil {
-			return err
-		}
-		return fs.ErrNotExist
+	n, err := m.lookup(k)
+	if err != nil {
+		return err
 	}
 	if n.dir {
 		return ErrIsDir
@@ -184,12 +186,9 @@ func (m *MemFS) ReadDir(p string) ([]FileInfo, error) {
 	m.mu.RLock()
 	defer m.mu.RUnlock()
 	k := key(p)
-	n, ok := m.nodes[k]
-	if !ok {
-		if err := m.parentDir(k); err != nil {
-			return nil, err
-		}
-		return nil, fs.ErrNotExist
+	n, err := m.lookup(k)
+	if err != nil {
+		return nil, err
 	}
 	if !n.dir {
 		return nil, ErrPathNotFound
