@@ -96,6 +96,11 @@ func runScenario(ctx context.Context, f runFlags, stdout, stderr io.Writer) erro
 	if err != nil {
 		return withExit(exitFailure, err)
 	}
+	// The store keeps the scenario as run, so `wfplab report` can analyse it again later.
+	text, err := sc.YAML()
+	if err != nil {
+		return withExit(exitFailure, fmt.Errorf("%s: recording the scenario: %w", sc.Source, err))
+	}
 	seed := f.seed
 	if !f.seedSet {
 		seed = randomSeed()
@@ -106,7 +111,6 @@ func runScenario(ctx context.Context, f runFlags, stdout, stderr io.Writer) erro
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return withExit(exitFailure, fmt.Errorf("results folder: %w", err))
 	}
-	text, _ := sc.YAML()
 	store, err := bench.Create(dir, bench.RunInfo{
 		ID: id, Scenario: sc.Name, ScenarioText: string(text), Provider: sc.Provider.Kind,
 		Seed: seed, Tool: toolVersion(), Started: started,
@@ -161,8 +165,8 @@ func runScenario(ctx context.Context, f runFlags, stdout, stderr io.Writer) erro
 		if err != nil {
 			runErrs = multierror.Append(runErrs, err)
 		}
-	} else {
-		store.FinishRun(time.Now())
+	} else if err := store.FinishRun(time.Now()); err != nil {
+		runErrs = multierror.Append(runErrs, err)
 	}
 
 	files, err := plots.Write(store, dir)
