@@ -2,6 +2,7 @@ package bench
 
 import (
 	"fmt"
+	"maps"
 	"math"
 	"sort"
 	"strings"
@@ -9,6 +10,7 @@ import (
 
 	"github.com/hashicorp/go-multierror"
 
+	"github.com/wfplab/wfplab/lab/contract"
 	"github.com/wfplab/wfplab/scenarios"
 )
 
@@ -312,19 +314,19 @@ func (td *targetData) fillTopTags(st *Store, target string, results []CellResult
 	if len(td.used) == 0 {
 		return nil
 	}
-	type snap struct{ first, last map[string]TagPoint }
+	type snap struct{ first, last map[string]contract.TagUsage }
 	snaps := map[CellKey]*snap{}
-	err := st.walkTags(target, func(_, phase string, pos samplePos, table map[string]TagPoint) {
+	err := st.walkTags(target, func(_, phase string, pos samplePos, table map[string]contract.TagUsage) {
 		for k, r := range td.used {
 			if k.Phase != phase || pos.at.Before(r[0]) || pos.at.After(r[1]) {
 				continue
 			}
 			s := snaps[k]
 			if s == nil {
-				s = &snap{first: copyTable(table)}
+				s = &snap{first: maps.Clone(table)}
 				snaps[k] = s
 			}
-			s.last = copyTable(table)
+			s.last = maps.Clone(table)
 		}
 	})
 	if err != nil {
@@ -341,16 +343,45 @@ func (td *targetData) fillTopTags(st *Store, target string, results []CellResult
 	return nil
 }
 
-func copyTable(t map[string]TagPoint) map[string]TagPoint {
-	c := make(map[string]TagPoint, len(t))
-	for k, v := range t {
-		c[k] = v
+// TagGrowthOf lists the top tags whose bytes grew most in one phase between from and to,
+// from full tag tables as Store.Tags returns them (one point per tag per sample, in time
+// order): from the table at the last sample at or before from (the first sample after it
+// when none came before) to the table at the last sample at or before to. A zero to means
+// up to the last sample, for a window cut short.
+func TagGrowthOf(points []TagPoint, phase string, from, to time.Time, top int) []TagGrowth {
+	var first, last map[string]contract.TagUsage
+	var at time.Time
+	var table map[string]contract.TagUsage
+	take := func() {
+		if table == nil {
+			return
+		}
+		if !at.After(from) || first == nil {
+			first = table
+		}
+		if at.After(from) {
+			last = table
+		}
 	}
-	return c
+	for _, p := range points {
+		if p.Phase != phase || (!to.IsZero() && p.At.After(to)) {
+			continue
+		}
+		if table == nil || !p.At.Equal(at) {
+			take()
+			at, table = p.At, map[string]contract.TagUsage{}
+		}
+		table[p.Tag] = contract.TagUsage{Allocs: p.Allocs, Frees: p.Frees, Bytes: p.Bytes}
+	}
+	take()
+	if last == nil {
+		return nil
+	}
+	return tagGrowth(first, last, top)
 }
 
 // tagGrowth lists the tags whose bytes grew most from first to last, largest first.
-func tagGrowth(first, last map[string]TagPoint, top int) []TagGrowth {
+func tagGrowth(first, last map[string]contract.TagUsage, top int) []TagGrowth {
 	var out []TagGrowth
 	for tag, l := range last {
 		growth := int64(l.Bytes) - int64(first[tag].Bytes)

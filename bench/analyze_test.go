@@ -3,11 +3,12 @@ package bench
 import (
 	"math"
 	"math/rand"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/wfplab/wfplab/lab/agent"
+	"github.com/wfplab/wfplab/lab/contract"
 	"github.com/wfplab/wfplab/scenarios"
 	"github.com/wfplab/wfplab/traffic"
 )
@@ -50,10 +51,10 @@ func storeWindow(t *testing.T, s *Store, target, phase, profile string, start ti
 	for i := 0; i <= n; i++ {
 		x := float64(i) / 10
 		leaked := leakBps * x
-		smp := agent.Sample{Seq: uint64(i), TimeUS: guestUS0 + uint64(i)*100_000,
+		smp := contract.Sample{Seq: uint64(i), TimeUS: guestUS0 + uint64(i)*100_000,
 			NPBytes:     uint64(50e6 + leaked + rng.NormFloat64()*500),
-			Driver:      agent.Driver{State: "running", Layers: map[agent.Layer]agent.LayerCounters{agent.LayerStream: {MultiChain: uint64(chainsPS * x)}}},
-			ChangedTags: map[string]agent.TagUsage{"Nnbl": {Bytes: 1000 + uint64(leaked)}, "Irp ": {Bytes: 100 + uint64(i)}, "Ntf ": {Bytes: 50}},
+			Driver:      contract.Driver{State: "running", Layers: map[contract.Layer]contract.LayerCounters{contract.LayerStream: {MultiChain: uint64(chainsPS * x)}}},
+			ChangedTags: map[string]contract.TagUsage{"Nnbl": {Bytes: 1000 + uint64(leaked)}, "Irp ": {Bytes: 100 + uint64(i)}, "Ntf ": {Bytes: 50}},
 		}
 		must(t, s.RecordSample(target, phase, start.Add(time.Duration(i)*100*time.Millisecond), smp))
 	}
@@ -73,14 +74,14 @@ func TestAnalyzeFromStore(t *testing.T) {
 			np -= uint64(1e6 * (5 - i) / 5) // climbing during the settle time only
 		}
 		must(t, s.RecordSample("b", "before", t0.Add(time.Duration(i)*100*time.Millisecond),
-			agent.Sample{Seq: uint64(i), TimeUS: 3e9 + uint64(i)*100_000, NPBytes: np + uint64(rng.Intn(100))}))
+			contract.Sample{Seq: uint64(i), TimeUS: 3e9 + uint64(i)*100_000, NPBytes: np + uint64(rng.Intn(100))}))
 	}
 	must(t, s.RecordTraffic("b", "before", "single-nbl", traffic.Tick{At: t0.Add(time.Second), Delta: traffic.Counters{Packets: 2000}, Span: time.Second}))
 	// A killed run: the window never ended.
 	must(t, s.RecordWindow(Window{Target: "b", Phase: "before", Profile: "fragment-forward", Start: t0.Add(20 * time.Second)}))
 	for i := 0; i < 40; i++ {
 		must(t, s.RecordSample("b", "before", t0.Add(20*time.Second+time.Duration(i)*100*time.Millisecond),
-			agent.Sample{Seq: uint64(200 + i), TimeUS: 3e9 + 20e6 + uint64(i)*100_000, NPBytes: uint64(50e6 + 50000*float64(i)/10)}))
+			contract.Sample{Seq: uint64(200 + i), TimeUS: 3e9 + 20e6 + uint64(i)*100_000, NPBytes: uint64(50e6 + 50000*float64(i)/10)}))
 	}
 	must(t, s.RecordTraffic("b", "before", "fragment-forward", traffic.Tick{At: t0.Add(21 * time.Second), Delta: traffic.Counters{Packets: 500}, Span: time.Second}))
 	// The warm-up is never a cell.
@@ -162,7 +163,7 @@ func TestAnalyzeCountsResetsAndReboots(t *testing.T) {
 			guest = uint64(i-40) * 100_000 // rebooted mid-window
 		}
 		must(t, s.RecordSample("a", "before", t0.Add(time.Duration(i)*100*time.Millisecond),
-			agent.Sample{Seq: uint64(i), TimeUS: guest, NPBytes: 50e6 + uint64(i)*100}))
+			contract.Sample{Seq: uint64(i), TimeUS: guest, NPBytes: 50e6 + uint64(i)*100}))
 	}
 	must(t, s.RecordTraffic("a", "before", "stream-burst", traffic.Tick{At: t0.Add(time.Second), Delta: traffic.Counters{Packets: 10}, Span: time.Second}))
 	rs, err := Analyze(s, Analysis{Rule: scenarios.VerdictRule{ThresholdBps: 4096}})
@@ -202,11 +203,38 @@ func TestAnalysisForUsesScenarioExpectations(t *testing.T) {
 }
 
 func TestTagGrowth(t *testing.T) {
-	first := map[string]TagPoint{"A": {Bytes: 100}, "B": {Bytes: 500}, "C": {Bytes: 10}}
-	last := map[string]TagPoint{"A": {Bytes: 300}, "B": {Bytes: 400}, "C": {Bytes: 210}, "D": {Bytes: 1000}, "E": {Bytes: 5}}
+	first := map[string]contract.TagUsage{"A": {Bytes: 100}, "B": {Bytes: 500}, "C": {Bytes: 10}}
+	last := map[string]contract.TagUsage{"A": {Bytes: 300}, "B": {Bytes: 400}, "C": {Bytes: 210}, "D": {Bytes: 1000}, "E": {Bytes: 5}}
 	got := tagGrowth(first, last, 3)
 	want := []TagGrowth{{"D", 1000}, {"A", 200}, {"C", 200}}
 	if len(got) != 3 || got[0] != want[0] || got[1] != want[1] || got[2] != want[2] {
 		t.Fatalf("tagGrowth = %v, want %v", got, want)
+	}
+}
+
+func TestTagGrowthOfWindow(t *testing.T) {
+	t0 := time.Unix(1000, 0)
+	pt := func(s int, phase, tag string, b uint64) TagPoint {
+		return TagPoint{Phase: phase, At: t0.Add(time.Duration(s) * time.Second), Tag: tag, Bytes: b}
+	}
+	points := []TagPoint{
+		pt(0, "before", "A", 100), pt(0, "before", "B", 50),
+		pt(1, "before", "A", 150), pt(1, "before", "B", 50), // the baseline: last at or before from
+		pt(2, "before", "A", 400), pt(2, "before", "B", 90),
+		pt(3, "before", "A", 900), pt(3, "before", "B", 95), // after to: left out
+		pt(2, "after", "A", 5000), // another phase: left out
+	}
+	got := TagGrowthOf(points, "before", t0.Add(time.Second), t0.Add(2*time.Second), 5)
+	want := []TagGrowth{{"A", 250}, {"B", 40}}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("window [1s,2s]: %v, want %v", got, want)
+	}
+	// A window cut short (no end) runs to the last sample.
+	got = TagGrowthOf(points, "before", t0.Add(time.Second), time.Time{}, 1)
+	if want := []TagGrowth{{"A", 750}}; !reflect.DeepEqual(got, want) {
+		t.Fatalf("open window: %v, want %v", got, want)
+	}
+	if got := TagGrowthOf(points, "before", t0.Add(10*time.Second), time.Time{}, 5); got != nil {
+		t.Fatalf("no sample after from: %v, want nil", got)
 	}
 }

@@ -39,7 +39,7 @@ type PhaseInfo struct {
 	Phase   string
 	OSBuild string
 	Netio   string // netio.sys version in force during the phase
-	Hotfix  string // lab.HotfixState of that version
+	Hotfix  string // contract.HotfixState of that version
 	Started time.Time
 	Ended   time.Time
 }

@@ -9,20 +9,15 @@ import (
 
 	"github.com/hashicorp/go-multierror"
 
-	"github.com/wfplab/wfplab/lab"
-	"github.com/wfplab/wfplab/lab/agent"
+	"github.com/wfplab/wfplab/lab/contract"
 	"github.com/wfplab/wfplab/scenarios"
 	"github.com/wfplab/wfplab/traffic"
 )
 
-// SampleEvent is one line from a guest's streaming sampler: the lab's type, so that a
-// *lab.Sampler is a Sampler as it is.
-type SampleEvent = lab.SampleEvent
-
 // Sampler is a guest's running sampler; *lab.Sampler is one.
 type Sampler interface {
 	// Events delivers samples as they arrive and is closed when the sampler ends.
-	Events() <-chan SampleEvent
+	Events() <-chan contract.SampleEvent
 	// Stop ends the sampler; Events is closed soon after.
 	Stop(ctx context.Context) error
 }
@@ -32,16 +27,16 @@ type Sampler interface {
 type Guest interface {
 	Name() string
 	// Prepare makes the guest ready to measure (tools, test signing, driver) and returns its inventory.
-	Prepare(ctx context.Context) (agent.Inventory, error)
+	Prepare(ctx context.Context) (contract.Inventory, error)
 	// InstallHotfix installs KB979223, reboots, restarts the driver, and returns the inventory after.
-	InstallHotfix(ctx context.Context) (agent.Inventory, error)
+	InstallHotfix(ctx context.Context) (contract.Inventory, error)
 	// StartSampler starts the streaming sampler at the given interval. ctx bounds the
-	// sampler's whole life (as lab.Guest.StartSampler's does), not only the start.
+	// sampler's whole life (as lab.Session.StartSampler's does), not only the start.
 	StartSampler(ctx context.Context, interval time.Duration) (Sampler, error)
 }
 
 // TrafficFunc drives one traffic run; traffic.Run is the real one.
-type TrafficFunc func(ctx context.Context, spec traffic.Spec, to traffic.Target, allow traffic.Allow,
+type TrafficFunc func(ctx context.Context, spec traffic.Spec, to traffic.Addrs, allow traffic.Allow,
 	onTick func(traffic.Tick)) (traffic.Counters, error)
 
 // RunTarget is one guest to measure.
@@ -50,7 +45,7 @@ type RunTarget struct {
 	// when empty). An empty Arch is filled in from the guest's inventory.
 	Info    TargetInfo
 	Guest   Guest
-	Traffic traffic.Target
+	Traffic traffic.Addrs
 }
 
 // Progress is one update for the live display.
@@ -208,7 +203,7 @@ type targetRun struct {
 	*Runner
 	rt   RunTarget
 	name string
-	inv  agent.Inventory
+	inv  contract.Inventory
 	// streamErr is the current sampler's last error; consume writes it, others read it
 	// only once consume has ended.
 	streamErr error
@@ -264,9 +259,9 @@ type guestError struct{ err error }
 func (e guestError) Error() string { return e.err.Error() }
 func (e guestError) Unwrap() error { return e.err }
 
-func describe(inv agent.Inventory) string {
+func describe(inv contract.Inventory) string {
 	return fmt.Sprintf("OS %s build %s SP%d %s; netio.sys %s (%s); test signing %v; driver %s",
-		inv.OSVersion, inv.OSBuild, inv.SP, inv.Arch, inv.Netio, lab.NetioState(inv.Netio), inv.TestSigning, inv.DrvService)
+		inv.OSVersion, inv.OSBuild, inv.SP, inv.Arch, inv.Netio, contract.NetioState(inv.Netio), inv.TestSigning, inv.DrvService)
 }
 
 func (t *targetRun) event(phase, kind, msg string) {
@@ -290,7 +285,7 @@ func (t *targetRun) runPhase(ctx context.Context, ph scenarios.Phase) (err error
 		t.event(ph.Name, EventHotfix, "installed: "+describe(inv))
 	}
 	info := PhaseInfo{Target: t.name, Phase: ph.Name, OSBuild: t.inv.OSBuild, Netio: t.inv.Netio,
-		Hotfix: string(lab.NetioState(t.inv.Netio)), Started: time.Now()}
+		Hotfix: string(contract.NetioState(t.inv.Netio)), Started: time.Now()}
 	if err := t.Store.RecordPhase(info); err != nil {
 		return err
 	}

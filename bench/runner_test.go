@@ -15,7 +15,7 @@ import (
 
 	"github.com/hashicorp/go-multierror"
 
-	"github.com/wfplab/wfplab/lab/agent"
+	"github.com/wfplab/wfplab/lab/contract"
 	"github.com/wfplab/wfplab/scenarios"
 	"github.com/wfplab/wfplab/traffic"
 )
@@ -97,7 +97,7 @@ func (k *fakeKernel) multiSeconds(at time.Time) float64 {
 	return d.Seconds()
 }
 
-func (k *fakeKernel) sample(seq uint64, at time.Time) agent.Sample {
+func (k *fakeKernel) sample(seq uint64, at time.Time) contract.Sample {
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	secs := k.multiSeconds(at)
@@ -106,14 +106,14 @@ func (k *fakeKernel) sample(seq uint64, at time.Time) agent.Sample {
 		leaked = fakeLeakBps * secs
 	}
 	chains := uint64(fakeChainsPS * secs)
-	s := agent.Sample{Seq: seq, TimeUS: uint64(at.Sub(k.boot) / time.Microsecond),
+	s := contract.Sample{Seq: seq, TimeUS: uint64(at.Sub(k.boot) / time.Microsecond),
 		NPBytes: uint64(k.base + leaked + k.rng.NormFloat64()*fakeNoiseSD),
-		Driver: agent.Driver{State: "running", Layers: map[agent.Layer]agent.LayerCounters{
-			agent.LayerStream: {MultiChain: chains, Blocked: chains}}},
-		ChangedTags: map[string]agent.TagUsage{"Nnbl": {Bytes: 4096 + uint64(leaked)}},
+		Driver: contract.Driver{State: "running", Layers: map[contract.Layer]contract.LayerCounters{
+			contract.LayerStream: {MultiChain: chains, Blocked: chains}}},
+		ChangedTags: map[string]contract.TagUsage{"Nnbl": {Bytes: 4096 + uint64(leaked)}},
 	}
 	if seq == 0 {
-		s.ChangedTags["Ntf "] = agent.TagUsage{Bytes: 512}
+		s.ChangedTags["Ntf "] = contract.TagUsage{Bytes: 512}
 	}
 	return s
 }
@@ -132,26 +132,26 @@ type fakeGuest struct {
 
 func (g *fakeGuest) Name() string { return g.name }
 
-func (g *fakeGuest) inventory() agent.Inventory {
+func (g *fakeGuest) inventory() contract.Inventory {
 	netio := stockNetio
 	g.k.mu.Lock()
 	defer g.k.mu.Unlock()
 	if g.k.patched {
 		netio = fixedNetio
 	}
-	return agent.Inventory{OSVersion: "6.1", OSBuild: "7600.16385", Arch: "x64", Netio: netio, TestSigning: true, DrvService: "running"}
+	return contract.Inventory{OSVersion: "6.1", OSBuild: "7600.16385", Arch: "x64", Netio: netio, TestSigning: true, DrvService: "running"}
 }
 
-func (g *fakeGuest) Prepare(ctx context.Context) (agent.Inventory, error) {
+func (g *fakeGuest) Prepare(ctx context.Context) (contract.Inventory, error) {
 	if g.failPrepare {
-		return agent.Inventory{}, errors.New("WinRM refused the password (401)")
+		return contract.Inventory{}, errors.New("WinRM refused the password (401)")
 	}
 	return g.inventory(), nil
 }
 
-func (g *fakeGuest) InstallHotfix(ctx context.Context) (agent.Inventory, error) {
+func (g *fakeGuest) InstallHotfix(ctx context.Context) (contract.Inventory, error) {
 	if g.failHotfix {
-		return agent.Inventory{}, errors.New("wusa exit -2145124329: not applicable")
+		return contract.Inventory{}, errors.New("wusa exit -2145124329: not applicable")
 	}
 	g.k.reboot() // a fresh pool and clock
 	return g.inventory(), nil
@@ -163,7 +163,7 @@ func (g *fakeGuest) StartSampler(ctx context.Context, interval time.Duration) (S
 	if g.starts > 1 {
 		phase = "after"
 	}
-	s := &fakeSampler{events: make(chan SampleEvent, 16), stop: make(chan struct{})}
+	s := &fakeSampler{events: make(chan contract.SampleEvent, 16), stop: make(chan struct{})}
 	dies := g.samplerDiesIn == phase
 	go func() {
 		defer close(s.events)
@@ -180,14 +180,14 @@ func (g *fakeGuest) StartSampler(ctx context.Context, interval time.Duration) (S
 				return
 			case <-timer.C:
 			}
-			var ev SampleEvent
+			var ev contract.SampleEvent
 			switch {
 			case dies && seq == 15:
-				ev = SampleEvent{At: time.Now(), Err: errors.New("winrm: shell closed")}
+				ev = contract.SampleEvent{At: time.Now(), Err: errors.New("winrm: shell closed")}
 			case seq == 5:
-				ev = SampleEvent{At: time.Now(), Line: "S1 seq=x", Err: errors.New(`bad seq "x"`)}
+				ev = contract.SampleEvent{At: time.Now(), Line: "S1 seq=x", Err: errors.New(`bad seq "x"`)}
 			default:
-				ev = SampleEvent{At: time.Now(), Sample: g.k.sample(seq, due)}
+				ev = contract.SampleEvent{At: time.Now(), Sample: g.k.sample(seq, due)}
 			}
 			select {
 			case <-s.stop:
@@ -205,12 +205,12 @@ func (g *fakeGuest) StartSampler(ctx context.Context, interval time.Duration) (S
 }
 
 type fakeSampler struct {
-	events chan SampleEvent
+	events chan contract.SampleEvent
 	stop   chan struct{}
 	once   sync.Once
 }
 
-func (s *fakeSampler) Events() <-chan SampleEvent { return s.events }
+func (s *fakeSampler) Events() <-chan contract.SampleEvent { return s.events }
 func (s *fakeSampler) Stop(ctx context.Context) error {
 	s.once.Do(func() { close(s.stop) })
 	return nil
@@ -219,7 +219,7 @@ func (s *fakeSampler) Stop(ctx context.Context) error {
 // fakeTraffic turns the addressed guest's traffic on for the run's duration, ticking
 // every 100 ms.
 func fakeTraffic(kernels map[netip.AddrPort]*fakeKernel) TrafficFunc {
-	return func(ctx context.Context, spec traffic.Spec, to traffic.Target, allow traffic.Allow, onTick func(traffic.Tick)) (traffic.Counters, error) {
+	return func(ctx context.Context, spec traffic.Spec, to traffic.Addrs, allow traffic.Allow, onTick func(traffic.Tick)) (traffic.Counters, error) {
 		k := kernels[to.Stream]
 		if k == nil {
 			return traffic.Counters{}, fmt.Errorf("no guest at %s", to.Stream)
@@ -273,7 +273,7 @@ func testScenario(targets ...string) *scenarios.Scenario {
 		},
 	}
 	for _, t := range targets {
-		sc.Targets = append(sc.Targets, scenarios.Target{Name: t, OS: "win7-x64"})
+		sc.Targets = append(sc.Targets, scenarios.TargetSpec{Name: t, OS: "win7-x64"})
 	}
 	return sc
 }
@@ -299,7 +299,7 @@ func newFixture(t *testing.T, guests ...*fakeGuest) *fixture {
 		addr := netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), uint16(40000+i))
 		kernels[addr] = g.k
 		targets = append(targets, RunTarget{Info: TargetInfo{Name: g.name, OS: "win7-x64", Product: "Windows 7"},
-			Guest: g, Traffic: traffic.Target{Stream: addr}})
+			Guest: g, Traffic: traffic.Addrs{Stream: addr}})
 	}
 	f.sc = testScenario(names...)
 	f.dir = filepath.Join(t.TempDir(), "run")

@@ -8,6 +8,8 @@ import (
 	"math"
 	"sort"
 	"time"
+
+	"github.com/wfplab/wfplab/lab/contract"
 )
 
 // Readers see every committed write; on a store being written they first wait for the
@@ -160,11 +162,11 @@ func (s *Store) Layers(target string) ([]LayerPoint, error) {
 // every tag in use.
 func (s *Store) Tags(target string) ([]TagPoint, error) {
 	var out []TagPoint
-	err := s.walkTags(target, func(target, phase string, at samplePos, table map[string]TagPoint) {
+	err := s.walkTags(target, func(target, phase string, at samplePos, table map[string]contract.TagUsage) {
 		for _, tag := range sortedKeys(table) {
-			p := table[tag]
-			p.Target, p.Phase, p.At = target, phase, at.at
-			out = append(out, p)
+			u := table[tag]
+			out = append(out, TagPoint{Target: target, Phase: phase, At: at.at, Tag: tag,
+				Allocs: u.Allocs, Frees: u.Frees, Bytes: u.Bytes})
 		}
 	})
 	return out, err
@@ -195,8 +197,9 @@ type samplePos struct {
 }
 
 // walkTags calls visit after every sample of target (in arrival order) with the tag table
-// in force after it. visit must not keep table.
-func (s *Store) walkTags(target string, visit func(target, phase string, pos samplePos, table map[string]TagPoint)) error {
+// in force after it (contract.TagTable's rule, one table per target and phase). visit
+// must not keep table.
+func (s *Store) walkTags(target string, visit func(target, phase string, pos samplePos, table map[string]contract.TagUsage)) error {
 	rows, err := s.query("tags", `SELECT s.id, s.target, s.phase, s.at_ns, s.seq, t.tag, t.allocs, t.frees, t.bytes
 		FROM samples s LEFT JOIN tag_changes t ON t.sample_id = s.id
 		WHERE (?1 = '' OR s.target = ?1) ORDER BY s.id, t.tag`, target)
@@ -205,16 +208,24 @@ func (s *Store) walkTags(target string, visit func(target, phase string, pos sam
 	}
 	defer rows.Close()
 	type key struct{ target, phase string }
-	tables := map[key]map[string]TagPoint{}
+	tables := map[key]*contract.TagTable{}
 	var cur struct {
 		key
-		pos   samplePos
-		valid bool
+		pos     samplePos
+		changed map[string]contract.TagUsage
+		valid   bool
 	}
 	flush := func() {
-		if cur.valid {
-			visit(cur.target, cur.phase, cur.pos, tables[cur.key])
+		if !cur.valid {
+			return
 		}
+		tt := tables[cur.key]
+		if tt == nil {
+			tt = &contract.TagTable{}
+			tables[cur.key] = tt
+		}
+		tt.Apply(cur.pos.seq, cur.changed)
+		visit(cur.target, cur.phase, cur.pos, tt.Tags())
 	}
 	for rows.Next() {
 		var id, at, seq int64
@@ -226,15 +237,11 @@ func (s *Store) walkTags(target string, visit func(target, phase string, pos sam
 		}
 		if !cur.valid || id != cur.pos.id {
 			flush()
-			k := key{tgt, phase}
-			if seq == 0 || tables[k] == nil {
-				tables[k] = map[string]TagPoint{}
-			}
-			cur.key, cur.pos, cur.valid = k, samplePos{id: id, at: nsTime(at), seq: uint64(seq)}, true
+			cur.key, cur.pos, cur.valid = key{tgt, phase}, samplePos{id: id, at: nsTime(at), seq: uint64(seq)}, true
+			cur.changed = map[string]contract.TagUsage{}
 		}
 		if tag.Valid {
-			tables[cur.key][tag.String] = TagPoint{Tag: tag.String,
-				Allocs: uint64(a.Int64), Frees: uint64(f.Int64), Bytes: uint64(b.Int64)}
+			cur.changed[tag.String] = contract.TagUsage{Allocs: uint64(a.Int64), Frees: uint64(f.Int64), Bytes: uint64(b.Int64)}
 		}
 	}
 	if err := rows.Err(); err != nil {

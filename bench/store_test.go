@@ -13,7 +13,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/wfplab/wfplab/lab/agent"
+	"github.com/wfplab/wfplab/lab/contract"
 	"github.com/wfplab/wfplab/traffic"
 )
 
@@ -42,14 +42,14 @@ func must(t *testing.T, err error) {
 	}
 }
 
-func testSample(seq uint64, np uint64, tags map[string]agent.TagUsage) agent.Sample {
-	return agent.Sample{
+func testSample(seq uint64, np uint64, tags map[string]contract.TagUsage) contract.Sample {
+	return contract.Sample{
 		Seq: seq, TimeUS: 1_000_000 + seq*100_000, NPBytes: np, NPAllocs: 1000 + seq, NPFrees: 900 + seq,
 		CPUKernelMS: 10 + seq, CPUUserMS: 20 + seq, CPUIdleMS: 30 + seq,
-		Driver: agent.Driver{State: "running", Layers: map[agent.Layer]agent.LayerCounters{
-			agent.LayerStream:    {Classify: 10 * seq, Blocked: 10 * seq, NBLs: 80 * seq, MultiChain: 10 * seq, Hist: [6]uint64{0, 0, 0, 10 * seq, 0, 0}},
-			agent.LayerForward:   {Classify: 2 * seq, Blocked: 2 * seq, NBLs: 6 * seq, MultiChain: 2 * seq, Hist: [6]uint64{0, 0, 2 * seq, 0, 0, 0}},
-			agent.LayerTransport: {Classify: seq, Blocked: seq, NBLs: seq, Hist: [6]uint64{seq, 0, 0, 0, 0, 0}},
+		Driver: contract.Driver{State: "running", Layers: map[contract.Layer]contract.LayerCounters{
+			contract.LayerStream:    {Classify: 10 * seq, Blocked: 10 * seq, NBLs: 80 * seq, MultiChain: 10 * seq, Hist: [6]uint64{0, 0, 0, 10 * seq, 0, 0}},
+			contract.LayerForward:   {Classify: 2 * seq, Blocked: 2 * seq, NBLs: 6 * seq, MultiChain: 2 * seq, Hist: [6]uint64{0, 0, 2 * seq, 0, 0, 0}},
+			contract.LayerTransport: {Classify: seq, Blocked: seq, NBLs: seq, Hist: [6]uint64{seq, 0, 0, 0, 0, 0}},
 		}},
 		ChangedTags: tags,
 	}
@@ -84,16 +84,16 @@ func TestStoreRoundTrip(t *testing.T) {
 	must(t, s.RecordWindow(w))
 
 	big := uint64(1)<<63 + 5 // beyond SQLite's signed range: must survive
-	smp0 := testSample(0, 50_000_000, map[string]agent.TagUsage{"Nnbl": {Allocs: 9, Frees: 1, Bytes: 4096}, "Ntf ": {Allocs: 3, Frees: 1, Bytes: 256}})
-	smp1 := testSample(1, big, map[string]agent.TagUsage{"Nnbl": {Allocs: 12, Frees: 1, Bytes: 6000}})
+	smp0 := testSample(0, 50_000_000, map[string]contract.TagUsage{"Nnbl": {Allocs: 9, Frees: 1, Bytes: 4096}, "Ntf ": {Allocs: 3, Frees: 1, Bytes: 256}})
+	smp1 := testSample(1, big, map[string]contract.TagUsage{"Nnbl": {Allocs: 12, Frees: 1, Bytes: 6000}})
 	smp2 := testSample(2, 50_001_000, nil)
-	smp2.Driver = agent.Driver{State: "absent"}
+	smp2.Driver = contract.Driver{State: "absent"}
 	must(t, s.RecordSample("win7-x64", "before", t0.Add(2*time.Second), smp0))
 	must(t, s.RecordSample("win7-x64", "before", t0.Add(3*time.Second), smp1))
 	must(t, s.RecordSample("win7-x64", "before", t0.Add(4*time.Second), smp2))
 	// A new phase starts a new tag table; the other target's samples stay apart.
-	must(t, s.RecordSample("win7-x64", "after", t0.Add(70*time.Second), testSample(0, 40_000_000, map[string]agent.TagUsage{"Irp ": {Allocs: 1, Bytes: 128}})))
-	must(t, s.RecordSample("vista-sp1-x86", "before", t0.Add(2*time.Second), testSample(0, 30_000_000, map[string]agent.TagUsage{"Nnbl": {Allocs: 1, Bytes: 1}})))
+	must(t, s.RecordSample("win7-x64", "after", t0.Add(70*time.Second), testSample(0, 40_000_000, map[string]contract.TagUsage{"Irp ": {Allocs: 1, Bytes: 128}})))
+	must(t, s.RecordSample("vista-sp1-x86", "before", t0.Add(2*time.Second), testSample(0, 30_000_000, map[string]contract.TagUsage{"Nnbl": {Allocs: 1, Bytes: 1}})))
 
 	ev := Event{Target: "win7-x64", Phase: "before", At: t0.Add(time.Second), Kind: "driver", Message: "wfplabcallout running"}
 	must(t, s.RecordEvent(ev))
@@ -317,7 +317,7 @@ func TestStoreKillHelper(t *testing.T) {
 	must(t, s.RecordPhase(PhaseInfo{Target: "t1", Phase: "before", Started: t0}))
 	must(t, s.RecordWindow(Window{Target: "t1", Phase: "before", Profile: "stream-burst", Start: t0}))
 	for i := uint64(0); i < 200; i++ {
-		must(t, s.RecordSample("t1", "before", t0.Add(time.Duration(i)*time.Millisecond), testSample(i, 5000+i, map[string]agent.TagUsage{"Nnbl": {Bytes: i}})))
+		must(t, s.RecordSample("t1", "before", t0.Add(time.Duration(i)*time.Millisecond), testSample(i, 5000+i, map[string]contract.TagUsage{"Nnbl": {Bytes: i}})))
 	}
 	must(t, s.Flush())
 	fmt.Println("READY 200")
@@ -404,7 +404,7 @@ func TestStoreConcurrentWriters(t *testing.T) {
 				return
 			}
 			for i := uint64(0); i < perWriter; i++ {
-				tags := map[string]agent.TagUsage{"Nnbl": {Bytes: i}}
+				tags := map[string]contract.TagUsage{"Nnbl": {Bytes: i}}
 				if err := s.RecordSample(target, "before", t0.Add(time.Duration(i)*time.Millisecond), testSample(i, uint64(g)*1e6+i, tags)); err != nil {
 					errs <- err
 					return
@@ -458,7 +458,7 @@ func TestStoreErrors(t *testing.T) {
 	if _, err := Create(t.TempDir(), RunInfo{}); err == nil {
 		t.Error("Create without a run id must fail")
 	}
-	if err := s.RecordSample("", "before", t0, agent.Sample{}); err == nil {
+	if err := s.RecordSample("", "before", t0, contract.Sample{}); err == nil {
 		t.Error("a sample without a target must be refused")
 	}
 	if err := s.RecordWindow(Window{Target: "t", Phase: "p"}); err == nil {

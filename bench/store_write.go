@@ -8,7 +8,7 @@ import (
 	"sort"
 	"time"
 
-	"github.com/wfplab/wfplab/lab/agent"
+	"github.com/wfplab/wfplab/lab/contract"
 	"github.com/wfplab/wfplab/traffic"
 )
 
@@ -77,23 +77,23 @@ func (s *Store) RecordWindow(w Window) error {
 
 type layerRow struct {
 	layer string
-	c     agent.LayerCounters
+	c     contract.LayerCounters
 }
 
 type tagRow struct {
 	tag string
-	u   agent.TagUsage
+	u   contract.TagUsage
 }
 
 // RecordSample records one sample: pool totals, driver counters summed over layers and
 // per layer, and the tags that changed. at is the host time the sample arrived.
-func (s *Store) RecordSample(target, phase string, at time.Time, smp agent.Sample) error {
+func (s *Store) RecordSample(target, phase string, at time.Time, smp contract.Sample) error {
 	if target == "" || phase == "" {
 		return fmt.Errorf("bench: record sample: target %q and phase %q must both be set", target, phase)
 	}
 	// Copy the maps now: the caller may reuse them once this returns.
 	layers := make([]layerRow, 0, len(smp.Driver.Layers))
-	var sum agent.LayerCounters
+	var sum contract.LayerCounters
 	for l, c := range smp.Driver.Layers {
 		layers = append(layers, layerRow{string(l), c})
 		sum.Classify += c.Classify

@@ -2,11 +2,13 @@ package guest
 
 import (
 	"fmt"
+	"maps"
 	"regexp"
 	"strconv"
 	"testing"
 
-	"github.com/wfplab/wfplab/lab/agent"
+	"github.com/wfplab/wfplab/lab/agentfmt"
+	"github.com/wfplab/wfplab/lab/contract"
 )
 
 // The synthetic pool of agent/fakepool/fakepool.c, computed the same way: tag i's
@@ -37,16 +39,16 @@ func fakeRate(i int) uint64 {
 	return 0
 }
 
-func fakeValues(i int, k uint64) agent.TagUsage {
+func fakeValues(i int, k uint64) contract.TagUsage {
 	if i%11 == 10 {
-		return agent.TagUsage{}
+		return contract.TagUsage{}
 	}
 	base, spread := 1000+3*uint64(i), 100+uint64(i)
 	if i == 0 {
 		base, spread = 0xFFFFFF00, 5
 	}
 	allocs := base + k*fakeRate(i)
-	return agent.TagUsage{Allocs: allocs, Frees: allocs - spread, Bytes: 64*uint64(i+1) + 8*k*fakeRate(i)}
+	return contract.TagUsage{Allocs: allocs, Frees: allocs - spread, Bytes: 64*uint64(i+1) + 8*k*fakeRate(i)}
 }
 
 var tagsDeferredRe = regexp.MustCompile(` tags_deferred=([0-9]+)(?: |\r?\n?$)`)
@@ -61,12 +63,12 @@ func checkFakePoolStream(t *testing.T, lines []string) {
 	for i := 0; i < fakeTags; i++ {
 		byTag[fakeTag(i)] = i
 	}
-	var tr agent.Tracker
-	var table map[string]agent.TagUsage
+	var tr contract.TagTable
+	var table map[string]contract.TagUsage
 	appearances := map[string]int{}
 	samples := 0
 	for _, line := range lines[1:] {
-		s, err := agent.ParseSample(line)
+		s, err := agentfmt.ParseSample(line)
 		if err != nil {
 			t.Fatalf("line %d %q: %v", samples+1, clip(line), err)
 		}
@@ -75,7 +77,7 @@ func checkFakePoolStream(t *testing.T, lines []string) {
 			t.Fatalf("seq %d, want %d", k, samples)
 		}
 		samples++
-		var want agent.TagUsage
+		var want contract.TagUsage
 		var wantBytes, wantAllocs, wantFrees uint64
 		for i := 0; i < fakeTags; i++ {
 			want = fakeValues(i, k)
@@ -102,7 +104,8 @@ func checkFakePoolStream(t *testing.T, lines []string) {
 			}
 			appearances[tag]++
 		}
-		table = tr.Apply(s)
+		tr.Apply(s.Seq, s.ChangedTags)
+		table = maps.Clone(tr.Tags())
 		for tag, got := range table {
 			i := byTag[tag]
 			if !reachedBy(i, got, k) {
@@ -123,7 +126,7 @@ func checkFakePoolStream(t *testing.T, lines []string) {
 	nonZero := 0
 	for i := 0; i < fakeTags; i++ {
 		tag, want := fakeTag(i), fakeValues(i, last)
-		if want == (agent.TagUsage{}) {
+		if want == (contract.TagUsage{}) {
 			if appearances[tag] != 0 {
 				t.Errorf("tag %q has no nonpaged usage but was printed %d times", tag, appearances[tag])
 			}
@@ -149,7 +152,7 @@ func checkFakePoolStream(t *testing.T, lines []string) {
 }
 
 // reachedBy reports whether tag i had usage u after some k' <= k queries.
-func reachedBy(i int, u agent.TagUsage, k uint64) bool {
+func reachedBy(i int, u contract.TagUsage, k uint64) bool {
 	r := fakeRate(i)
 	if r == 0 {
 		return u == fakeValues(i, 0)

@@ -8,7 +8,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/wfplab/wfplab/lab/agent"
+	"github.com/wfplab/wfplab/lab/agentfmt"
+	"github.com/wfplab/wfplab/lab/contract"
 )
 
 // Golden lines: what guest/agent/*.c prints, written by hand from FORMAT.md and the
@@ -32,7 +33,7 @@ var golden = []string{
 
 func TestGoldenLinesParse(t *testing.T) {
 	for _, line := range golden {
-		v, err := agent.ParseLine(line)
+		v, err := agentfmt.ParseLine(line)
 		if err != nil {
 			t.Errorf("%q: %v", line, err)
 			continue
@@ -45,18 +46,18 @@ func TestGoldenLinesParse(t *testing.T) {
 
 // Spot checks that the golden lines mean what the agent means by them.
 func TestGoldenLinesValues(t *testing.T) {
-	s, err := agent.ParseSample(golden[2])
+	s, err := agentfmt.ParseSample(golden[2])
 	if err != nil {
 		t.Fatal(err)
 	}
 	if s.NPBytes != 52428800 || s.CPUIdleMS != 99999 || s.Driver.State != "running" {
 		t.Errorf("sample fields: %+v", s)
 	}
-	st := s.Driver.Layers[agent.LayerStream]
+	st := s.Driver.Layers[contract.LayerStream]
 	if st.Classify != 10 || st.NBLs != 80 || st.MultiChain != 10 || st.Hist != [6]uint64{0, 0, 0, 10, 0, 0} {
 		t.Errorf("L.stream: %+v", st)
 	}
-	if got := s.ChangedTags["Ntf "]; got != (agent.TagUsage{Allocs: 3, Frees: 1, Bytes: 256}) {
+	if got := s.ChangedTags["Ntf "]; got != (contract.TagUsage{Allocs: 3, Frees: 1, Bytes: 256}) {
 		t.Errorf("T.Ntf%%20: %+v", got)
 	}
 	if got, ok := s.ChangedTags["%=/,"]; !ok || got.Bytes != 16 {
@@ -65,18 +66,18 @@ func TestGoldenLinesValues(t *testing.T) {
 	if len(s.ChangedTags) != 3 {
 		t.Errorf("tags_deferred was read as a tag: %v", s.ChangedTags)
 	}
-	inv, err := agent.ParseInventory(golden[6])
+	inv, err := agentfmt.ParseInventory(golden[6])
 	if err != nil {
 		t.Fatal(err)
 	}
 	if inv.OSBuild != "6002.18005" || inv.SP != 2 || inv.Netio != "missing" || !inv.TestSigning || inv.DrvService != "start_pending" {
 		t.Errorf("inventory: %+v", inv)
 	}
-	c, err := agent.ParseCounters(golden[7])
+	c, err := agentfmt.ParseCounters(golden[7])
 	if err != nil {
 		t.Fatal(err)
 	}
-	if fw := c.Driver.Layers[agent.LayerForward]; fw.NBLs != 34 || fw.Hist[4] != 1 || fw.Hist[5] != 1 {
+	if fw := c.Driver.Layers[contract.LayerForward]; fw.NBLs != 34 || fw.Hist[4] != 1 || fw.Hist[5] != 1 {
 		t.Errorf("L.forward: %+v", fw)
 	}
 }
@@ -104,7 +105,7 @@ func TestFormatExamplesParse(t *testing.T) {
 		}
 		line = strings.ReplaceAll(line, "=...", "=0,0,0,0,0,0,0,0,0,0")
 		n++
-		if v, err := agent.ParseLine(line); err != nil || v == nil {
+		if v, err := agentfmt.ParseLine(line); err != nil || v == nil {
 			t.Errorf("FORMAT.md example %q: %v (parsed %v)", line, err, v)
 		}
 	}
@@ -125,10 +126,10 @@ func TestWidestSampleFitsLineLimit(t *testing.T) {
 	line := "S1 seq=" + max + " t_us=" + max + " np_bytes=" + max + " np_allocs=" + max + " np_frees=" + max +
 		" cpu_kernel_ms=" + max + " cpu_user_ms=" + max + " cpu_idle_ms=" + max + " drv=running" +
 		" L.stream=" + layer + " L.forward=" + layer + " L.transport=" + layer + " tags_deferred=4294967295"
-	if len(line) > agent.MaxLineLen/4 {
+	if len(line) > agentfmt.MaxLineLen/4 {
 		t.Errorf("fixed part of S1 is %d bytes: too little room left for tags", len(line))
 	}
-	if _, err := agent.ParseSample(line); err != nil {
+	if _, err := agentfmt.ParseSample(line); err != nil {
 		t.Errorf("widest S1: %v", err)
 	}
 }

@@ -12,7 +12,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/wfplab/wfplab/lab/agent"
+	"github.com/wfplab/wfplab/lab/agentfmt"
+	"github.com/wfplab/wfplab/lab/contract"
 )
 
 // wine64Path finds Debian's 64-bit wine loader: the `wine64` package installs it under
@@ -202,7 +203,7 @@ func TestAgentUnderWine(t *testing.T) {
 		if r.code != 0 || len(lines) != 1 {
 			t.Fatalf("exit %d, %d lines, want 0 and one V1 line:\n%s", r.code, len(lines), r.out)
 		}
-		inv, err := agent.ParseInventory(lines[0])
+		inv, err := agentfmt.ParseInventory(lines[0])
 		if err != nil {
 			t.Fatalf("%q: %v", lines[0], err)
 		}
@@ -217,7 +218,7 @@ func TestAgentUnderWine(t *testing.T) {
 			if r.code != 0 || len(lines) != 1 {
 				t.Fatalf("exit %d, %d lines, want 0 and one C1 line:\n%s", r.code, len(lines), r.out)
 			}
-			c, err := agent.ParseCounters(lines[0])
+			c, err := agentfmt.ParseCounters(lines[0])
 			if err != nil {
 				t.Fatalf("%q: %v", lines[0], err)
 			}
@@ -234,8 +235,8 @@ func TestAgentUnderWine(t *testing.T) {
 				t.Errorf("%v: exit %d with %d lines, want 1 and one E1 line:\n%s", args, r.code, len(lines), r.out)
 				continue
 			}
-			v, err := agent.ParseLine(lines[0])
-			if e, ok := v.(*agent.AgentError); err != nil || !ok || e.Where != "usage" {
+			v, err := agentfmt.ParseLine(lines[0])
+			if e, ok := v.(*agentfmt.AgentError); err != nil || !ok || e.Where != "usage" {
 				t.Errorf("%v: %q parsed as %#v, %v; want E1 where=usage", args, lines[0], v, err)
 			}
 		}
@@ -246,24 +247,24 @@ func TestAgentUnderWine(t *testing.T) {
 		if len(lines) < 2 {
 			t.Fatalf("exit %d, lines %q: want H1 and at least one more", code, lines)
 		}
-		h, err := agent.ParseHeader(lines[0])
+		h, err := agentfmt.ParseHeader(lines[0])
 		if err != nil || h.IntervalMS != 100 || h.Arch != "x64" {
 			t.Fatalf("first line %q: %+v, %v", lines[0], h, err)
 		}
 		samples, poolErrors := 0, 0
 		for _, l := range lines[1:] {
-			v, err := agent.ParseLine(l)
+			v, err := agentfmt.ParseLine(l)
 			if err != nil {
 				t.Errorf("%q: %v", clip(l), err)
 				continue
 			}
 			switch x := v.(type) {
-			case *agent.Sample:
+			case *contract.Sample:
 				if x.Seq != uint64(samples) {
 					t.Errorf("seq %d, want %d", x.Seq, samples)
 				}
 				samples++
-			case *agent.AgentError:
+			case *agentfmt.AgentError:
 				if x.Where == "SystemPoolTagInformation" {
 					poolErrors++
 				} else {
@@ -299,7 +300,7 @@ func TestAgentUnderWine(t *testing.T) {
 		if len(lines) < 2 {
 			t.Fatalf("lines %q", lines)
 		}
-		if _, err := agent.ParseHeader(lines[0]); err != nil {
+		if _, err := agentfmt.ParseHeader(lines[0]); err != nil {
 			t.Fatalf("%q: %v", lines[0], err)
 		}
 		checkFakePoolStream(t, lines)
@@ -316,7 +317,7 @@ func TestAgentUnderWine(t *testing.T) {
 			t.Fatalf("exit %d with %d lines, want exit 2 after H1 and 50 E1 lines", r.code, len(lines))
 		}
 		for _, l := range lines {
-			if _, err := agent.ParseLine(l); err != nil {
+			if _, err := agentfmt.ParseLine(l); err != nil {
 				t.Errorf("%q: %v", l, err)
 			}
 		}

@@ -4,7 +4,7 @@ import (
 	"context"
 	"fmt"
 
-	"github.com/wfplab/wfplab/lab/agent"
+	"github.com/wfplab/wfplab/lab/contract"
 )
 
 // HotfixOutcome says what InstallHotfix found and did.
@@ -18,22 +18,22 @@ const (
 // InstallHotfix uploads the MSU as C:\wfplab\<Target.OS.HotfixPackage>, runs wusa, reboots
 // when wusa says 3010 (or whenever the fixed netio.sys is not yet in force), restarts the
 // driver, and returns the inventory after. Already installed is not an error (the outcome
-// says so); not applicable is. Whether netio.sys carries the fix is judged by NetioState,
+// says so); not applicable is. Whether netio.sys carries the fix is judged by contract.NetioState,
 // within its servicing branch.
-func (g *Guest) InstallHotfix(ctx context.Context, msu []byte) (HotfixOutcome, agent.Inventory, error) {
+func (g *Session) InstallHotfix(ctx context.Context, msu []byte) (HotfixOutcome, contract.Inventory, error) {
 	pkg := g.target.OS.HotfixPackage
 	if pkg == "" {
-		return "", agent.Inventory{}, g.errorf("hotfix: the catalog has no KB979223 package name for %s; set HotfixPackage for it in lab/catalog.go", g.target.OS.Name)
+		return "", contract.Inventory{}, g.errorf("hotfix: the catalog has no KB979223 package name for %s; set HotfixPackage for it in lab/contract/catalog.go", g.target.OS.Name)
 	}
 	path := GuestDir + `\` + pkg
 	if err := g.Upload(ctx, msu, path); err != nil {
-		return "", agent.Inventory{}, err
+		return "", contract.Inventory{}, err
 	}
 	line := fmt.Sprintf(fmtWusa, path)
 	g.logf("installing %s", pkg)
 	res, err := g.Run(ctx, line)
 	if err != nil {
-		return "", agent.Inventory{}, err
+		return "", contract.Inventory{}, err
 	}
 
 	var outcome HotfixOutcome
@@ -46,62 +46,62 @@ func (g *Guest) InstallHotfix(ctx context.Context, msu []byte) (HotfixOutcome, a
 	case exitWusaAlready:
 		outcome = HotfixAlreadyInstalled
 	case exitWusaNotApplicable:
-		return "", agent.Inventory{}, g.notApplicable(pkg, res.Exit)
+		return "", contract.Inventory{}, g.notApplicable(pkg, res.Exit)
 	case exitWusaAmbiguous60:
 		if g.target.OS.Version != "6.0" {
-			return "", agent.Inventory{}, g.errorf("hotfix: %q failed with exit code 1: %s; look at the guest's setup event log", line, summary(res))
+			return "", contract.Inventory{}, g.errorf("hotfix: %q failed with exit code 1: %s; look at the guest's setup event log", line, summary(res))
 		}
 		// Vista/2008 before KB949545 say 1 for both "already installed" and "not
 		// applicable": the running netio.sys tells them apart.
 		inv, err := g.Inventory(ctx)
 		if err != nil {
-			return "", agent.Inventory{}, err
+			return "", contract.Inventory{}, err
 		}
-		if NetioState(inv.Netio) != Patched {
-			return "", agent.Inventory{}, g.errorf("hotfix: wusa answered 1 (on Windows 6.0: already installed or not applicable) and netio.sys is %s (%s), so %s does not apply here; check the package matches the guest's OS and architecture",
-				inv.Netio, NetioState(inv.Netio), pkg)
+		if contract.NetioState(inv.Netio) != contract.Patched {
+			return "", contract.Inventory{}, g.errorf("hotfix: wusa answered 1 (on Windows 6.0: already installed or not applicable) and netio.sys is %s (%s), so %s does not apply here; check the package matches the guest's OS and architecture",
+				inv.Netio, contract.NetioState(inv.Netio), pkg)
 		}
 		outcome = HotfixAlreadyInstalled
 	case exitWusaMissingFile:
-		return "", agent.Inventory{}, g.errorf("hotfix: wusa cannot find %s (exit code 2) although the upload succeeded; check the guest's disk", path)
+		return "", contract.Inventory{}, g.errorf("hotfix: wusa cannot find %s (exit code 2) although the upload succeeded; check the guest's disk", path)
 	default:
-		return "", agent.Inventory{}, g.errorf("hotfix: %q failed with exit code %d: %s; look at the guest's setup event log", line, res.Exit, summary(res))
+		return "", contract.Inventory{}, g.errorf("hotfix: %q failed with exit code %d: %s; look at the guest's setup event log", line, res.Exit, summary(res))
 	}
 
 	if !reboot {
 		inv, err := g.Inventory(ctx)
 		if err != nil {
-			return "", agent.Inventory{}, err
+			return "", contract.Inventory{}, err
 		}
 		// Installed but not yet in force (an earlier /norestart install, or wusa's 0).
-		reboot = NetioState(inv.Netio) != Patched
+		reboot = contract.NetioState(inv.Netio) != contract.Patched
 	}
 	if reboot {
 		if err := g.Reboot(ctx); err != nil {
-			return "", agent.Inventory{}, err
+			return "", contract.Inventory{}, err
 		}
 	}
 	inv, err := g.Inventory(ctx)
 	if err != nil {
-		return "", agent.Inventory{}, err
+		return "", contract.Inventory{}, err
 	}
 	if inv.DrvService != "absent" && inv.DrvService != "running" {
 		if err := g.withShell(ctx, func(sh *shell) error { return g.startDriver(ctx, sh) }); err != nil {
-			return "", agent.Inventory{}, err
+			return "", contract.Inventory{}, err
 		}
 		if inv, err = g.Inventory(ctx); err != nil {
-			return "", agent.Inventory{}, err
+			return "", contract.Inventory{}, err
 		}
 	}
-	if st := NetioState(inv.Netio); st != Patched {
-		return "", agent.Inventory{}, g.errorf("hotfix: wusa reported %s, but after a reboot netio.sys is %s (%s), not the fixed %s; check the package is KB979223 for this OS",
+	if st := contract.NetioState(inv.Netio); st != contract.Patched {
+		return "", contract.Inventory{}, g.errorf("hotfix: wusa reported %s, but after a reboot netio.sys is %s (%s), not the fixed %s; check the package is KB979223 for this OS",
 			outcome, inv.Netio, st, g.target.OS.NetioFixed)
 	}
 	g.logf("hotfix %s: netio.sys %s", outcome, inv.Netio)
 	return outcome, inv, nil
 }
 
-func (g *Guest) notApplicable(pkg string, exit int) error {
+func (g *Session) notApplicable(pkg string, exit int) error {
 	return g.errorf("hotfix: %s does not apply to this guest (wusa exit code %d, 0x%08X: not applicable); the target is %s (Windows %s %s): check the package matches the OS version and architecture",
 		pkg, exit, uint32(exit), g.target.OS.Name, g.target.OS.Version, g.target.OS.Arch)
 }

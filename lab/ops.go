@@ -5,14 +5,15 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/wfplab/wfplab/lab/agent"
+	"github.com/wfplab/wfplab/lab/agentfmt"
+	"github.com/wfplab/wfplab/lab/contract"
 )
 
 // Preflight is what the guest says it is: `ver` and %PROCESSOR_ARCHITECTURE%.
 type Preflight struct{ Version, Build, Arch string } // "6.1", "7600", "x64"
 
 // Preflight reads `ver` and %PROCESSOR_ARCHITECTURE% and checks them against Target.OS.
-func (g *Guest) Preflight(ctx context.Context) (Preflight, error) {
+func (g *Session) Preflight(ctx context.Context) (Preflight, error) {
 	var p Preflight
 	err := g.withShell(ctx, func(sh *shell) error {
 		res, err := sh.must(ctx, cmdVer)
@@ -55,7 +56,7 @@ func (g *Guest) Preflight(ctx context.Context) (Preflight, error) {
 }
 
 // BootTime returns the guest's LastBootUpTime as the CIM datetime string.
-func (g *Guest) BootTime(ctx context.Context) (string, error) {
+func (g *Session) BootTime(ctx context.Context) (string, error) {
 	res, err := g.Run(ctx, cmdBootTime)
 	if err != nil {
 		return "", err
@@ -71,7 +72,7 @@ func (g *Guest) BootTime(ctx context.Context) (string, error) {
 }
 
 // InstallTools makes C:\wfplab and uploads the agent, the driver and (when present) the cert.
-func (g *Guest) InstallTools(ctx context.Context, tools Tools) error {
+func (g *Session) InstallTools(ctx context.Context, tools Tools) error {
 	if len(tools.Agent) == 0 || len(tools.Driver) == 0 {
 		return g.errorf("install tools: the agent (%d bytes) and the driver (%d bytes) are both needed; build them with make -C guest",
 			len(tools.Agent), len(tools.Driver))
@@ -97,7 +98,7 @@ func (g *Guest) InstallTools(ctx context.Context, tools Tools) error {
 }
 
 // runMust runs one command in a shell of its own and fails unless it exits with one of ok.
-func (g *Guest) runMust(ctx context.Context, line string, ok ...int) (Result, error) {
+func (g *Session) runMust(ctx context.Context, line string, ok ...int) (Result, error) {
 	var res Result
 	err := g.withShell(ctx, func(sh *shell) error {
 		var err error
@@ -110,7 +111,7 @@ func (g *Guest) runMust(ctx context.Context, line string, ok ...int) (Result, er
 // EnsureTestSigning, on x64 only: if the agent's inventory says test signing is off, run
 // bcdedit /set testsigning on, add the cert to Root and TrustedPublisher when uploaded, and
 // reboot. It checks that test signing is in force after the reboot.
-func (g *Guest) EnsureTestSigning(ctx context.Context) (rebooted bool, err error) {
+func (g *Session) EnsureTestSigning(ctx context.Context) (rebooted bool, err error) {
 	if g.target.OS.Arch != "x64" {
 		return false, nil // only x64 enforces kernel-mode signing
 	}
@@ -158,7 +159,7 @@ func (g *Guest) EnsureTestSigning(ctx context.Context) (rebooted bool, err error
 // InstallDriver creates the service (1073 = exists is fine), writes StreamPort, ControlPort
 // and ForwardPrefix from Target.Traffic under DriverParamsKey, and starts it (1056 = running
 // is fine). 577 becomes an error that says to enable test signing and reboot.
-func (g *Guest) InstallDriver(ctx context.Context) error {
+func (g *Session) InstallDriver(ctx context.Context) error {
 	tr := g.target.Traffic
 	if !tr.Stream.IsValid() || !tr.Control.IsValid() || !tr.ForwardPrefix.IsValid() {
 		return g.errorf("install driver: the target's traffic addresses are incomplete (stream %v, control %v, forward prefix %v); the provider must set all three",
@@ -186,7 +187,7 @@ func (g *Guest) InstallDriver(ctx context.Context) error {
 }
 
 // startDriver runs sc start and checks with sc query that the driver runs.
-func (g *Guest) startDriver(ctx context.Context, sh *shell) error {
+func (g *Session) startDriver(ctx context.Context, sh *shell) error {
 	res, err := sh.run(ctx, cmdStartDriver)
 	if err != nil {
 		return err
@@ -219,13 +220,13 @@ func (g *Guest) startDriver(ctx context.Context, sh *shell) error {
 }
 
 // StopDriver stops the driver service (not started is fine).
-func (g *Guest) StopDriver(ctx context.Context) error {
+func (g *Session) StopDriver(ctx context.Context) error {
 	_, err := g.runMust(ctx, cmdStopDriver, 0, exitServiceNotStarted)
 	return err
 }
 
 // RemoveDriver stops the driver and deletes its service (no service is fine).
-func (g *Guest) RemoveDriver(ctx context.Context) error {
+func (g *Session) RemoveDriver(ctx context.Context) error {
 	return g.withShell(ctx, func(sh *shell) error {
 		if _, err := sh.must(ctx, cmdStopDriver, 0, exitServiceNotStarted, exitNoService); err != nil {
 			return err
@@ -237,7 +238,7 @@ func (g *Guest) RemoveDriver(ctx context.Context) error {
 
 // DriverState returns the driver service's STATE as sc query prints it ("RUNNING",
 // "STOPPED", ...), or "ABSENT" when the service does not exist.
-func (g *Guest) DriverState(ctx context.Context) (string, error) {
+func (g *Session) DriverState(ctx context.Context) (string, error) {
 	res, err := g.runMust(ctx, cmdQueryDriver, 0, exitNoService)
 	if err != nil {
 		return "", err
@@ -253,25 +254,25 @@ func (g *Guest) DriverState(ctx context.Context) (string, error) {
 }
 
 // Inventory runs `wfplab-agent.exe versions`.
-func (g *Guest) Inventory(ctx context.Context) (agent.Inventory, error) {
+func (g *Session) Inventory(ctx context.Context) (contract.Inventory, error) {
 	res, err := g.Run(ctx, cmdInventory)
 	if err != nil {
-		return agent.Inventory{}, err
+		return contract.Inventory{}, err
 	}
-	var inv *agent.Inventory
+	var inv *contract.Inventory
 	var problems []string
 	for _, line := range strings.Split(res.Stdout, "\n") {
-		v, err := agent.ParseLine(line)
+		v, err := agentfmt.ParseLine(line)
 		if err != nil {
 			problems = append(problems, err.Error())
 			continue
 		}
 		switch r := v.(type) {
-		case *agent.Inventory:
+		case *contract.Inventory:
 			if inv == nil {
 				inv = r
 			}
-		case *agent.AgentError:
+		case *agentfmt.AgentError:
 			problems = append(problems, r.Error())
 		}
 	}
@@ -280,7 +281,7 @@ func (g *Guest) Inventory(ctx context.Context) (agent.Inventory, error) {
 		if detail == "" {
 			detail = summary(res)
 		}
-		return agent.Inventory{}, g.errorf("%q (exit code %d) gave no inventory: %s; is the agent uploaded (InstallTools) and built for this OS?",
+		return contract.Inventory{}, g.errorf("%q (exit code %d) gave no inventory: %s; is the agent uploaded (InstallTools) and built for this OS?",
 			cmdInventory, res.Exit, detail)
 	}
 	return *inv, nil
@@ -288,45 +289,45 @@ func (g *Guest) Inventory(ctx context.Context) (agent.Inventory, error) {
 
 // Counters reads the driver's counters (`counters`); with reset, it reads them and sets
 // them to zero (`reset`).
-func (g *Guest) Counters(ctx context.Context, reset bool) (agent.Counters, error) {
+func (g *Session) Counters(ctx context.Context, reset bool) (agentfmt.Counters, error) {
 	line := cmdCounters
 	if reset {
 		line = cmdCountersReset
 	}
 	res, err := g.runMust(ctx, line)
 	if err != nil {
-		return agent.Counters{}, err
+		return agentfmt.Counters{}, err
 	}
 	for _, l := range strings.Split(res.Stdout, "\n") {
-		v, err := agent.ParseLine(l)
+		v, err := agentfmt.ParseLine(l)
 		if err != nil {
-			return agent.Counters{}, g.errorf("%q: %v; the agent does not follow FORMAT.md as this lab reads it: rebuild and upload the agent", line, err)
+			return agentfmt.Counters{}, g.errorf("%q: %v; the agent does not follow FORMAT.md as this lab reads it: rebuild and upload the agent", line, err)
 		}
-		if c, ok := v.(*agent.Counters); ok {
+		if c, ok := v.(*agentfmt.Counters); ok {
 			return *c, nil
 		}
 	}
-	return agent.Counters{}, g.errorf("%q printed no C1 line: %s; is the agent uploaded (InstallTools)?", line, summary(res))
+	return agentfmt.Counters{}, g.errorf("%q printed no C1 line: %s; is the agent uploaded (InstallTools)?", line, summary(res))
 }
 
 // Prepare = Preflight, InstallTools, EnsureTestSigning, InstallDriver, Inventory.
-func (g *Guest) Prepare(ctx context.Context, tools Tools) (agent.Inventory, error) {
+func (g *Session) Prepare(ctx context.Context, tools Tools) (contract.Inventory, error) {
 	if _, err := g.Preflight(ctx); err != nil {
-		return agent.Inventory{}, err
+		return contract.Inventory{}, err
 	}
 	if err := g.InstallTools(ctx, tools); err != nil {
-		return agent.Inventory{}, err
+		return contract.Inventory{}, err
 	}
 	if _, err := g.EnsureTestSigning(ctx); err != nil {
-		return agent.Inventory{}, err
+		return contract.Inventory{}, err
 	}
 	if err := g.InstallDriver(ctx); err != nil {
-		return agent.Inventory{}, err
+		return contract.Inventory{}, err
 	}
 	inv, err := g.Inventory(ctx)
 	if err != nil {
-		return agent.Inventory{}, err
+		return contract.Inventory{}, err
 	}
-	g.logf("prepared: netio %s (%s), test signing %v, driver %s", inv.Netio, NetioState(inv.Netio), inv.TestSigning, inv.DrvService)
+	g.logf("prepared: netio %s (%s), test signing %v, driver %s", inv.Netio, contract.NetioState(inv.Netio), inv.TestSigning, inv.DrvService)
 	return inv, nil
 }

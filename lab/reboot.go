@@ -8,7 +8,7 @@ import (
 
 // probeTimeout bounds one probe while rebooting: a guest on its way down may accept a
 // connection and never answer, and the next probe must still happen.
-func (g *Guest) probeTimeout() time.Duration {
+func (g *Session) probeTimeout() time.Duration {
 	return min(g.opts.CommandTimeout, max(5*g.opts.RebootPoll, 5*time.Second))
 }
 
@@ -17,7 +17,7 @@ func (g *Guest) probeTimeout() time.Duration {
 // within RebootTimeout. As Packer's windows-restart does, it records the boot time first;
 // a transport error on the shutdown command itself is expected (the guest may go down
 // before it answers).
-func (g *Guest) Reboot(ctx context.Context) error {
+func (g *Session) Reboot(ctx context.Context) error {
 	start := time.Now()
 	rctx, cancel := context.WithTimeout(ctx, g.opts.RebootTimeout)
 	defer cancel()
@@ -73,7 +73,7 @@ func (g *Guest) Reboot(ctx context.Context) error {
 	}
 }
 
-func (g *Guest) rebootTimeout(ctx context.Context, start time.Time, down bool, lastErr error) error {
+func (g *Session) rebootTimeout(ctx context.Context, start time.Time, down bool, lastErr error) error {
 	if ctx.Err() != nil && !errors.Is(ctx.Err(), context.DeadlineExceeded) {
 		return g.errorf("reboot: cancelled after %v (%w); the guest may still be restarting", time.Since(start).Round(time.Millisecond), ctx.Err())
 	}

@@ -11,25 +11,18 @@ import (
 	"time"
 
 	"github.com/masterzen/winrm"
-	"github.com/wfplab/wfplab/lab/agent"
+	"github.com/wfplab/wfplab/lab/agentfmt"
+	"github.com/wfplab/wfplab/lab/contract"
 )
-
-// SampleEvent is one line of the sample stream, or its end.
-type SampleEvent struct {
-	At     time.Time    // host time the line arrived
-	Sample agent.Sample // valid when Err == nil
-	Line   string       // the raw line
-	Err    error        // a line that did not parse, or the stream's end with an error
-}
 
 // Sampler is one running `wfplab-agent.exe sample` in a shell of its own.
 type Sampler struct {
-	g      *Guest
+	g      *Session
 	sh     *shell
 	cmd    *winrm.Command
 	cancel context.CancelFunc // terminates the command (the library signals terminate)
-	header agent.Header
-	events chan SampleEvent
+	header contract.Header
+	events chan contract.SampleEvent
 
 	stopping chan struct{} // closed by Stop: from then on events that find no room are dropped
 	ended    chan struct{} // closed when the reader is done and events is closed
@@ -46,7 +39,7 @@ const eventBuffer = 256
 // StartSampler runs `wfplab-agent.exe sample --interval-ms N` in its own shell and streams
 // parsed samples. It returns once the H1 header arrived (bounded by CommandTimeout). ctx
 // bounds the sampler's whole life: cancelling it terminates the command. Call Stop.
-func (g *Guest) StartSampler(ctx context.Context, interval time.Duration) (*Sampler, error) {
+func (g *Session) StartSampler(ctx context.Context, interval time.Duration) (*Sampler, error) {
 	ms := interval.Milliseconds()
 	if ms < 1 {
 		return nil, g.errorf("sampler: interval %v is below the agent's 1 ms resolution; use 1ms or more", interval)
@@ -72,11 +65,11 @@ func (g *Guest) StartSampler(ctx context.Context, interval time.Duration) (*Samp
 	}
 	s := &Sampler{
 		g: g, sh: sh, cmd: cmd, cancel: cancel,
-		events:   make(chan SampleEvent, eventBuffer),
+		events:   make(chan contract.SampleEvent, eventBuffer),
 		stopping: make(chan struct{}),
 		ended:    make(chan struct{}),
 	}
-	headers := make(chan agent.Header, 1)
+	headers := make(chan contract.Header, 1)
 	go func() { _, _ = io.Copy(&s.stderr, cmd.Stderr) }()
 	go s.read(runCtx, headers)
 
@@ -96,16 +89,16 @@ func (g *Guest) StartSampler(ctx context.Context, interval time.Duration) (*Samp
 }
 
 // Header is the H1 line the stream started with.
-func (s *Sampler) Header() agent.Header { return s.header }
+func (s *Sampler) Header() contract.Header { return s.header }
 
 // Events delivers one event per line; it is closed when the command ends.
-func (s *Sampler) Events() <-chan SampleEvent { return s.events }
+func (s *Sampler) Events() <-chan contract.SampleEvent { return s.events }
 
 // Dropped counts events dropped after Stop because nobody took them.
 func (s *Sampler) Dropped() uint64 { return s.dropped.Load() }
 
 // read turns stdout lines into events until the stream ends.
-func (s *Sampler) read(ctx context.Context, headers chan<- agent.Header) {
+func (s *Sampler) read(ctx context.Context, headers chan<- contract.Header) {
 	defer close(s.ended)
 	defer close(s.events)
 	r := bufio.NewReaderSize(s.cmd.Stdout, 16<<10)
@@ -123,36 +116,36 @@ func (s *Sampler) read(ctx context.Context, headers chan<- agent.Header) {
 		s.cmd.Wait()
 		if !errors.Is(err, io.EOF) || s.cmd.ExitCode() != 0 {
 			if ctx.Err() == nil || !s.isStopping() {
-				s.emit(SampleEvent{At: time.Now(), Err: s.g.errorf("sample stream ended: %s", s.endReasonWith(err))})
+				s.emit(contract.SampleEvent{At: time.Now(), Err: s.g.errorf("sample stream ended: %s", s.endReasonWith(err))})
 			}
 		}
 		return
 	}
 }
 
-func (s *Sampler) handle(line string, gotHeader *bool, headers chan<- agent.Header) {
+func (s *Sampler) handle(line string, gotHeader *bool, headers chan<- contract.Header) {
 	now := time.Now()
-	v, err := agent.ParseLine(line)
+	v, err := agentfmt.ParseLine(line)
 	if err != nil {
-		s.emit(SampleEvent{At: now, Line: line, Err: s.g.errorf("sample stream: %v", err)})
+		s.emit(contract.SampleEvent{At: now, Line: line, Err: s.g.errorf("sample stream: %v", err)})
 		return
 	}
 	switch r := v.(type) {
-	case *agent.Header:
+	case *contract.Header:
 		if !*gotHeader {
 			*gotHeader = true
 			headers <- *r
 		}
-	case *agent.Sample:
-		s.emit(SampleEvent{At: now, Line: line, Sample: *r})
-	case *agent.AgentError:
-		s.emit(SampleEvent{At: now, Line: line, Err: s.g.errorf("sample stream: %v", r)})
+	case *contract.Sample:
+		s.emit(contract.SampleEvent{At: now, Line: line, Sample: *r})
+	case *agentfmt.AgentError:
+		s.emit(contract.SampleEvent{At: now, Line: line, Err: s.g.errorf("sample stream: %v", r)})
 	}
 }
 
 // emit delivers an event; once stopping, an event that finds no room is dropped so the
 // stream can end even when nobody reads.
-func (s *Sampler) emit(ev SampleEvent) {
+func (s *Sampler) emit(ev contract.SampleEvent) {
 	select {
 	case s.events <- ev:
 		return
@@ -180,8 +173,8 @@ func readLine(r *bufio.Reader) (string, error) {
 	var buf []byte
 	for {
 		chunk, err := r.ReadSlice('\n')
-		if len(buf) <= agent.MaxLineLen+2 {
-			buf = append(buf, chunk[:min(len(chunk), agent.MaxLineLen+3-len(buf))]...)
+		if len(buf) <= agentfmt.MaxLineLen+2 {
+			buf = append(buf, chunk[:min(len(chunk), agentfmt.MaxLineLen+3-len(buf))]...)
 		}
 		if errors.Is(err, bufio.ErrBufferFull) {
 			continue

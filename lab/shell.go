@@ -15,7 +15,7 @@ import (
 // shell is one remote cmd shell, reused for a burst of commands (WinRM limits shells per
 // user, and opening one is a round trip).
 type shell struct {
-	g  *Guest
+	g  *Session
 	sh *winrm.Shell
 }
 
@@ -23,7 +23,7 @@ type shell struct {
 const maxShellClose = 15 * time.Second
 
 // withShell opens a shell, runs f in it, and deletes the shell.
-func (g *Guest) withShell(ctx context.Context, f func(*shell) error) error {
+func (g *Session) withShell(ctx context.Context, f func(*shell) error) error {
 	sh, err := g.openShell(ctx)
 	if err != nil {
 		return err
@@ -32,7 +32,7 @@ func (g *Guest) withShell(ctx context.Context, f func(*shell) error) error {
 	return f(sh)
 }
 
-func (g *Guest) openShell(ctx context.Context) (*shell, error) {
+func (g *Session) openShell(ctx context.Context) (*shell, error) {
 	if g.isClosed() {
 		return nil, g.errorf("the session is closed; Dial the target again")
 	}
@@ -128,7 +128,7 @@ func drain(c *winrm.Command) {
 }
 
 // transportError explains a failure to talk to the guest and what to do about it.
-func (g *Guest) transportError(what string, err error, ctx context.Context) error {
+func (g *Session) transportError(what string, err error, ctx context.Context) error {
 	ep := g.target.Endpoint.String()
 	msg := err.Error()
 	switch {

@@ -12,6 +12,7 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/hex"
+	"maps"
 	"math/big"
 	"math/rand/v2"
 	"strings"
@@ -19,7 +20,7 @@ import (
 	"time"
 
 	"github.com/wfplab/wfplab/lab"
-	"github.com/wfplab/wfplab/lab/agent"
+	"github.com/wfplab/wfplab/lab/contract"
 	"github.com/wfplab/wfplab/lab/sim"
 )
 
@@ -28,15 +29,15 @@ const simPassword = "Sim-Secret-Pa55"
 // simLab is one simulated guest and a lab session to it.
 type simLab struct {
 	prov   *sim.Provider
-	target lab.Target
-	guest  *lab.Guest
+	target contract.Target
+	guest  *lab.Session
 	log    *logRecorder
 }
 
 // startSim brings up one simulated guest of the catalog OS name, with short reboots.
 func startSim(t *testing.T, osName string, tweak func(*sim.Config)) *simLab {
 	t.Helper()
-	o, err := lab.LookupOS(osName)
+	o, err := contract.LookupOS(osName)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -48,7 +49,7 @@ func startSim(t *testing.T, osName string, tweak func(*sim.Config)) *simLab {
 	if tweak != nil {
 		tweak(&cfg)
 	}
-	prov := sim.NewProvider([]sim.GuestSpec{{Name: osName, OS: o}}, cfg)
+	prov := sim.NewProvider([]sim.MachineSpec{{Name: osName, OS: o}}, cfg)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	targets, err := prov.Up(ctx)
@@ -72,7 +73,7 @@ func startSim(t *testing.T, osName string, tweak func(*sim.Config)) *simLab {
 	return &simLab{prov: prov, target: targets[0], guest: g, log: log}
 }
 
-func (s *simLab) boots() int { return s.prov.Guest(s.target.Name).BootCount() }
+func (s *simLab) boots() int { return s.prov.Machine(s.target.Name).BootCount() }
 
 // toolsFor builds the guest binaries for an OS: PE images of its machine type, the driver
 // signed when signed is set.
@@ -128,7 +129,7 @@ func TestSimPreflight(t *testing.T) {
 	}
 
 	// The same guest, claimed to be something else.
-	vista, _ := lab.LookupOS("vista-sp1-x86")
+	vista, _ := contract.LookupOS("vista-sp1-x86")
 	wrong := s.target
 	wrong.OS = vista
 	g := dial(t, wrong, lab.Options{CommandTimeout: 30 * time.Second})
@@ -199,8 +200,8 @@ func TestSimPrepareX86(t *testing.T) {
 	if inv.Arch != "x86" || inv.OSVersion != "6.1" || inv.DrvService != "running" || inv.TestSigning {
 		t.Fatalf("inventory %+v", inv)
 	}
-	if lab.NetioState(inv.Netio) != lab.Unpatched {
-		t.Fatalf("fresh guest netio %s is %s", inv.Netio, lab.NetioState(inv.Netio))
+	if contract.NetioState(inv.Netio) != contract.Unpatched {
+		t.Fatalf("fresh guest netio %s is %s", inv.Netio, contract.NetioState(inv.Netio))
 	}
 	if n := s.boots(); n != 1 {
 		t.Fatalf("x86 needs no reboot, but the guest booted %d times", n)
@@ -291,8 +292,8 @@ func TestSimInstallHotfix(t *testing.T) {
 	if outcome != lab.HotfixInstalled {
 		t.Fatalf("outcome %s", outcome)
 	}
-	if lab.NetioState(inv.Netio) != lab.Patched || inv.Netio != s.target.OS.NetioFixed {
-		t.Fatalf("netio after hotfix %s (%s), want %s", inv.Netio, lab.NetioState(inv.Netio), s.target.OS.NetioFixed)
+	if contract.NetioState(inv.Netio) != contract.Patched || inv.Netio != s.target.OS.NetioFixed {
+		t.Fatalf("netio after hotfix %s (%s), want %s", inv.Netio, contract.NetioState(inv.Netio), s.target.OS.NetioFixed)
 	}
 	if inv.DrvService != "running" {
 		t.Fatalf("driver not restarted after the hotfix reboot: %+v", inv)
@@ -308,7 +309,7 @@ func TestSimInstallHotfix(t *testing.T) {
 
 	// A second install: already installed, no reboot.
 	outcome, inv, err = s.guest.InstallHotfix(ctx, msu)
-	if err != nil || outcome != lab.HotfixAlreadyInstalled || lab.NetioState(inv.Netio) != lab.Patched {
+	if err != nil || outcome != lab.HotfixAlreadyInstalled || contract.NetioState(inv.Netio) != contract.Patched {
 		t.Fatalf("second install: %s %+v %v", outcome, inv, err)
 	}
 	if s.boots() != before+1 {
@@ -337,7 +338,7 @@ func TestSimRebootBoundedWhenGuestNeverReturns(t *testing.T) {
 	go func() { errc <- g.Reboot(context.Background()) }()
 	// Once the guest is down, power the whole provider off: it never comes back.
 	deadline := time.Now().Add(30 * time.Second)
-	for s.prov.Guest(s.target.Name).Up() {
+	for s.prov.Machine(s.target.Name).Up() {
 		if time.Now().After(deadline) {
 			t.Fatal("the guest never went down")
 		}
@@ -391,15 +392,16 @@ func TestSimSampler(t *testing.T) {
 	if h := sm.Header(); h.Agent != "wfplab-agent" || h.IntervalMS != 50 || h.Arch != "x86" {
 		t.Fatalf("header %+v", h)
 	}
-	var tr agent.Tracker
-	var samples []agent.Sample
-	var tags map[string]agent.TagUsage
+	var tr contract.TagTable
+	var samples []contract.Sample
+	var tags map[string]contract.TagUsage
 	for ev := range sm.Events() {
 		if ev.Err != nil {
 			t.Fatalf("event error: %v (line %q)", ev.Err, ev.Line)
 		}
 		samples = append(samples, ev.Sample)
-		tags = tr.Apply(ev.Sample)
+		tr.Apply(ev.Sample.Seq, ev.Sample.ChangedTags)
+		tags = maps.Clone(tr.Tags())
 		if len(samples) == 6 {
 			break
 		}

@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/hashicorp/go-multierror"
+	"github.com/wfplab/wfplab/lab/contract"
 )
 
 // StaticTarget describes a guest that is already running: the caller gives everything.
@@ -16,12 +17,12 @@ import (
 type StaticTarget struct {
 	Name     string
 	OS       string // catalog name, e.g. "win7-x64"
-	Endpoint Endpoint
+	Endpoint contract.Endpoint
 	User     string
 	// Exactly one of these names where the password is.
 	PasswordEnv  string // environment variable
 	PasswordFile string // file whose first line is the password; must not be readable by group or others
-	Traffic      TrafficAddrs
+	Traffic      contract.TrafficAddrs
 }
 
 // Static is a Provider for guests someone else runs: Up resolves credentials and checks the
@@ -41,9 +42,9 @@ func (s *Static) Name() string { return "static" }
 
 // Up returns the targets whose definitions are complete, and a go-multierror with one
 // entry per target that is not.
-func (s *Static) Up(ctx context.Context) ([]Target, error) {
+func (s *Static) Up(ctx context.Context) ([]contract.Target, error) {
 	var errs *multierror.Error
-	var out []Target
+	var out []contract.Target
 	seen := map[string]bool{}
 	for i, st := range s.targets {
 		if err := ctx.Err(); err != nil {
@@ -71,12 +72,12 @@ func (s *Static) Up(ctx context.Context) ([]Target, error) {
 // Down does nothing: static guests belong to whoever runs them.
 func (s *Static) Down(context.Context) error { return nil }
 
-func (s *Static) resolve(st StaticTarget) (Target, error) {
+func (s *Static) resolve(st StaticTarget) (contract.Target, error) {
 	var problems []string
 	if st.Name == "" {
 		problems = append(problems, "no name")
 	}
-	osEntry, err := LookupOS(st.OS)
+	osEntry, err := contract.LookupOS(st.OS)
 	if err != nil {
 		problems = append(problems, err.Error())
 	}
@@ -98,13 +99,13 @@ func (s *Static) resolve(st StaticTarget) (Target, error) {
 		problems = append(problems, perr.Error())
 	}
 	if len(problems) > 0 {
-		return Target{}, fmt.Errorf("%s; fix the static target definition", strings.Join(problems, "; "))
+		return contract.Target{}, fmt.Errorf("%s; fix the static target definition", strings.Join(problems, "; "))
 	}
-	return Target{
+	return contract.Target{
 		Name:     st.Name,
 		OS:       osEntry,
 		Endpoint: st.Endpoint,
-		Creds:    Credentials{User: st.User, Password: password},
+		Creds:    contract.Credentials{User: st.User, Password: password},
 		Traffic:  tr,
 	}, nil
 }

@@ -10,10 +10,11 @@ import (
 	"testing"
 
 	"github.com/hashicorp/go-multierror"
+	"github.com/wfplab/wfplab/lab/contract"
 )
 
-func staticTraffic() TrafficAddrs {
-	return TrafficAddrs{
+func staticTraffic() contract.TrafficAddrs {
+	return contract.TrafficAddrs{
 		Stream:        netip.MustParseAddrPort("127.0.0.1:49152"),
 		Forward:       netip.MustParseAddrPort("127.0.0.2:49154"),
 		ForwardPrefix: netip.MustParsePrefix("127.0.0.2/32"),
@@ -34,7 +35,7 @@ func TestStaticProviderResolvesCredentials(t *testing.T) {
 	if err := os.Chmod(loose, 0o644); err != nil { // umask may have narrowed it
 		t.Fatal(err)
 	}
-	ep := Endpoint{Host: "127.0.0.1", Port: 5985}
+	ep := contract.Endpoint{Host: "127.0.0.1", Port: 5985}
 	s := NewStatic(
 		StaticTarget{Name: "a", OS: "win7-x64", Endpoint: ep, User: "vagrant", PasswordEnv: "WFPLAB_TEST_PW", Traffic: staticTraffic()},
 		StaticTarget{Name: "b", OS: "vista-sp1-x86", Endpoint: ep, User: "vagrant", PasswordFile: pwFile, Traffic: staticTraffic()},
@@ -42,7 +43,7 @@ func TestStaticProviderResolvesCredentials(t *testing.T) {
 		StaticTarget{Name: "d", OS: "win7-x86", Endpoint: ep, User: "vagrant", PasswordFile: loose, Traffic: staticTraffic()},
 		StaticTarget{Name: "e", OS: "win7-x86", Endpoint: ep, User: "vagrant", PasswordEnv: "WFPLAB_UNSET_PW", Traffic: staticTraffic()},
 		StaticTarget{Name: "a", OS: "win7-x64", Endpoint: ep, User: "vagrant", PasswordEnv: "WFPLAB_TEST_PW", Traffic: staticTraffic()},
-		StaticTarget{Name: "f", OS: "win7-x64", Endpoint: Endpoint{Host: "127.0.0.1"}, User: "vagrant", PasswordEnv: "WFPLAB_TEST_PW"},
+		StaticTarget{Name: "f", OS: "win7-x64", Endpoint: contract.Endpoint{Host: "127.0.0.1"}, User: "vagrant", PasswordEnv: "WFPLAB_TEST_PW"},
 	)
 	s.getenv = func(k string) string {
 		if k == "WFPLAB_TEST_PW" {
@@ -50,7 +51,7 @@ func TestStaticProviderResolvesCredentials(t *testing.T) {
 		}
 		return ""
 	}
-	var p Provider = s
+	var p contract.Provider = s
 	if p.Name() != "static" {
 		t.Fatalf("name %q", p.Name())
 	}
@@ -85,7 +86,7 @@ func TestStaticProviderResolvesCredentials(t *testing.T) {
 }
 
 func TestStaticProviderNeedsExactlyOnePasswordSource(t *testing.T) {
-	base := StaticTarget{Name: "a", OS: "win7-x64", Endpoint: Endpoint{Host: "127.0.0.1", Port: 5985}, User: "u", Traffic: staticTraffic()}
+	base := StaticTarget{Name: "a", OS: "win7-x64", Endpoint: contract.Endpoint{Host: "127.0.0.1", Port: 5985}, User: "u", Traffic: staticTraffic()}
 	none := base
 	both := base
 	both.PasswordEnv, both.PasswordFile = "X", "/nonexistent"
@@ -97,8 +98,8 @@ func TestStaticProviderNeedsExactlyOnePasswordSource(t *testing.T) {
 }
 
 func TestDialChecksTarget(t *testing.T) {
-	win7, _ := LookupOS("win7-x64")
-	good := Target{Name: "g", OS: win7, Endpoint: Endpoint{Host: "::1", Port: 5985}, Creds: Credentials{User: "u", Password: "pw"}}
+	win7, _ := contract.LookupOS("win7-x64")
+	good := contract.Target{Name: "g", OS: win7, Endpoint: contract.Endpoint{Host: "::1", Port: 5985}, Creds: contract.Credentials{User: "u", Password: "pw"}}
 	g, err := Dial(good, Options{})
 	if err != nil {
 		t.Fatal(err)
@@ -113,10 +114,10 @@ func TestDialChecksTarget(t *testing.T) {
 	if _, err := g.Run(context.Background(), "ver"); err == nil || !strings.Contains(err.Error(), "closed") {
 		t.Fatalf("Run after Close: %v", err)
 	}
-	for _, bad := range []Target{
+	for _, bad := range []contract.Target{
 		{OS: win7, Endpoint: good.Endpoint, Creds: good.Creds},
-		{Name: "x", OS: win7, Endpoint: Endpoint{Port: 5985}, Creds: good.Creds},
-		{Name: "x", OS: win7, Endpoint: Endpoint{Host: "h", Port: 70000}, Creds: good.Creds},
+		{Name: "x", OS: win7, Endpoint: contract.Endpoint{Port: 5985}, Creds: good.Creds},
+		{Name: "x", OS: win7, Endpoint: contract.Endpoint{Host: "h", Port: 70000}, Creds: good.Creds},
 		{Name: "x", OS: win7, Endpoint: good.Endpoint},
 		{Name: "x", Endpoint: good.Endpoint, Creds: good.Creds},
 	} {
@@ -127,9 +128,9 @@ func TestDialChecksTarget(t *testing.T) {
 }
 
 func TestRedaction(t *testing.T) {
-	win7, _ := LookupOS("win7-x64")
+	win7, _ := contract.LookupOS("win7-x64")
 	var logged []string
-	g, err := Dial(Target{Name: "t", OS: win7, Endpoint: Endpoint{Host: "127.0.0.1", Port: 1}, Creds: Credentials{User: "u", Password: "hunter2"}},
+	g, err := Dial(contract.Target{Name: "t", OS: win7, Endpoint: contract.Endpoint{Host: "127.0.0.1", Port: 1}, Creds: contract.Credentials{User: "u", Password: "hunter2"}},
 		Options{Logf: func(f string, a ...any) { logged = append(logged, strings.TrimSpace(sprintf(f, a...))) }})
 	if err != nil {
 		t.Fatal(err)

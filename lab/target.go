@@ -1,79 +1,9 @@
-// Package lab is everything about a Windows guest: the OS catalog, the WinRM session
-// (masterzen/winrm), file upload, guest operations, reboot handling and providers.
-// Real and simulated guests go through the same code: a provider hands back a Target and
-// nothing here asks which kind it is.
+// Package lab is everything about a Windows guest seen from the host: the WinRM session
+// (masterzen/winrm), file upload, guest operations, reboot handling, the netio.sys
+// verdict and the providers that need no simulator. Real and simulated guests go
+// through the same code: a provider hands back a contract.Target and nothing here asks
+// which kind it is.
 package lab
-
-import (
-	"context"
-	"fmt"
-	"net/netip"
-)
-
-// Endpoint is how to reach a guest's WinRM service.
-type Endpoint struct {
-	Host     string
-	Port     int
-	HTTPS    bool
-	Insecure bool   // skip TLS verification (self-signed guest certificates)
-	CACert   []byte // PEM, optional
-}
-
-func (e Endpoint) String() string {
-	scheme := "http"
-	if e.HTTPS {
-		scheme = "https"
-	}
-	return fmt.Sprintf("%s://%s/wsman", scheme, hostPort(e.Host, e.Port))
-}
-
-func hostPort(host string, port int) string {
-	if a, err := netip.ParseAddr(host); err == nil && a.Is6() {
-		return fmt.Sprintf("[%s]:%d", host, port)
-	}
-	return fmt.Sprintf("%s:%d", host, port)
-}
-
-// Credentials are the guest account. The password never appears in logs, errors or the store.
-type Credentials struct {
-	User     string
-	Password string
-}
-
-// String keeps the password out of anything that formats credentials.
-func (c Credentials) String() string { return c.User + ":<redacted>" }
-
-// GoString does the same for %#v.
-func (c Credentials) GoString() string { return c.String() }
-
-// TrafficAddrs tells the traffic generator where each path goes, and the driver what to block.
-type TrafficAddrs struct {
-	// Stream is the guest's TCP address; the driver blocks stream-layer data to its port.
-	Stream netip.AddrPort
-	// Forward is a UDP destination routed through the guest; the driver blocks IP fragment
-	// groups on the forwarding path to ForwardPrefix.
-	Forward       netip.AddrPort
-	ForwardPrefix netip.Prefix
-	// Control is the guest's UDP address for single-NBL traffic, blocked at inbound transport.
-	Control netip.AddrPort
-}
-
-// Target is one guest a provider brought up.
-type Target struct {
-	Name     string // unique within a run, e.g. "win7-x64"
-	OS       OS     // catalog entry the target claims to be; the lab checks it against the guest
-	Endpoint Endpoint
-	Creds    Credentials
-	Traffic  TrafficAddrs
-}
-
-// Provider brings guests up and down. Up returns the targets that came up and a
-// go-multierror with one entry per target that did not.
-type Provider interface {
-	Name() string
-	Up(ctx context.Context) ([]Target, error)
-	Down(ctx context.Context) error
-}
 
 // Tools are the guest binaries for one architecture.
 type Tools struct {

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/wfplab/wfplab/lab"
+	"github.com/wfplab/wfplab/lab/contract"
 	"github.com/wfplab/wfplab/lab/sim/wsman"
 )
 
@@ -26,7 +27,7 @@ type wsmanGuest struct {
 	t      *testing.T
 	srv    *wsman.Server
 	addr   string
-	target lab.Target
+	target contract.Target
 }
 
 func startWSMan(t *testing.T, host wsman.Host) *wsmanGuest {
@@ -39,15 +40,15 @@ func startWSMan(t *testing.T, host wsman.Host) *wsmanGuest {
 	go func() { _ = w.srv.Serve(l) }()
 	t.Cleanup(func() { _ = w.srv.Close() })
 	port := l.Addr().(*net.TCPAddr).Port
-	win7, err := lab.LookupOS("win7-x64")
+	win7, err := contract.LookupOS("win7-x64")
 	if err != nil {
 		t.Fatal(err)
 	}
-	w.target = lab.Target{
+	w.target = contract.Target{
 		Name:     "wsman-" + t.Name(),
 		OS:       win7,
-		Endpoint: lab.Endpoint{Host: "127.0.0.1", Port: port},
-		Creds:    lab.Credentials{User: testUser, Password: testPassword},
+		Endpoint: contract.Endpoint{Host: "127.0.0.1", Port: port},
+		Creds:    contract.Credentials{User: testUser, Password: testPassword},
 	}
 	return w
 }
@@ -87,7 +88,7 @@ func (r *logRecorder) text() string {
 	return strings.Join(r.lines, "\n")
 }
 
-func dial(t *testing.T, target lab.Target, opts lab.Options) *lab.Guest {
+func dial(t *testing.T, target contract.Target, opts lab.Options) *lab.Session {
 	t.Helper()
 	g, err := lab.Dial(target, opts)
 	if err != nil {
@@ -442,9 +443,9 @@ func TestRunOverIPv6Loopback(t *testing.T) {
 	}), testUser, testPassword)
 	go func() { _ = srv.Serve(l) }()
 	t.Cleanup(func() { _ = srv.Close() })
-	win7, _ := lab.LookupOS("win7-x64")
-	g := dial(t, lab.Target{Name: "v6", OS: win7, Endpoint: lab.Endpoint{Host: "::1", Port: l.Addr().(*net.TCPAddr).Port},
-		Creds: lab.Credentials{User: testUser, Password: testPassword}}, lab.Options{})
+	win7, _ := contract.LookupOS("win7-x64")
+	g := dial(t, contract.Target{Name: "v6", OS: win7, Endpoint: contract.Endpoint{Host: "::1", Port: l.Addr().(*net.TCPAddr).Port},
+		Creds: contract.Credentials{User: testUser, Password: testPassword}}, lab.Options{})
 	res, err := g.Run(context.Background(), "echo %PROCESSOR_ARCHITECTURE%")
 	if err != nil || res.Stdout != "AMD64\r\n" {
 		t.Fatalf("%+v, %v", res, err)
@@ -490,8 +491,8 @@ func TestSamplerEndsWithItsContext(t *testing.T) {
 	}
 	<-s.Events()
 	cancel()
-	last := within(t, time.Minute, func() lab.SampleEvent {
-		var last lab.SampleEvent
+	last := within(t, time.Minute, func() contract.SampleEvent {
+		var last contract.SampleEvent
 		for ev := range s.Events() {
 			last = ev
 		}

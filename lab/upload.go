@@ -17,7 +17,7 @@ var guestPathRE = regexp.MustCompile(`^[A-Za-z]:(\\[A-Za-z0-9_.\-]+)+$`)
 // Upload writes data to remotePath (a Windows path) in base64 chunks with echo >>, decodes
 // with certutil -decode, removes the .b64, and checks the SHA-1 with certutil -hashfile.
 // It makes the parent folder when missing. All commands share one shell.
-func (g *Guest) Upload(ctx context.Context, data []byte, remotePath string) error {
+func (g *Session) Upload(ctx context.Context, data []byte, remotePath string) error {
 	if !guestPathRE.MatchString(remotePath) {
 		return g.errorf("upload: %q is not a path the lab can put on a cmd line (drive, folders and a name of letters, digits, _ . -)", remotePath)
 	}

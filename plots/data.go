@@ -2,7 +2,6 @@ package plots
 
 import (
 	"fmt"
-	"math"
 	"sort"
 	"time"
 
@@ -425,48 +424,7 @@ func (t *targetData) tagGrowth(c *cell) []bench.TagGrowth {
 	if w == nil || w.Start.IsZero() {
 		return nil
 	}
-	end := w.End
-	if end.IsZero() {
-		end = time.Unix(math.MaxInt32, 0) // window cut short: up to the last sample
-	}
-	type span struct {
-		base, last int64
-		inWindow   bool
-	}
-	spans := map[string]*span{}
-	for _, tp := range t.tags {
-		if tp.Phase != c.Phase || tp.At.After(end) {
-			continue
-		}
-		s := spans[tp.Tag]
-		if s == nil {
-			s = &span{base: int64(tp.Bytes)}
-			spans[tp.Tag] = s
-		}
-		if tp.At.Before(w.Start) || tp.At.Equal(w.Start) {
-			s.base = int64(tp.Bytes) // the last value before the window is the baseline
-			s.last = s.base
-			continue
-		}
-		s.last = int64(tp.Bytes)
-		s.inWindow = true
-	}
-	var out []bench.TagGrowth
-	for tag, s := range spans {
-		if s.inWindow && s.last > s.base {
-			out = append(out, bench.TagGrowth{Tag: tag, Bytes: s.last - s.base})
-		}
-	}
-	sort.Slice(out, func(i, j int) bool {
-		if out[i].Bytes != out[j].Bytes {
-			return out[i].Bytes > out[j].Bytes
-		}
-		return out[i].Tag < out[j].Tag
-	})
-	if len(out) > topTagCount {
-		out = out[:topTagCount]
-	}
-	return out
+	return bench.TagGrowthOf(t.tags, c.Phase, w.Start, w.End, topTagCount)
 }
 
 func (rd *runData) count() {

@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/wfplab/wfplab/bench"
-	"github.com/wfplab/wfplab/lab/agent"
+	"github.com/wfplab/wfplab/lab/contract"
 )
 
 // A run killed after one window, rebuilt later from the SQLite store alone.
@@ -41,9 +41,9 @@ func TestWriteFromRealStore(t *testing.T) {
 		if at.After(ws) {
 			np += uint64(at.Sub(ws).Seconds() * testLeakBps)
 		}
-		smp := agent.Sample{Seq: uint64(i), TimeUS: uint64(i) * 100000, NPBytes: np}
+		smp := contract.Sample{Seq: uint64(i), TimeUS: uint64(i) * 100000, NPBytes: np}
 		if i == 0 || at.After(ws) {
-			smp.ChangedTags = map[string]agent.TagUsage{"NDnb": {Allocs: uint64(i), Bytes: np - testBaseline + 4096}}
+			smp.ChangedTags = map[string]contract.TagUsage{"NDnb": {Allocs: uint64(i), Bytes: np - testBaseline + 4096}}
 		}
 		must(st.RecordSample(tt.info.Name, "before", at, smp))
 	}

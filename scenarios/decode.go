@@ -306,7 +306,7 @@ func (d *decoder) getPrefixNode(v *yaml.Node, path string, dst *netip.Prefix) bo
 
 func (d *decoder) scenario(root *yaml.Node) (*Scenario, bool) {
 	s := &Scenario{
-		Provider: Provider{Kind: ProviderSim, SimRebootDown: DefaultSimRebootDown, SimNoise: true},
+		Provider: ProviderSpec{Kind: ProviderSim, SimRebootDown: DefaultSimRebootDown, SimNoise: true},
 		Lab:      Lab{RebootTimeout: DefaultRebootTimeout},
 		Phases:   defaultPhases(),
 		Timing:   defaultTiming(),
@@ -405,7 +405,7 @@ func defaultName(file string) string {
 	return name
 }
 
-func (d *decoder) providerSection(v *yaml.Node, p *Provider) {
+func (d *decoder) providerSection(v *yaml.Node, p *ProviderSpec) {
 	if v.Kind == yaml.ScalarNode {
 		d.lines["provider.kind"] = v.Line
 		p.Kind = v.Value
@@ -440,20 +440,20 @@ func (d *decoder) providerSection(v *yaml.Node, p *Provider) {
 	}
 }
 
-func (d *decoder) target(item *yaml.Node, path string) Target {
+func (d *decoder) target(item *yaml.Node, path string) TargetSpec {
 	item = resolve(item)
 	d.lines[path] = item.Line
 	if item.Kind == yaml.ScalarNode && !isNull(item) {
 		// "- win7-x64": a catalog key as both name and OS.
 		d.lines[path+".name"] = item.Line
 		d.lines[path+".os"] = item.Line
-		return d.targetDefaults(Target{Name: item.Value, OS: item.Value}, false)
+		return d.targetDefaults(TargetSpec{Name: item.Value, OS: item.Value}, false)
 	}
 	f, ok := d.mapping(item, path, targetKeys...)
 	if !ok {
-		return Target{}
+		return TargetSpec{}
 	}
-	var t Target
+	var t TargetSpec
 	d.getString(f, "name", &t.Name)
 	if !d.getString(f, "os", &t.OS) {
 		t.OS = t.Name
@@ -494,7 +494,7 @@ func (d *decoder) target(item *yaml.Node, path string) Target {
 	return d.targetDefaults(t, f.has("password_file"))
 }
 
-func (d *decoder) targetDefaults(t Target, hasFile bool) Target {
+func (d *decoder) targetDefaults(t TargetSpec, hasFile bool) TargetSpec {
 	if d.provider != ProviderStatic {
 		return t
 	}

@@ -12,8 +12,8 @@ type Scenario struct {
 	Name        string
 	Description string
 	Source      string // file path, or "builtin:<name>"
-	Provider    Provider
-	Targets     []Target
+	Provider    ProviderSpec
+	Targets     []TargetSpec
 	Lab         Lab
 	Phases      []Phase
 	Timing      Timing
@@ -25,8 +25,8 @@ type Scenario struct {
 	lines map[string]int // field path -> line in text, for validation messages
 }
 
-// Provider says where guests come from.
-type Provider struct {
+// ProviderSpec says where guests come from.
+type ProviderSpec struct {
 	Kind string // "sim", "vagrant" or "static"
 	// Sim: seconds a simulated reboot keeps WinRM down; noise on/off.
 	SimRebootDown time.Duration
@@ -36,8 +36,8 @@ type Provider struct {
 	// Static: hosts are on each Target.
 }
 
-// Target is one guest of the scenario.
-type Target struct {
+// TargetSpec is one guest of the scenario.
+type TargetSpec struct {
 	Name string // unique name, used in reports
 	OS   string // catalog key (lab.LookupOS)
 	// Static provider only: WinRM endpoint and traffic addresses.
@@ -107,7 +107,7 @@ type Expectation struct {
 
 // Cell is one target × phase × profile with its expected verdict ("" when none).
 type Cell struct {
-	Target  Target
+	Target  TargetSpec
 	Phase   Phase
 	Profile Profile
 	Expect  string

@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/wfplab/wfplab/lab"
+	"github.com/wfplab/wfplab/lab/contract"
 )
 
 func mustParse(t *testing.T, name, in string) *Scenario {
@@ -28,11 +28,11 @@ func TestDefaults(t *testing.T) {
 	if s.Name != "minimal" || s.Source != "dir/minimal.yaml" {
 		t.Errorf("name %q source %q, want minimal and dir/minimal.yaml", s.Name, s.Source)
 	}
-	wantProvider := Provider{Kind: ProviderSim, SimRebootDown: 3 * time.Second, SimNoise: true}
+	wantProvider := ProviderSpec{Kind: ProviderSim, SimRebootDown: 3 * time.Second, SimNoise: true}
 	if s.Provider != wantProvider {
 		t.Errorf("provider %+v, want %+v", s.Provider, wantProvider)
 	}
-	if want := []Target{{Name: "win7-x64", OS: "win7-x64"}}; !reflect.DeepEqual(s.Targets, want) {
+	if want := []TargetSpec{{Name: "win7-x64", OS: "win7-x64"}}; !reflect.DeepEqual(s.Targets, want) {
 		t.Errorf("targets %+v, want %+v", s.Targets, want)
 	}
 	if want := []Phase{{Name: "before"}, {Name: "after", InstallHotfix: true}}; !reflect.DeepEqual(s.Phases, want) {
@@ -120,7 +120,7 @@ targets:
     forward_dest: 192.168.57.20:9001
     forward_prefix: 192.168.57.0/24
 `)
-	want := []Target{
+	want := []TargetSpec{
 		{Name: "g1", OS: "2008r2-x64", Host: "192.168.56.11", Port: 5986, HTTPS: true, Insecure: true,
 			UserEnv: "WFPLAB_USER", PasswordEnv: "WFPLAB_PASSWORD", StreamPort: 49152, ControlPort: 49153,
 			ForwardDest: netip.MustParseAddrPort("192.168.57.10:9000"), ForwardPrefix: netip.MustParsePrefix("192.168.57.0/24")},
@@ -210,7 +210,7 @@ func TestBuiltinKB979223(t *testing.T) {
 		names = append(names, tg.OS)
 	}
 	var catalog []string
-	for _, o := range lab.Catalog() {
+	for _, o := range contract.Catalog() {
 		catalog = append(catalog, o.Name)
 	}
 	if !reflect.DeepEqual(names, catalog) {
@@ -374,7 +374,7 @@ func TestValidateAfterEdit(t *testing.T) {
 	if list[0].Field != "timing.window" || list[0].Line == 0 || list[1].Field != "profiles[2].rate" || list[1].Line <= list[0].Line {
 		t.Errorf("errors %v", err)
 	}
-	code := &Scenario{Name: "code", Provider: Provider{Kind: "sim"}}
+	code := &Scenario{Name: "code", Provider: ProviderSpec{Kind: "sim"}}
 	if err := code.Validate(); err == nil || !strings.Contains(err.Error(), "scenario code: targets: missing") {
 		t.Errorf("want a targets error on a code-built scenario, got %v", err)
 	}

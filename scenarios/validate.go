@@ -10,7 +10,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/wfplab/wfplab/lab"
+	"github.com/wfplab/wfplab/lab/contract"
 )
 
 const maxNameLen = 64
@@ -88,7 +88,7 @@ func (s *Scenario) validateProvider(el *errorList) {
 
 func catalogNames() []string {
 	var names []string
-	for _, o := range lab.Catalog() {
+	for _, o := range contract.Catalog() {
 		names = append(names, o.Name)
 	}
 	return names
@@ -115,7 +115,7 @@ func (s *Scenario) validateTargets(el *errorList) {
 		}
 		if t.OS == "" {
 			el.field(path+".os", "missing; one of %s", strings.Join(catalogNames(), ", "))
-		} else if _, err := lab.LookupOS(t.OS); err != nil {
+		} else if _, err := contract.LookupOS(t.OS); err != nil {
 			el.field(path+".os", "%v%s", err, didYouMean(t.OS, catalogNames()))
 		}
 		if s.Provider.Kind == ProviderStatic {
@@ -133,7 +133,7 @@ func (s *Scenario) validateTargets(el *errorList) {
 	}
 }
 
-func (s *Scenario) validateStatic(el *errorList, path string, t Target) {
+func (s *Scenario) validateStatic(el *errorList, path string, t TargetSpec) {
 	checkPort := func(field string, port int, what string) {
 		switch {
 		case port == 0:

@@ -55,7 +55,7 @@ func TestRunRefusesOutsideDestinationsBeforeAnyPacket(t *testing.T) {
 			if profile == Mix {
 				spec.Weights = map[Profile]float64{StreamBurst: 1, FragmentForward: 1, SingleNBL: 1}
 			}
-			to := Target{Stream: dest, Forward: dest, Control: dest}
+			to := Addrs{Stream: dest, Forward: dest, Control: dest}
 			ticks := &tickLog{t: t}
 			c, err := run(context.Background(), spec, to, Allow{netip.MustParsePrefix("172.16.0.0/12")}, ticks.onTick, noNetwork(t), defaultTuning)
 			if err == nil {
@@ -74,7 +74,7 @@ func TestRunRefusesOutsideDestinationsBeforeAnyPacket(t *testing.T) {
 
 func TestRunRefusesMixWithOneOutsideDestination(t *testing.T) {
 	spec := Spec{Profile: Mix, MaxPackets: 10, Weights: map[Profile]float64{SingleNBL: 1, FragmentForward: 1}}
-	to := Target{Control: loopback4(9), Forward: netip.MustParseAddrPort("192.168.1.1:9")}
+	to := Addrs{Control: loopback4(9), Forward: netip.MustParseAddrPort("192.168.1.1:9")}
 	_, err := run(context.Background(), spec, to, nil, nil, noNetwork(t), defaultTuning)
 	if err == nil || !strings.Contains(err.Error(), "192.168.1.1:9") || !strings.Contains(err.Error(), "Target.Forward") {
 		t.Fatalf("want a refusal naming 192.168.1.1:9 and Target.Forward, got %v", err)
@@ -82,7 +82,7 @@ func TestRunRefusesMixWithOneOutsideDestination(t *testing.T) {
 }
 
 func TestRunRefusesMissingDestination(t *testing.T) {
-	_, err := run(context.Background(), Spec{Profile: SingleNBL, MaxPackets: 1}, Target{Stream: loopback4(9)}, nil, nil, noNetwork(t), defaultTuning)
+	_, err := run(context.Background(), Spec{Profile: SingleNBL, MaxPackets: 1}, Addrs{Stream: loopback4(9)}, nil, nil, noNetwork(t), defaultTuning)
 	if err == nil || !strings.Contains(err.Error(), "Target.Control") {
 		t.Fatalf("want an error naming Target.Control, got %v", err)
 	}
@@ -125,7 +125,7 @@ func TestSpecValidationNamesTheField(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), tc.field) {
 			t.Errorf("%s: want an error naming %s, got %v", tc.name, tc.field, err)
 		}
-		_, runErr := run(context.Background(), tc.spec(ok), Target{Control: loopback4(9)}, nil, nil, noNetwork(t), defaultTuning)
+		_, runErr := run(context.Background(), tc.spec(ok), Addrs{Control: loopback4(9)}, nil, nil, noNetwork(t), defaultTuning)
 		if runErr == nil {
 			t.Errorf("%s: Run accepted the spec", tc.name)
 		}
@@ -135,7 +135,7 @@ func TestSpecValidationNamesTheField(t *testing.T) {
 	}
 	// Over IPv4 a UDP payload above 65507 cannot be sent; over IPv6 65527 can.
 	big := Spec{Profile: FragmentForward, MaxPackets: 1, PayloadBytes: 65520}
-	_, err := run(context.Background(), big, Target{Forward: loopback4(9)}, nil, nil, noNetwork(t), defaultTuning)
+	_, err := run(context.Background(), big, Addrs{Forward: loopback4(9)}, nil, nil, noNetwork(t), defaultTuning)
 	if err == nil || !strings.Contains(err.Error(), "Spec.PayloadBytes") || !strings.Contains(err.Error(), "IPv4") {
 		t.Errorf("65520-byte datagrams over IPv4: want a PayloadBytes error, got %v", err)
 	}

@@ -18,7 +18,7 @@ import (
 // It returns the totals, with a nil error when the run ended by its bounds, ctx.Err() when
 // ctx ended it, and otherwise what stopped it (e.g. a UDP socket that would not open, or
 // stream-burst connections that could not connect at all).
-func Run(ctx context.Context, spec Spec, to Target, allow Allow, onTick func(Tick)) (Counters, error) {
+func Run(ctx context.Context, spec Spec, to Addrs, allow Allow, onTick func(Tick)) (Counters, error) {
 	return run(ctx, spec, to, allow, onTick, defaultDeps, defaultTuning)
 }
 
@@ -54,7 +54,7 @@ func (g *gen) pastDeadline(now time.Time) bool {
 	return !g.deadline.IsZero() && !now.Before(g.deadline)
 }
 
-func run(ctx context.Context, spec Spec, to Target, allow Allow, onTick func(Tick), deps netDeps, tune tuning) (Counters, error) {
+func run(ctx context.Context, spec Spec, to Addrs, allow Allow, onTick func(Tick), deps netDeps, tune tuning) (Counters, error) {
 	parts, err := spec.parts()
 	if err != nil {
 		return Counters{}, err

@@ -26,7 +26,7 @@ func TestProfilesMakeTheirChainsOnTheSimulatedGuest(t *testing.T) {
 		ForwardPrefix: netip.PrefixFrom(forward.Addr(), 32)}); err != nil {
 		t.Fatal(err)
 	}
-	to := traffic.Target{Stream: stream, Forward: forward, Control: control}
+	to := traffic.Addrs{Stream: stream, Forward: forward, Control: control}
 
 	for _, tc := range []struct {
 		spec  traffic.Spec

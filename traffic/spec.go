@@ -74,8 +74,8 @@ type Spec struct {
 	Clock Clock
 }
 
-// Target is where traffic goes.
-type Target struct {
+// Addrs is where traffic goes.
+type Addrs struct {
 	Stream  netip.AddrPort // TCP, stream-burst
 	Forward netip.AddrPort // UDP, fragment-forward
 	Control netip.AddrPort // UDP, single-nbl

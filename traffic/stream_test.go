@@ -24,7 +24,7 @@ func TestStreamBurstWritesWholeBurstsWithHeaders(t *testing.T) {
 	sc := &streamCollector{payload: DefaultStreamPayload, seqs: map[uint64]struct{}{}}
 	srv := newTCPServer(t, "tcp4", "127.0.0.1:0", sc.handle)
 	spec := Spec{Profile: StreamBurst, Rate: 16000, MaxPackets: 800} // 8-segment bursts, 4 connections
-	c, err := Run(context.Background(), spec, Target{Stream: srv.addr()}, nil, nil)
+	c, err := Run(context.Background(), spec, Addrs{Stream: srv.addr()}, nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -60,7 +60,7 @@ func TestStreamBurstReconnectsAfterResets(t *testing.T) {
 	// even on a loaded machine.
 	spec := Spec{Profile: StreamBurst, Rate: 4000, MaxPackets: 8 * 200, Conns: 2}
 	start := time.Now()
-	c, err := run(context.Background(), spec, Target{Stream: srv.addr()}, nil, nil, defaultDeps, fastTuning)
+	c, err := run(context.Background(), spec, Addrs{Stream: srv.addr()}, nil, nil, defaultDeps, fastTuning)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -86,7 +86,7 @@ func TestStreamBurstReconnectsAfterResets(t *testing.T) {
 func TestStreamBurstGivesUpOnARefusingPort(t *testing.T) {
 	dest := closedPort(t, "tcp")
 	start := time.Now()
-	c, err := run(context.Background(), Spec{Profile: StreamBurst, Duration: 30 * time.Second, Conns: 2}, Target{Stream: dest}, nil, nil, defaultDeps, fastTuning)
+	c, err := run(context.Background(), Spec{Profile: StreamBurst, Duration: 30 * time.Second, Conns: 2}, Addrs{Stream: dest}, nil, nil, defaultDeps, fastTuning)
 	if err == nil || !strings.Contains(err.Error(), dest.String()) || !strings.Contains(err.Error(), "gave up") {
 		t.Fatalf("want an error naming %s that says the connections gave up, got %v", dest, err)
 	}
@@ -160,7 +160,7 @@ func TestStreamBurstBlockedConnectionDoesNotStallTheOthers(t *testing.T) {
 	tune.writeTimeout = 1200 * time.Millisecond
 	ticks := &tickLog{t: t}
 	spec := Spec{Profile: StreamBurst, Rate: 20000, Duration: 2 * time.Second, Conns: 2}
-	c, err := run(context.Background(), spec, Target{Stream: srv.addr()}, nil, ticks.onTick, deps, tune)
+	c, err := run(context.Background(), spec, Addrs{Stream: srv.addr()}, nil, ticks.onTick, deps, tune)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -185,7 +185,7 @@ func TestStreamBurstFakeClockBurstAccounting(t *testing.T) {
 	clock := NewFakeClock(epoch)
 	ticks := &tickLog{t: t}
 	spec := Spec{Profile: StreamBurst, Rate: 1000, BurstSegments: 10, PayloadBytes: 100, Conns: 1, Duration: 3 * time.Second, Clock: clock}
-	c, err := Run(context.Background(), spec, Target{Stream: srv.addr()}, nil, ticks.onTick)
+	c, err := Run(context.Background(), spec, Addrs{Stream: srv.addr()}, nil, ticks.onTick)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -211,7 +211,7 @@ func TestIPv6Loopback(t *testing.T) {
 	forward := newUDPSink(t, "udp6", "[::1]:0")
 	sc := &streamCollector{payload: DefaultStreamPayload, seqs: map[uint64]struct{}{}}
 	srv := newTCPServer(t, "tcp6", "[::1]:0", sc.handle)
-	to := Target{Stream: srv.addr(), Forward: forward.addr(), Control: control.addr()}
+	to := Addrs{Stream: srv.addr(), Forward: forward.addr(), Control: control.addr()}
 	if !to.Control.Addr().Is6() || to.Control.Addr() != netip.IPv6Loopback() {
 		t.Fatalf("sink is on %v, not ::1", to.Control)
 	}

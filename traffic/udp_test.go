@@ -11,7 +11,7 @@ func TestSingleNBLReachesTheSinkInEverySendMode(t *testing.T) {
 	for _, mode := range []SendMode{SendAuto, SendGSO, SendBatch, SendSingle} {
 		sink := newUDPSink(t, "udp4", "127.0.0.1:0")
 		spec := Spec{Profile: SingleNBL, Rate: 5000, MaxPackets: 500, Send: mode}
-		c, err := Run(context.Background(), spec, Target{Control: sink.addr()}, nil, nil)
+		c, err := Run(context.Background(), spec, Addrs{Control: sink.addr()}, nil, nil)
 		if mode == SendGSO && err != nil && !gsoAvailable() {
 			t.Logf("SendGSO refused here, as it must be without UDP_SEGMENT: %v", err)
 			continue
@@ -47,7 +47,7 @@ func TestSingleNBLReachesTheSinkInEverySendMode(t *testing.T) {
 
 func TestFragmentForwardSendsBigDatagrams(t *testing.T) {
 	sink := newUDPSink(t, "udp4", "127.0.0.1:0")
-	c, err := Run(context.Background(), Spec{Profile: FragmentForward, Rate: 2000, MaxPackets: 200}, Target{Forward: sink.addr()}, nil, nil)
+	c, err := Run(context.Background(), Spec{Profile: FragmentForward, Rate: 2000, MaxPackets: 200}, Addrs{Forward: sink.addr()}, nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -66,7 +66,7 @@ func TestFragmentForwardSendsBigDatagrams(t *testing.T) {
 
 func TestUDPToAClosedPortCountsECONNREFUSED(t *testing.T) {
 	// The connected socket hears the ICMP port-unreachable and reports it on a later send.
-	c, err := Run(context.Background(), Spec{Profile: SingleNBL, Rate: 2000, MaxPackets: 200}, Target{Control: closedPort(t, "udp")}, nil, nil)
+	c, err := Run(context.Background(), Spec{Profile: SingleNBL, Rate: 2000, MaxPackets: 200}, Addrs{Control: closedPort(t, "udp")}, nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -81,7 +81,7 @@ func TestUDPToAClosedPortCountsECONNREFUSED(t *testing.T) {
 func TestMaxPacketsBoundsAnUnpacedRun(t *testing.T) {
 	sink := newUDPSink(t, "udp4", "127.0.0.1:0")
 	for _, max := range []uint64{1, 63, 64, 65, 1000} {
-		c, err := Run(context.Background(), Spec{Profile: SingleNBL, MaxPackets: max}, Target{Control: sink.addr()}, nil, nil)
+		c, err := Run(context.Background(), Spec{Profile: SingleNBL, MaxPackets: max}, Addrs{Control: sink.addr()}, nil, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -94,7 +94,7 @@ func TestMaxPacketsBoundsAnUnpacedRun(t *testing.T) {
 func TestDurationBoundsARealRun(t *testing.T) {
 	sink := newUDPSink(t, "udp4", "127.0.0.1:0")
 	start := time.Now()
-	c, err := Run(context.Background(), Spec{Profile: SingleNBL, Rate: 1000, Duration: 300 * time.Millisecond}, Target{Control: sink.addr()}, nil, nil)
+	c, err := Run(context.Background(), Spec{Profile: SingleNBL, Rate: 1000, Duration: 300 * time.Millisecond}, Addrs{Control: sink.addr()}, nil, nil)
 	elapsed := time.Since(start)
 	if err != nil {
 		t.Fatal(err)
@@ -115,7 +115,7 @@ func TestFakeClockRunIsExactPerSecond(t *testing.T) {
 		clock := NewFakeClock(epoch)
 		ticks := &tickLog{t: t}
 		spec := Spec{Profile: SingleNBL, Rate: rate, Duration: 3 * time.Second, Clock: clock}
-		c, err := Run(context.Background(), spec, Target{Control: sink.addr()}, nil, ticks.onTick)
+		c, err := Run(context.Background(), spec, Addrs{Control: sink.addr()}, nil, ticks.onTick)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -147,7 +147,7 @@ func TestFakeClockRunEndsWithAPartialTick(t *testing.T) {
 	clock := NewFakeClock(epoch)
 	ticks := &tickLog{t: t}
 	spec := Spec{Profile: SingleNBL, Rate: 100, Duration: 2500 * time.Millisecond, Clock: clock}
-	c, err := Run(context.Background(), spec, Target{Control: sink.addr()}, nil, ticks.onTick)
+	c, err := Run(context.Background(), spec, Addrs{Control: sink.addr()}, nil, ticks.onTick)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -166,7 +166,7 @@ func TestFakeClockRunEndsWithAPartialTick(t *testing.T) {
 func TestRealClockTicks(t *testing.T) {
 	sink := newUDPSink(t, "udp4", "127.0.0.1:0")
 	ticks := &tickLog{t: t}
-	c, err := Run(context.Background(), Spec{Profile: SingleNBL, Rate: 1000, Duration: 1200 * time.Millisecond}, Target{Control: sink.addr()}, nil, ticks.onTick)
+	c, err := Run(context.Background(), Spec{Profile: SingleNBL, Rate: 1000, Duration: 1200 * time.Millisecond}, Addrs{Control: sink.addr()}, nil, ticks.onTick)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -191,7 +191,7 @@ func TestCancelledRunReturnsCountersAndContextError(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
 	defer cancel()
 	ticks := &tickLog{t: t}
-	c, err := Run(ctx, Spec{Profile: SingleNBL, Rate: 1000, Duration: time.Hour}, Target{Control: sink.addr()}, nil, ticks.onTick)
+	c, err := Run(ctx, Spec{Profile: SingleNBL, Rate: 1000, Duration: time.Hour}, Addrs{Control: sink.addr()}, nil, ticks.onTick)
 	if err != context.DeadlineExceeded {
 		t.Errorf("err = %v, want context.DeadlineExceeded", err)
 	}
@@ -218,7 +218,7 @@ func TestMixSplitsRateAndPacketsByWeight(t *testing.T) {
 
 	control := newUDPSink(t, "udp4", "127.0.0.1:0")
 	forward := newUDPSink(t, "udp4", "127.0.0.1:0")
-	to := Target{Control: control.addr(), Forward: forward.addr()}
+	to := Addrs{Control: control.addr(), Forward: forward.addr()}
 	// MaxPackets splits by weight: 75 small and 25 big datagrams.
 	c, err := Run(context.Background(), Spec{Profile: Mix, Rate: 2000, MaxPackets: 100, Weights: map[Profile]float64{SingleNBL: 3, FragmentForward: 1}}, to, nil, nil)
 	if err != nil || c.Packets != 100 || c.Bytes != 75*DefaultSinglePayload+25*DefaultFragmentPayload {
@@ -243,7 +243,7 @@ func TestBitRate(t *testing.T) {
 	// 512 kbit/s of 64-byte payloads is 1000 datagrams/s.
 	spec := Spec{Profile: SingleNBL, BitRate: 512000, Duration: 2 * time.Second, Clock: clock}
 	ticks := &tickLog{t: t}
-	c, err := Run(context.Background(), spec, Target{Control: sink.addr()}, nil, ticks.onTick)
+	c, err := Run(context.Background(), spec, Addrs{Control: sink.addr()}, nil, ticks.onTick)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -178,7 +178,7 @@ func (s Spec) parts() ([]part, error) {
 }
 
 // destination is where a part's traffic goes, and the Target field that holds it.
-func (pt part) destination(to Target) (netip.AddrPort, string) {
+func (pt part) destination(to Addrs) (netip.AddrPort, string) {
 	switch pt.profile {
 	case StreamBurst:
 		return to.Stream, "Target.Stream (stream-burst)"

@@ -20,6 +20,8 @@ type progress struct {
 	out   io.Writer
 	quiet bool
 	bars  *mpb.Progress
+	// closed is set once the bars are gone: later lines go to out.
+	closed bool
 
 	mu    sync.Mutex
 	state map[string]*targetState
@@ -104,6 +106,19 @@ func (p *progress) drawBar(st *targetState, u bench.Progress, changed bool) {
 	}
 }
 
+// logf prints a guest operation's progress line (reboots, hotfix), above the bars when
+// they are drawn. Lines come from several targets' goroutines at once.
+func (p *progress) logf(format string, args ...any) {
+	line := fmt.Sprintf("  "+format+"\n", args...)
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.bars != nil && !p.closed {
+		fmt.Fprint(p.bars, line)
+		return
+	}
+	fmt.Fprint(p.out, line)
+}
+
 func (p *progress) printLine(u bench.Progress) {
 	phase := u.Phase
 	if phase == "" {
@@ -120,10 +135,12 @@ func (p *progress) printLine(u bench.Progress) {
 }
 
 func (p *progress) close() {
-	if p.bars == nil {
+	p.mu.Lock()
+	if p.bars == nil || p.closed {
+		p.mu.Unlock()
 		return
 	}
-	p.mu.Lock()
+	p.closed = true
 	for _, name := range p.order {
 		if st := p.state[name]; st.bar != nil && !st.bar.Completed() {
 			st.bar.Abort(false)

@@ -48,7 +48,7 @@ func newReportCmd() *cobra.Command {
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			dir := args[0]
-			db := filepath.Join(dir, "wfplab.db")
+			db := filepath.Join(dir, bench.StoreFile)
 			if _, err := os.Stat(db); err != nil {
 				return withExit(exitFailure, fmt.Errorf("%s: no run store here (%v): give the folder of one run, e.g. results/<run-id>", dir, err))
 			}

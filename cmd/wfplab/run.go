@@ -18,7 +18,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/wfplab/wfplab/bench"
-	"github.com/wfplab/wfplab/lab"
+	"github.com/wfplab/wfplab/lab/contract"
 	"github.com/wfplab/wfplab/plots"
 	"github.com/wfplab/wfplab/scenarios"
 )
@@ -47,7 +47,7 @@ Exit status: 0 every expectation met, 1 an expectation not met, 2 an error.`,
 		},
 	}
 	cmd.Flags().StringVar(&f.scenario, "scenario", "", "scenario YAML file (default: the built-in scenario)")
-	cmd.Flags().StringVar(&f.builtin, "builtin", "kb979223", "built-in scenario to run when --scenario is not given")
+	cmd.Flags().StringVar(&f.builtin, "builtin", scenarios.DefaultScenario, "built-in scenario to run when --scenario is not given")
 	cmd.Flags().StringVar(&f.out, "out", "results", "folder that receives the run's folder")
 	cmd.Flags().Int64Var(&f.seed, "seed", 0, "seed for the simulated guests' random parts (default: random, printed)")
 	cmd.Flags().BoolVar(&f.quiet, "quiet", false, "no live progress")
@@ -123,10 +123,12 @@ func runScenario(ctx context.Context, f runFlags, stdout, stderr io.Writer) erro
 	fmt.Fprintf(stdout, "results: %s\n", dir)
 
 	var runErrs *multierror.Error
-	provider, err := providerFor(sc, seed)
+	provider, kind, err := providerFor(sc, seed)
 	if err != nil {
 		return withExit(exitFailure, err)
 	}
+	prog := newProgress(stderr, f.quiet)
+	defer prog.close()
 	upCtx, cancelUp := context.WithTimeout(ctx, 10*time.Minute)
 	targets, err := provider.Up(upCtx)
 	cancelUp()
@@ -141,7 +143,7 @@ func runScenario(ctx context.Context, f runFlags, stdout, stderr io.Writer) erro
 		}
 	}()
 
-	runTargets, guests, err := wireTargets(sc, targets, stderr)
+	runTargets, guests, err := wireTargets(sc, kind, targets, prog.logf)
 	if err != nil {
 		runErrs = multierror.Append(runErrs, err)
 	}
@@ -153,7 +155,6 @@ func runScenario(ctx context.Context, f runFlags, stdout, stderr io.Writer) erro
 
 	var results []bench.CellResult
 	if len(runTargets) > 0 {
-		prog := newProgress(stderr, f.quiet)
 		runner := &bench.Runner{
 			Scenario: sc,
 			Store:    store,
@@ -191,7 +192,7 @@ func runScenario(ctx context.Context, f runFlags, stdout, stderr io.Writer) erro
 	return nil
 }
 
-func writeManifest(dir, id string, sc *scenarios.Scenario, seed int64, started time.Time, targets []lab.Target, met, expected int, errs *multierror.Error) error {
+func writeManifest(dir, id string, sc *scenarios.Scenario, seed int64, started time.Time, targets []contract.Target, met, expected int, errs *multierror.Error) error {
 	m := runManifest{
 		ID: id, Scenario: sc.Name, Source: sc.Source, Provider: sc.Provider.Kind, Seed: seed,
 		Tool: toolVersion(), GoVersion: goVersion(), Started: started, Finished: time.Now(),

@@ -83,7 +83,7 @@ func runTraffic(cmd *cobra.Command, f trafficFlags) error {
 	if f.bitRate > 0 {
 		spec.Rate = 0
 	}
-	var target traffic.Target
+	var target traffic.Addrs
 	switch spec.Profile {
 	case traffic.StreamBurst:
 		target.Stream = to

@@ -2,13 +2,15 @@ package main
 
 import (
 	"fmt"
-	"io"
 	"io/fs"
+	"maps"
 	"net"
 	"net/netip"
 	"os"
 	"runtime"
 	"runtime/debug"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/hashicorp/go-multierror"
@@ -16,63 +18,92 @@ import (
 	"github.com/wfplab/wfplab/bench"
 	"github.com/wfplab/wfplab/guest"
 	"github.com/wfplab/wfplab/lab"
+	"github.com/wfplab/wfplab/lab/contract"
 	"github.com/wfplab/wfplab/lab/sim"
 	"github.com/wfplab/wfplab/scenarios"
 	"github.com/wfplab/wfplab/traffic"
 )
 
-// providerFor picks where the scenario's guests come from. This is the one place that
-// knows about simulated guests; lab and bench never ask.
-func providerFor(sc *scenarios.Scenario, seed int64) (lab.Provider, error) {
-	switch sc.Provider.Kind {
-	case "sim":
-		specs := make([]sim.GuestSpec, 0, len(sc.Targets))
-		for _, t := range sc.Targets {
-			entry, err := lab.LookupOS(t.OS)
-			if err != nil {
-				return nil, fmt.Errorf("%s: target %s: %w", sc.Source, t.Name, err)
-			}
-			specs = append(specs, sim.GuestSpec{Name: t.Name, OS: entry})
-		}
-		cfg := sim.DefaultConfig()
-		cfg.Seed = seed
-		cfg.Noise = sc.Provider.SimNoise
-		if sc.Provider.SimRebootDown > 0 {
-			cfg.RebootDown = sc.Provider.SimRebootDown
-		}
-		if pw := os.Getenv("WFPLAB_SIM_PASSWORD"); pw != "" {
-			cfg.Password = pw
-		}
-		return sim.NewProvider(specs, cfg), nil
-	case "static":
-		var sts []lab.StaticTarget
-		for _, t := range sc.Targets {
-			st, err := staticTarget(t)
-			if err != nil {
-				return nil, fmt.Errorf("%s: target %s: %w", sc.Source, t.Name, err)
-			}
-			sts = append(sts, st)
-		}
-		return lab.NewStatic(sts...), nil
-	default:
-		return nil, fmt.Errorf("%s: provider %q is not available yet (use sim or static)", sc.Source, sc.Provider.Kind)
+// providerKind is what the CLI knows of one kind of provider: how to open it from a
+// scenario, where its KB979223 packages come from when the scenario names no folder, and
+// how often a rebooting guest is probed. This table is the one place that knows the kinds;
+// lab and bench never ask.
+type providerKind struct {
+	open func(sc *scenarios.Scenario, seed int64) (contract.Provider, error)
+	// hotfix is the packages' source when lab.hotfix_dir is not set; nil: none.
+	hotfix func() fs.FS
+	// rebootPoll is the wait between probes of a rebooting guest; 0: lab's default.
+	rebootPoll time.Duration
+}
+
+var providerKinds = map[string]providerKind{
+	// Simulated guests reboot in well under a second: probe them often.
+	scenarios.ProviderSim:    {open: openSim, hotfix: sim.HotfixPackages, rebootPoll: 250 * time.Millisecond},
+	scenarios.ProviderStatic: {open: openStatic},
+}
+
+// providerFor opens the provider the scenario names.
+func providerFor(sc *scenarios.Scenario, seed int64) (contract.Provider, providerKind, error) {
+	kind, ok := providerKinds[sc.Provider.Kind]
+	if !ok {
+		return nil, providerKind{}, fmt.Errorf("%s: provider %q is not available yet (use %s)", sc.Source, sc.Provider.Kind, availableProviders())
 	}
+	p, err := kind.open(sc, seed)
+	return p, kind, err
+}
+
+func availableProviders() string {
+	names := slices.Sorted(maps.Keys(providerKinds))
+	return strings.Join(names, " or ")
+}
+
+func openSim(sc *scenarios.Scenario, seed int64) (contract.Provider, error) {
+	specs := make([]sim.MachineSpec, 0, len(sc.Targets))
+	for _, t := range sc.Targets {
+		entry, err := contract.LookupOS(t.OS)
+		if err != nil {
+			return nil, fmt.Errorf("%s: target %s: %w", sc.Source, t.Name, err)
+		}
+		specs = append(specs, sim.MachineSpec{Name: t.Name, OS: entry})
+	}
+	cfg := sim.DefaultConfig()
+	cfg.Seed = seed
+	cfg.Noise = sc.Provider.SimNoise
+	if sc.Provider.SimRebootDown > 0 {
+		cfg.RebootDown = sc.Provider.SimRebootDown
+	}
+	if pw := os.Getenv(sim.PasswordEnv); pw != "" {
+		cfg.Password = pw
+	}
+	return sim.NewProvider(specs, cfg), nil
+}
+
+func openStatic(sc *scenarios.Scenario, _ int64) (contract.Provider, error) {
+	var sts []lab.StaticTarget
+	for _, t := range sc.Targets {
+		st, err := staticTarget(t)
+		if err != nil {
+			return nil, fmt.Errorf("%s: target %s: %w", sc.Source, t.Name, err)
+		}
+		sts = append(sts, st)
+	}
+	return lab.NewStatic(sts...), nil
 }
 
 // hotfixPackages is where the KB979223 MSU files come from: the scenario's hotfix folder,
-// or, for simulated guests without one, the simulator's own packages.
-func hotfixPackages(sc *scenarios.Scenario) fs.FS {
+// or the provider's own packages (the simulator's) when it has some.
+func hotfixPackages(sc *scenarios.Scenario, kind providerKind) fs.FS {
 	if sc.Lab.HotfixDir != "" {
 		return os.DirFS(sc.Lab.HotfixDir)
 	}
-	if sc.Provider.Kind == "sim" {
-		return sim.HotfixPackages()
+	if kind.hotfix != nil {
+		return kind.hotfix()
 	}
 	return nil
 }
 
 // hotfixFor reads the KB979223 package a target needs, when a phase installs it.
-func hotfixFor(sc *scenarios.Scenario, src fs.FS, os lab.OS) ([]byte, error) {
+func hotfixFor(sc *scenarios.Scenario, src fs.FS, os contract.OS) ([]byte, error) {
 	needed := false
 	for _, p := range sc.Phases {
 		needed = needed || p.InstallHotfix
@@ -91,11 +122,11 @@ func hotfixFor(sc *scenarios.Scenario, src fs.FS, os lab.OS) ([]byte, error) {
 }
 
 // wireTargets dials every target that came up and pairs it with its tools.
-func wireTargets(sc *scenarios.Scenario, targets []lab.Target, log io.Writer) ([]bench.RunTarget, []*lab.Guest, error) {
+func wireTargets(sc *scenarios.Scenario, kind providerKind, targets []contract.Target, logf func(string, ...any)) ([]bench.RunTarget, []*lab.Session, error) {
 	var errs *multierror.Error
 	var out []bench.RunTarget
-	var guests []*lab.Guest
-	hotfix := hotfixPackages(sc)
+	var guests []*lab.Session
+	hotfix := hotfixPackages(sc, kind)
 	for _, t := range targets {
 		tools, err := guestTools(t.OS.Arch)
 		if err != nil {
@@ -107,7 +138,7 @@ func wireTargets(sc *scenarios.Scenario, targets []lab.Target, log io.Writer) ([
 			errs = multierror.Append(errs, fmt.Errorf("%s: %w", t.Name, err))
 			continue
 		}
-		g, err := lab.Dial(t, lab.Options{RebootTimeout: sc.Lab.RebootTimeout, RebootPoll: rebootPoll(sc)})
+		g, err := lab.Dial(t, lab.Options{RebootTimeout: sc.Lab.RebootTimeout, RebootPoll: kind.rebootPoll, Logf: logf})
 		if err != nil {
 			errs = multierror.Append(errs, err)
 			continue
@@ -115,8 +146,8 @@ func wireTargets(sc *scenarios.Scenario, targets []lab.Target, log io.Writer) ([
 		guests = append(guests, g)
 		out = append(out, bench.RunTarget{
 			Info:  bench.TargetInfo{Name: t.Name, OS: t.OS.Name, Product: t.OS.Product, Arch: t.OS.Arch},
-			Guest: bench.LabGuest{G: g, Tools: tools, Hotfix: msu},
-			Traffic: traffic.Target{
+			Guest: LabGuest{G: g, Tools: tools, Hotfix: msu},
+			Traffic: traffic.Addrs{
 				Stream:  t.Traffic.Stream,
 				Forward: t.Traffic.Forward,
 				Control: t.Traffic.Control,
@@ -124,14 +155,6 @@ func wireTargets(sc *scenarios.Scenario, targets []lab.Target, log io.Writer) ([
 		})
 	}
 	return out, guests, errs.ErrorOrNil()
-}
-
-// rebootPoll probes a fast-rebooting simulated guest often; real guests every 2 s.
-func rebootPoll(sc *scenarios.Scenario) time.Duration {
-	if sc.Provider.Kind == "sim" {
-		return 250 * time.Millisecond
-	}
-	return 0
 }
 
 // guestTools returns the signed guest binaries for an architecture.
@@ -162,10 +185,10 @@ func goVersion() string { return runtime.Version() }
 
 // staticTarget turns a scenario's static target into the lab's form. The user name comes
 // from UserEnv (default WFPLAB_USER, then "vagrant"); the password never leaves its source.
-func staticTarget(t scenarios.Target) (lab.StaticTarget, error) {
+func staticTarget(t scenarios.TargetSpec) (lab.StaticTarget, error) {
 	userEnv := t.UserEnv
 	if userEnv == "" {
-		userEnv = "WFPLAB_USER"
+		userEnv = scenarios.DefaultUserEnv
 	}
 	user := os.Getenv(userEnv)
 	if user == "" {
@@ -173,7 +196,7 @@ func staticTarget(t scenarios.Target) (lab.StaticTarget, error) {
 	}
 	passEnv := t.PasswordEnv
 	if passEnv == "" && t.PasswordFile == "" {
-		passEnv = "WFPLAB_PASSWORD"
+		passEnv = scenarios.DefaultPasswordEnv
 	}
 	host, err := netipAddr(t.Host)
 	if err != nil {
@@ -182,11 +205,11 @@ func staticTarget(t scenarios.Target) (lab.StaticTarget, error) {
 	return lab.StaticTarget{
 		Name:         t.Name,
 		OS:           t.OS,
-		Endpoint:     lab.Endpoint{Host: t.Host, Port: t.Port, HTTPS: t.HTTPS, Insecure: t.Insecure},
+		Endpoint:     contract.Endpoint{Host: t.Host, Port: t.Port, HTTPS: t.HTTPS, Insecure: t.Insecure},
 		User:         user,
 		PasswordEnv:  passEnv,
 		PasswordFile: t.PasswordFile,
-		Traffic: lab.TrafficAddrs{
+		Traffic: contract.TrafficAddrs{
 			Stream:        netip.AddrPortFrom(host, uint16(t.StreamPort)),
 			Forward:       t.ForwardDest,
 			ForwardPrefix: t.ForwardPrefix,

@@ -8,7 +8,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/wfplab/wfplab/lab"
 	"github.com/wfplab/wfplab/lab/sim/cmdexe"
 	"github.com/wfplab/wfplab/lab/sim/kernel"
 )
@@ -18,7 +17,7 @@ const agentVersion = "0.1.0+sim"
 
 // agent is the simulated wfplab-agent.exe: versions, sample, counters, reset, printing the
 // lines of guest/agent/FORMAT.md.
-func (g *Guest) agent(ctx context.Context, b *boot, p *cmdexe.Process) int {
+func (g *Machine) agent(ctx context.Context, b *boot, p *cmdexe.Process) int {
 	if len(p.Args) == 0 {
 		return agentUsage(p, "missing command: use versions, sample --interval-ms N, counters or reset")
 	}
@@ -72,7 +71,7 @@ func agentUsage(p *cmdexe.Process, msg string) int {
 
 // sample writes H1, then an S1 line every interval of guest time until stdin ends, the
 // command is terminated, or the guest goes down.
-func (g *Guest) sample(ctx context.Context, b *boot, p *cmdexe.Process, interval time.Duration) int {
+func (g *Machine) sample(ctx context.Context, b *boot, p *cmdexe.Process, interval time.Duration) int {
 	fmt.Fprintf(p.Stdout, "H1 agent=wfplab-agent ver=%s interval_ms=%d arch=%s pid=%d\r\n",
 		escapeField(agentVersion), interval/time.Millisecond, g.os.Arch, g.newPID())
 	stdinDone := make(chan struct{})
@@ -110,7 +109,7 @@ func (g *Guest) sample(ctx context.Context, b *boot, p *cmdexe.Process, interval
 }
 
 // sampleLine formats one S1 line and returns the tags it compared against.
-func (g *Guest) sampleLine(b *boot, seq uint64, prev map[string]kernel.TagUsage) (string, map[string]kernel.TagUsage) {
+func (g *Machine) sampleLine(b *boot, seq uint64, prev map[string]kernel.TagUsage) (string, map[string]kernel.TagUsage) {
 	at := b.uptime()
 	pool := b.kern.Pool(at)
 	cpu := b.kern.CPU(at)
@@ -149,14 +148,14 @@ func driverFields(c [3]kernel.LayerCounters, running bool) string {
 }
 
 // inventoryLine is the V1 line: file versions and test signing in force for this boot.
-func (g *Guest) inventoryLine(b *boot) string {
+func (g *Machine) inventoryLine(b *boot) string {
 	ts := "off"
 	if b.testSigning {
 		ts = "on"
 	}
 	return fmt.Sprintf("V1 os_build=%s os_version=%s sp=%d arch=%s netio=%s tcpip=%s fwpkclnt=%s testsigning=%s drv_service=%s boot_us=%d\r\n",
 		g.os.Build, g.os.Version, g.os.SP, g.os.Arch, b.files.netio, b.files.tcpip, b.files.fwpkclnt, ts,
-		g.serviceState(b, lab.DriverService), b.uptime().Microseconds())
+		g.serviceState(b, agentDriverService), b.uptime().Microseconds())
 }
 
 // escapeField escapes a value as FORMAT.md says: bytes outside '!'..'~' and % = / , become %XX.

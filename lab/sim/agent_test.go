@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"maps"
 	"net"
 	"net/netip"
 	"strconv"
@@ -13,15 +14,15 @@ import (
 	"testing"
 	"time"
 
-	"github.com/wfplab/wfplab/lab"
-	"github.com/wfplab/wfplab/lab/agent"
+	"github.com/wfplab/wfplab/lab/agentfmt"
+	"github.com/wfplab/wfplab/lab/contract"
 	"github.com/wfplab/wfplab/lab/sim/kernel"
 	"github.com/wfplab/wfplab/lab/sim/wsman"
 )
 
 // installDriver uploads the agent and a signed driver, creates the service with the
 // Parameters the lab writes, and starts it (rebooting into test mode on x64).
-func installDriver(t *testing.T, tg *tguest) lab.Target {
+func installDriver(t *testing.T, tg *tguest) contract.Target {
 	t.Helper()
 	tgt := tg.g.Target()
 	machine := uint16(machineAMD64)
@@ -56,11 +57,11 @@ func (tg *tguest) kern() *kernel.Kernel {
 	return tg.g.cur.kern
 }
 
-func counters(t *testing.T, tg *tguest, verb string) agent.Driver {
+func counters(t *testing.T, tg *tguest, verb string) contract.Driver {
 	t.Helper()
-	c, err := agent.ParseCounters(strings.TrimRight(tg.must(`C:\wfplab\wfplab-agent.exe `+verb).out, "\r\n"))
+	c, err := agentfmt.ParseCounters(strings.TrimRight(tg.must(`C:\wfplab\wfplab-agent.exe `+verb).out, "\r\n"))
 	if err != nil {
-		t.Fatalf("lab/agent cannot parse the C1 line: %v", err)
+		t.Fatalf("lab/agentfmt cannot parse the C1 line: %v", err)
 	}
 	return c.Driver
 }
@@ -127,12 +128,12 @@ func TestTrafficLeaksThroughTheWholeStack(t *testing.T) {
 			}
 			sendUDP(t, tgt.Traffic.Forward, 4000, 200)
 			sendUDP(t, tgt.Traffic.Control, 64, 200)
-			var d agent.Driver
+			var d contract.Driver
 			eventually(t, 10*time.Second, "the driver to count every datagram", func() bool {
 				d = counters(t, tg, "counters")
-				return d.Layers[agent.LayerForward].Classify == 200 && d.Layers[agent.LayerTransport].Classify == 200
+				return d.Layers[contract.LayerForward].Classify == 200 && d.Layers[contract.LayerTransport].Classify == 200
 			})
-			s, f, x := d.Layers[agent.LayerStream], d.Layers[agent.LayerForward], d.Layers[agent.LayerTransport]
+			s, f, x := d.Layers[contract.LayerStream], d.Layers[contract.LayerForward], d.Layers[contract.LayerTransport]
 			if s.Blocked != 10 || s.MultiChain == 0 || f.Hist[2] != 200 || f.NBLs != 600 || x.MultiChain != 0 || x.Hist[0] != 200 {
 				t.Fatalf("counters: %+v", d.Layers)
 			}
@@ -145,26 +146,26 @@ func TestTrafficLeaksThroughTheWholeStack(t *testing.T) {
 				t.Fatalf("pool grew %d bytes, want %d", grew, want)
 			}
 			// reset prints the counters, then zeroes them.
-			if r := counters(t, tg, "reset"); r.Layers[agent.LayerForward].Classify != 200 {
+			if r := counters(t, tg, "reset"); r.Layers[contract.LayerForward].Classify != 200 {
 				t.Fatalf("reset printed %+v", r.Layers)
 			}
-			if r := counters(t, tg, "counters"); r.Layers[agent.LayerForward] != (agent.LayerCounters{}) {
+			if r := counters(t, tg, "counters"); r.Layers[contract.LayerForward] != (contract.LayerCounters{}) {
 				t.Fatalf("after reset %+v", r.Layers)
 			}
 		})
 	}
 }
 
-// TestSampleStream runs `sample` as a streaming command, parses every line with lab/agent,
+// TestSampleStream runs `sample` as a streaming command, parses every line with lab/agentfmt,
 // and ends it by closing stdin.
 func TestSampleStream(t *testing.T) {
 	cfg := testConfig()
 	cfg.Noise = true
 	tg := startGuest(t, "win7-x64", cfg)
 	tgt := installDriver(t, tg)
-	inv, err := agent.ParseInventory(strings.TrimRight(tg.must(`C:\wfplab\wfplab-agent.exe versions`).out, "\r\n"))
+	inv, err := agentfmt.ParseInventory(strings.TrimRight(tg.must(`C:\wfplab\wfplab-agent.exe versions`).out, "\r\n"))
 	if err != nil {
-		t.Fatalf("lab/agent cannot parse V1: %v", err)
+		t.Fatalf("lab/agentfmt cannot parse V1: %v", err)
 	}
 	if inv.OSBuild != "7600.16385" || inv.Arch != "x64" || !inv.TestSigning || inv.DrvService != "running" || inv.Netio != "6.1.7600.16385" {
 		t.Fatalf("inventory %+v", inv)
@@ -208,25 +209,26 @@ func TestSampleStream(t *testing.T) {
 		}
 		return ""
 	}
-	h, err := agent.ParseHeader(next())
+	h, err := agentfmt.ParseHeader(next())
 	if err != nil {
 		t.Fatalf("H1: %v", err)
 	}
 	if h.Agent != "wfplab-agent" || h.IntervalMS != 50 || h.Arch != "x64" || h.PID == 0 {
 		t.Fatalf("header %+v", h)
 	}
-	var tr agent.Tracker
-	var samples []agent.Sample
+	var tr contract.TagTable
+	var samples []contract.Sample
 	for i := 0; i < 12; i++ {
 		if i == 4 {
 			sendUDP(t, tgt.Traffic.Forward, 4000, 100)
 		}
-		s, err := agent.ParseSample(next())
+		s, err := agentfmt.ParseSample(next())
 		if err != nil {
 			t.Fatalf("S1 %d: %v", i, err)
 		}
 		samples = append(samples, s)
-		full := tr.Apply(s)
+		tr.Apply(s.Seq, s.ChangedTags)
+		full := maps.Clone(tr.Tags())
 		var sum uint64
 		for _, u := range full {
 			sum += u.Bytes
@@ -275,7 +277,7 @@ func TestSampleStream(t *testing.T) {
 	if span < 11*50_000*8/10 {
 		t.Fatalf("12 samples at 50 ms spanned only %d us of guest time", span)
 	}
-	last := samples[len(samples)-1].Driver.Layers[agent.LayerForward]
+	last := samples[len(samples)-1].Driver.Layers[contract.LayerForward]
 	if last.Classify == 0 || last.NBLs != 3*last.Classify {
 		t.Fatalf("forward counters in the stream: %+v", last)
 	}

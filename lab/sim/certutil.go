@@ -20,7 +20,7 @@ import (
 )
 
 // certutil models -decode, -encode, -hashfile and -addstore, with -f.
-func (g *Guest) certutil(_ context.Context, _ *boot, p *cmdexe.Process) int {
+func (g *Machine) certutil(_ context.Context, _ *boot, p *cmdexe.Process) int {
 	var verb string
 	var args []string
 	force := false
@@ -92,11 +92,11 @@ func fsHresult(err error) hresult {
 	return hresultDenied
 }
 
-func (g *Guest) abs(p *cmdexe.Process, name string) (string, error) {
+func (g *Machine) abs(p *cmdexe.Process, name string) (string, error) {
 	return cmdexe.Abs(p.Cwd, name)
 }
 
-func (g *Guest) readArg(p *cmdexe.Process, name string) ([]byte, error) {
+func (g *Machine) readArg(p *cmdexe.Process, name string) ([]byte, error) {
 	path, err := g.abs(p, name)
 	if err != nil {
 		return nil, err
@@ -105,7 +105,7 @@ func (g *Guest) readArg(p *cmdexe.Process, name string) ([]byte, error) {
 }
 
 // writeOut writes an output file, refusing to replace one unless force is set.
-func (g *Guest) writeOut(p *cmdexe.Process, name string, data []byte, force bool) error {
+func (g *Machine) writeOut(p *cmdexe.Process, name string, data []byte, force bool) error {
 	path, err := g.abs(p, name)
 	if err != nil {
 		return err
@@ -142,7 +142,7 @@ func decodeBase64(in []byte) ([]byte, error) {
 	return base64.StdEncoding.DecodeString(b.String())
 }
 
-func (g *Guest) certDecode(p *cmdexe.Process, args []string, force bool) int {
+func (g *Machine) certDecode(p *cmdexe.Process, args []string, force bool) int {
 	if len(args) != 2 {
 		return certFail(p, "-decode", hresultInvalidArg)
 	}
@@ -164,7 +164,7 @@ func (g *Guest) certDecode(p *cmdexe.Process, args []string, force bool) int {
 	return 0
 }
 
-func (g *Guest) certEncode(p *cmdexe.Process, args []string, force bool) int {
+func (g *Machine) certEncode(p *cmdexe.Process, args []string, force bool) int {
 	if len(args) != 2 {
 		return certFail(p, "-encode", hresultInvalidArg)
 	}
@@ -195,7 +195,7 @@ func (g *Guest) certEncode(p *cmdexe.Process, args []string, force bool) int {
 
 // certHash prints a file's hash as Windows 7's certutil does: lower-case hex pairs separated
 // by single spaces. The algorithm defaults to SHA1.
-func (g *Guest) certHash(p *cmdexe.Process, args []string) int {
+func (g *Machine) certHash(p *cmdexe.Process, args []string) int {
 	if len(args) < 1 || len(args) > 2 {
 		return certFail(p, "-hashfile", hresultInvalidArg)
 	}
@@ -238,7 +238,7 @@ func (g *Guest) certHash(p *cmdexe.Process, args []string) int {
 // certAddStore adds a certificate (DER, PEM or base64) to a machine store. Trust has no
 // effect on the model's driver loading: in test-signing mode Windows loads any test-signed
 // driver; the stores are kept for completeness.
-func (g *Guest) certAddStore(p *cmdexe.Process, args []string) int {
+func (g *Machine) certAddStore(p *cmdexe.Process, args []string) int {
 	if len(args) != 2 {
 		return certFail(p, "-addstore", hresultInvalidArg)
 	}

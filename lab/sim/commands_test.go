@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/wfplab/wfplab/lab/agent"
+	"github.com/wfplab/wfplab/lab/agentfmt"
 )
 
 // TestCommandsTable sends every line of COMMANDS.md through masterzen/winrm over HTTP and
@@ -261,9 +261,9 @@ func TestAgentChecks(t *testing.T) {
 	if a.code != 1 || !strings.HasPrefix(a.out, "E1 where=usage ") {
 		t.Fatalf("usage error: %+v", a)
 	}
-	if v, err := agent.ParseLine(strings.TrimRight(a.out, "\r\n")); err != nil {
-		t.Fatalf("lab/agent cannot parse %q: %v", a.out, err)
-	} else if e, ok := v.(*agent.AgentError); !ok || e.Where != "usage" || !strings.Contains(e.Msg, "unknown command bogus") {
+	if v, err := agentfmt.ParseLine(strings.TrimRight(a.out, "\r\n")); err != nil {
+		t.Fatalf("lab/agentfmt cannot parse %q: %v", a.out, err)
+	} else if e, ok := v.(*agentfmt.AgentError); !ok || e.Where != "usage" || !strings.Contains(e.Msg, "unknown command bogus") {
 		t.Fatalf("E1 parsed as %#v", v)
 	}
 	if a := tg.run(`C:\wfplab\wfplab-agent.exe sample --interval-ms 0`); a.code != 1 {

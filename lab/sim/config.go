@@ -7,7 +7,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/wfplab/wfplab/lab"
+	"github.com/wfplab/wfplab/lab/contract"
 	"github.com/wfplab/wfplab/lab/sim/kernel"
 )
 
@@ -75,10 +75,10 @@ func (c Config) listenAddr() (netip.Addr, error) {
 	return a.Unmap(), nil
 }
 
-// GuestSpec is one simulated guest to bring up.
-type GuestSpec struct {
-	Name string // unique within the provider; also the base of the computer name
-	OS   lab.OS // a catalog entry
+// MachineSpec is one simulated guest to bring up.
+type MachineSpec struct {
+	Name string      // unique within the provider; also the base of the computer name
+	OS   contract.OS // a catalog entry
 }
 
 // guestSeed mixes the run seed with the guest's name, so guests differ and runs repeat.

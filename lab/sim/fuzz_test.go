@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/wfplab/wfplab/lab"
+	"github.com/wfplab/wfplab/lab/contract"
 	"github.com/wfplab/wfplab/lab/sim/kernel"
 	"github.com/wfplab/wfplab/lab/sim/wsman"
 )
@@ -29,8 +29,8 @@ func FuzzGuestLine(f *testing.F) {
 	} {
 		f.Add(s)
 	}
-	o, _ := lab.LookupOS("win7-x64")
-	g, err := NewGuest(GuestSpec{Name: "fuzz", OS: o}, testConfig())
+	o, _ := contract.LookupOS("win7-x64")
+	g, err := NewMachine(MachineSpec{Name: "fuzz", OS: o}, testConfig())
 	if err != nil {
 		f.Fatal(err)
 	}

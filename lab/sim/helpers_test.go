@@ -23,8 +23,7 @@ import (
 	"time"
 
 	"github.com/masterzen/winrm"
-
-	"github.com/wfplab/wfplab/lab"
+	"github.com/wfplab/wfplab/lab/contract"
 )
 
 var netipZero netip.AddrPort
@@ -36,16 +35,16 @@ func testConfig() Config {
 
 type tguest struct {
 	t *testing.T
-	g *Guest
+	g *Machine
 }
 
 func startGuest(t *testing.T, osName string, cfg Config) *tguest {
 	t.Helper()
-	o, err := lab.LookupOS(osName)
+	o, err := contract.LookupOS(osName)
 	if err != nil {
 		t.Fatal(err)
 	}
-	g, err := NewGuest(GuestSpec{Name: osName, OS: o}, cfg)
+	g, err := NewMachine(MachineSpec{Name: osName, OS: o}, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -9,7 +9,7 @@ import (
 )
 
 // program is a Windows program the simulated guest implements.
-type program func(g *Guest, ctx context.Context, b *boot, p *cmdexe.Process) int
+type program func(g *Machine, ctx context.Context, b *boot, p *cmdexe.Process) int
 
 const sys32 = `C:\Windows\System32`
 
@@ -18,15 +18,15 @@ var programs = map[string]program{}
 
 func init() {
 	for name, fn := range map[string]program{
-		`cmd.exe`:       (*Guest).cmd,
-		`sc.exe`:        (*Guest).sc,
-		`reg.exe`:       (*Guest).regExe,
-		`certutil.exe`:  (*Guest).certutil,
-		`wusa.exe`:      (*Guest).wusa,
-		`shutdown.exe`:  (*Guest).shutdownExe,
-		`bcdedit.exe`:   (*Guest).bcdedit,
-		`hostname.exe`:  (*Guest).hostnameExe,
-		`wbem\WMIC.exe`: (*Guest).wmic,
+		`cmd.exe`:       (*Machine).cmd,
+		`sc.exe`:        (*Machine).sc,
+		`reg.exe`:       (*Machine).regExe,
+		`certutil.exe`:  (*Machine).certutil,
+		`wusa.exe`:      (*Machine).wusa,
+		`shutdown.exe`:  (*Machine).shutdownExe,
+		`bcdedit.exe`:   (*Machine).bcdedit,
+		`hostname.exe`:  (*Machine).hostnameExe,
+		`wbem\WMIC.exe`: (*Machine).wmic,
 	} {
 		programs[sys32+`\`+name] = fn
 	}
@@ -37,7 +37,7 @@ func init() {
 const agentName = "wfplab-agent.exe"
 
 // exec runs a program file a command line named.
-func (g *Guest) exec(ctx context.Context, b *boot, p *cmdexe.Process) int {
+func (g *Machine) exec(ctx context.Context, b *boot, p *cmdexe.Process) int {
 	for path, fn := range programs {
 		if strings.EqualFold(path, p.Path) {
 			return fn(g, ctx, b, p)
@@ -55,7 +55,7 @@ func (g *Guest) exec(ctx context.Context, b *boot, p *cmdexe.Process) int {
 
 // checkExecutable loads a program image as CreateProcess would: a PE file whose machine type
 // the OS runs (x86 programs run on x64 through WOW64).
-func (g *Guest) checkExecutable(p *cmdexe.Process) (int, bool) {
+func (g *Machine) checkExecutable(p *cmdexe.Process) (int, bool) {
 	data, err := g.fs.ReadFile(p.Path)
 	if err != nil {
 		fmt.Fprintf(p.Stderr, "Access is denied.\r\n")
@@ -76,7 +76,7 @@ func (g *Guest) checkExecutable(p *cmdexe.Process) (int, bool) {
 }
 
 // cmd is `cmd /c LINE` (and /k, which ends as /c here: there is no console).
-func (g *Guest) cmd(ctx context.Context, b *boot, p *cmdexe.Process) int {
+func (g *Machine) cmd(ctx context.Context, b *boot, p *cmdexe.Process) int {
 	line := p.Tail
 	lower := asciiLower(line) // byte offsets must stay those of line
 	i := strings.Index(lower, "/c")
@@ -94,7 +94,7 @@ func (g *Guest) cmd(ctx context.Context, b *boot, p *cmdexe.Process) int {
 	return g.interp(b).Run(ctx, inner, p.Stdin, p.Stdout, p.Stderr)
 }
 
-func (g *Guest) hostnameExe(_ context.Context, _ *boot, p *cmdexe.Process) int {
+func (g *Machine) hostnameExe(_ context.Context, _ *boot, p *cmdexe.Process) int {
 	if len(p.Args) > 0 {
 		fmt.Fprint(p.Stderr, "sethostname: Use the Network Control Panel Applet to set hostname.\r\n")
 		return 1
@@ -104,7 +104,7 @@ func (g *Guest) hostnameExe(_ context.Context, _ *boot, p *cmdexe.Process) int {
 }
 
 // bcdedit models `/set [{current}] testsigning on|off` and `/enum`.
-func (g *Guest) bcdedit(_ context.Context, b *boot, p *cmdexe.Process) int {
+func (g *Machine) bcdedit(_ context.Context, b *boot, p *cmdexe.Process) int {
 	args := p.Args
 	if len(args) == 0 || strings.EqualFold(args[0], "/enum") {
 		g.mu.Lock()
@@ -159,7 +159,7 @@ func (g *Guest) bcdedit(_ context.Context, b *boot, p *cmdexe.Process) int {
 }
 
 // shutdownExe models /r /s /p /a with /t and /f.
-func (g *Guest) shutdownExe(_ context.Context, b *boot, p *cmdexe.Process) int {
+func (g *Machine) shutdownExe(_ context.Context, b *boot, p *cmdexe.Process) int {
 	var reboot, off, abort bool
 	delay := 30 // Windows' default for /r and /s
 	for i := 0; i < len(p.Args); i++ {

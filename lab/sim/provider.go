@@ -16,34 +16,33 @@ import (
 	"time"
 
 	"github.com/hashicorp/go-multierror"
-
-	"github.com/wfplab/wfplab/lab"
+	"github.com/wfplab/wfplab/lab/contract"
 )
 
-// Provider brings simulated guests up and down; it implements lab.Provider.
+// Provider brings simulated guests up and down; it implements contract.Provider.
 type Provider struct {
-	specs []GuestSpec
+	specs []MachineSpec
 	cfg   Config
 
 	mu     sync.Mutex
-	guests []*Guest
+	guests []*Machine
 	up     bool
 }
 
-var _ lab.Provider = (*Provider)(nil)
+var _ contract.Provider = (*Provider)(nil)
 
 // NewProvider returns a provider for the given guests. Use DefaultConfig() as the base of
 // cfg for the model's defaults (noise on).
-func NewProvider(specs []GuestSpec, cfg Config) *Provider {
-	return &Provider{specs: append([]GuestSpec(nil), specs...), cfg: cfg}
+func NewProvider(specs []MachineSpec, cfg Config) *Provider {
+	return &Provider{specs: append([]MachineSpec(nil), specs...), cfg: cfg}
 }
 
-// Name implements lab.Provider.
+// Name implements contract.Provider.
 func (p *Provider) Name() string { return "sim" }
 
 // Up boots every guest, each with WinRM on an ephemeral loopback port and its own traffic
 // sockets. It returns the targets that came up and one error per guest that did not.
-func (p *Provider) Up(ctx context.Context) ([]lab.Target, error) {
+func (p *Provider) Up(ctx context.Context) ([]contract.Target, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.up {
@@ -51,7 +50,7 @@ func (p *Provider) Up(ctx context.Context) ([]lab.Target, error) {
 	}
 	var errs *multierror.Error
 	seen := map[string]bool{}
-	var targets []lab.Target
+	var targets []contract.Target
 	for _, spec := range p.specs {
 		if err := ctx.Err(); err != nil {
 			errs = multierror.Append(errs, fmt.Errorf("sim: guest %s not started: %w", spec.Name, err))
@@ -62,7 +61,7 @@ func (p *Provider) Up(ctx context.Context) ([]lab.Target, error) {
 			continue
 		}
 		seen[spec.Name] = true
-		g, err := NewGuest(spec, p.cfg)
+		g, err := NewMachine(spec, p.cfg)
 		if err == nil {
 			err = g.Start(netip.AddrPort{})
 		}
@@ -93,7 +92,7 @@ func (p *Provider) Down(ctx context.Context) error {
 	)
 	for _, g := range guests {
 		wg.Add(1)
-		go func(g *Guest) {
+		go func(g *Machine) {
 			defer wg.Done()
 			if err := g.Close(ctx); err != nil {
 				mu.Lock()
@@ -106,8 +105,8 @@ func (p *Provider) Down(ctx context.Context) error {
 	return errs.ErrorOrNil()
 }
 
-// Guest returns the running guest of that name, or nil.
-func (p *Provider) Guest(name string) *Guest {
+// Machine returns the running guest of that name, or nil.
+func (p *Provider) Machine(name string) *Machine {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	for _, g := range p.guests {
@@ -126,7 +125,7 @@ const PasswordEnv = "WFPLAB_SIM_PASSWORD"
 // traffic addresses to out (never the password), then blocks. The password comes from
 // WFPLAB_SIM_PASSWORD if set, else cfg.Password, else "vagrant".
 func Serve(ctx context.Context, name, listenAddr string, cfg Config, out io.Writer) error {
-	o, err := lab.LookupOS(name)
+	o, err := contract.LookupOS(name)
 	if err != nil {
 		return fmt.Errorf("sim serve: %w", err)
 	}
@@ -141,7 +140,7 @@ func Serve(ctx context.Context, name, listenAddr string, cfg Config, out io.Writ
 		cfg.Password = pw
 	}
 	cfg.ListenHost = addr.Addr().String()
-	g, err := NewGuest(GuestSpec{Name: name, OS: o}, cfg)
+	g, err := NewMachine(MachineSpec{Name: name, OS: o}, cfg)
 	if err != nil {
 		return fmt.Errorf("sim serve: %w", err)
 	}

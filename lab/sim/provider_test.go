@@ -11,9 +11,7 @@ import (
 	"time"
 
 	"github.com/masterzen/winrm"
-
-	"github.com/wfplab/wfplab/lab"
-	"github.com/wfplab/wfplab/lab/agent"
+	"github.com/wfplab/wfplab/lab/contract"
 )
 
 // TestRebootAnswersBeforeGoingDown: exit 0 arrives, WinRM and the traffic sockets refuse
@@ -47,14 +45,14 @@ func TestRebootAnswersBeforeGoingDown(t *testing.T) {
 }
 
 func TestProviderUpDown(t *testing.T) {
-	var specs []GuestSpec
-	for _, o := range lab.Catalog() {
-		specs = append(specs, GuestSpec{Name: o.Name, OS: o})
+	var specs []MachineSpec
+	for _, o := range contract.Catalog() {
+		specs = append(specs, MachineSpec{Name: o.Name, OS: o})
 	}
-	specs = append(specs, GuestSpec{Name: "win7-x64", OS: specs[0].OS}) // duplicate name
+	specs = append(specs, MachineSpec{Name: "win7-x64", OS: specs[0].OS}) // duplicate name
 	bad := specs[0].OS
 	bad.Arch = "ia64"
-	specs = append(specs, GuestSpec{Name: "itanium", OS: bad})
+	specs = append(specs, MachineSpec{Name: "itanium", OS: bad})
 	p := NewProvider(specs, testConfig())
 	if p.Name() != "sim" {
 		t.Fatal(p.Name())
@@ -63,8 +61,8 @@ func TestProviderUpDown(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "used twice") || !strings.Contains(err.Error(), "ia64") {
 		t.Fatalf("want errors for the duplicate and the ia64 guest, got %v", err)
 	}
-	if len(targets) != len(lab.Catalog()) {
-		t.Fatalf("%d targets up, want %d", len(targets), len(lab.Catalog()))
+	if len(targets) != len(contract.Catalog()) {
+		t.Fatalf("%d targets up, want %d", len(targets), len(contract.Catalog()))
 	}
 	seen := map[int]bool{}
 	for _, tgt := range targets {
@@ -75,7 +73,7 @@ func TestProviderUpDown(t *testing.T) {
 		if tgt.Traffic.ForwardPrefix.String() != "127.0.0.1/32" || !tgt.Traffic.Stream.IsValid() || !tgt.Traffic.Control.IsValid() || !tgt.Traffic.Forward.IsValid() {
 			t.Fatalf("traffic %+v", tgt.Traffic)
 		}
-		o, _ := lab.LookupOS(tgt.Name)
+		o, _ := contract.LookupOS(tgt.Name)
 		if tgt.OS != o {
 			t.Fatalf("target %s claims %+v", tgt.Name, tgt.OS)
 		}
@@ -154,7 +152,7 @@ func TestServe(t *testing.T) {
 func TestHotfixPackagesFS(t *testing.T) {
 	fsys := HotfixPackages()
 	seen := 0
-	for _, o := range lab.Catalog() {
+	for _, o := range contract.Catalog() {
 		data := mustRead(t, fsys, o.HotfixPackage)
 		if !strings.HasPrefix(string(data), "MSCF") || !strings.Contains(string(data), "SIMULATED") {
 			t.Fatalf("%s: %q", o.HotfixPackage, data)
@@ -168,7 +166,8 @@ func TestHotfixPackagesFS(t *testing.T) {
 
 // The per-guest seed is stable and distinct.
 func TestGuestSeeds(t *testing.T) {
-	if guestSeed(1, "a") != guestSeed(1, "a") || guestSeed(1, "a") == guestSeed(1, "b") || guestSeed(1, "a") == guestSeed(2, "a") {
+	a1, a1again := guestSeed(1, "a"), guestSeed(1, "a")
+	if a1 != a1again || a1 == guestSeed(1, "b") || a1 == guestSeed(2, "a") {
 		t.Fatal("guest seeds")
 	}
 	if computerName("win7-x64") != "win7-x64" || computerName("a_very_long_guest_name_here") != "a-very-long-gue" || computerName("!!") != "WFPLAB-SIM" {
@@ -193,6 +192,6 @@ func TestIPv6Loopback(t *testing.T) {
 	installDriver(t, tg)
 	sendUDP(t, tgt.Traffic.Forward, 3000, 20)
 	eventually(t, 10*time.Second, "forward datagrams over ::1", func() bool {
-		return counters(t, tg, "counters").Layers[agent.LayerForward].Blocked == 20
+		return counters(t, tg, "counters").Layers[contract.LayerForward].Blocked == 20
 	})
 }

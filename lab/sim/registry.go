@@ -198,7 +198,7 @@ func (v *regValue) display() string {
 }
 
 // regExe models reg.exe add, query and delete.
-func (g *Guest) regExe(_ context.Context, _ *boot, p *cmdexe.Process) int {
+func (g *Machine) regExe(_ context.Context, _ *boot, p *cmdexe.Process) int {
 	if len(p.Args) == 0 {
 		fmt.Fprint(p.Stderr, "ERROR: Invalid syntax.\r\nType \"REG /?\" for usage.\r\n")
 		return 1
@@ -279,7 +279,7 @@ func parseRegArgs(op string, args []string) (regArgs, string) {
 	return a, ""
 }
 
-func (g *Guest) regAdd(p *cmdexe.Process, args []string) int {
+func (g *Machine) regAdd(p *cmdexe.Process, args []string) int {
 	a, bad := parseRegArgs("ADD", args)
 	if bad != "" {
 		fmt.Fprint(p.Stderr, bad)
@@ -364,7 +364,7 @@ func confirm(p *cmdexe.Process) bool {
 	return strings.HasPrefix(strings.ToLower(strings.TrimSpace(line)), "y")
 }
 
-func (g *Guest) regQuery(p *cmdexe.Process, args []string) int {
+func (g *Machine) regQuery(p *cmdexe.Process, args []string) int {
 	a, bad := parseRegArgs("QUERY", args)
 	if bad != "" {
 		fmt.Fprint(p.Stderr, bad)
@@ -421,7 +421,7 @@ func valueName(n string) string {
 	return n
 }
 
-func (g *Guest) regDelete(p *cmdexe.Process, args []string) int {
+func (g *Machine) regDelete(p *cmdexe.Process, args []string) int {
 	a, bad := parseRegArgs("DELETE", args)
 	if bad != "" {
 		fmt.Fprint(p.Stderr, bad)

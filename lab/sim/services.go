@@ -83,7 +83,7 @@ func scFail(p *cmdexe.Process, what string, code int) int {
 }
 
 // sc models sc.exe create, start, stop, query, qc and delete.
-func (g *Guest) sc(_ context.Context, b *boot, p *cmdexe.Process) int {
+func (g *Machine) sc(_ context.Context, b *boot, p *cmdexe.Process) int {
 	args := p.Args
 	if len(args) > 0 && strings.HasPrefix(args[0], `\\`) {
 		fmt.Fprintf(p.Stdout, "wfplab simulated guest: sc on a remote machine (%s) is not modelled.\r\n", args[0])
@@ -120,7 +120,7 @@ func (g *Guest) sc(_ context.Context, b *boot, p *cmdexe.Process) int {
 	return 1
 }
 
-func (g *Guest) scCreate(p *cmdexe.Process, name string, opts []string) int {
+func (g *Machine) scCreate(p *cmdexe.Process, name string, opts []string) int {
 	s := &service{name: name, display: name, typ: svcOwnProcess, start: startDemand, errCtl: 1}
 	usage := func() int {
 		fmt.Fprint(p.Stdout, "DESCRIPTION:\r\n        Creates a service entry in the registry and Service Database.\r\nUSAGE:\r\n"+
@@ -208,7 +208,7 @@ func (s *service) imageFile() string {
 	return abs
 }
 
-func (g *Guest) scStart(b *boot, p *cmdexe.Process, name string) int {
+func (g *Machine) scStart(b *boot, p *cmdexe.Process, name string) int {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	s, ok := g.svcs[strings.ToLower(name)]
@@ -232,7 +232,7 @@ func (g *Guest) scStart(b *boot, p *cmdexe.Process, name string) int {
 // loadDriverLocked loads a kernel service's image as the kernel would and, if it loads,
 // starts the model's callout driver with the parameters in the service's Parameters key.
 // The model has one callout driver: every kernel service is it, one at a time.
-func (g *Guest) loadDriverLocked(b *boot, s *service) int {
+func (g *Machine) loadDriverLocked(b *boot, s *service) int {
 	if s.typ != svcKernelDriver && s.typ != svcFSDriver {
 		return 1053 // user-mode services are not modelled: they never report running
 	}
@@ -267,7 +267,7 @@ func (g *Guest) loadDriverLocked(b *boot, s *service) int {
 // driverConfig reads StreamPort, ControlPort (REG_DWORD) and ForwardPrefix (REG_SZ) from the
 // service's Parameters key, as the driver does in DriverEntry. Missing or malformed values
 // leave that path unfiltered.
-func (g *Guest) driverConfig(name string) kernel.DriverConfig {
+func (g *Machine) driverConfig(name string) kernel.DriverConfig {
 	key := servicesKey + `\` + name + `\Parameters`
 	var dc kernel.DriverConfig
 	if v, ok := g.reg.dword(key, "StreamPort"); ok && v <= 0xffff {
@@ -286,7 +286,7 @@ func (g *Guest) driverConfig(name string) kernel.DriverConfig {
 
 // startBootDrivers starts the boot-, system- and auto-start drivers of a new boot; a driver
 // that fails to load stays stopped, as Windows logs and goes on.
-func (g *Guest) startBootDrivers(b *boot) {
+func (g *Machine) startBootDrivers(b *boot) {
 	for _, s := range g.svcs {
 		if s.start <= startAuto && (s.typ == svcKernelDriver || s.typ == svcFSDriver) {
 			if code := g.loadDriverLocked(b, s); code != 0 {
@@ -296,7 +296,7 @@ func (g *Guest) startBootDrivers(b *boot) {
 	}
 }
 
-func (g *Guest) scStop(b *boot, p *cmdexe.Process, name string) int {
+func (g *Machine) scStop(b *boot, p *cmdexe.Process, name string) int {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	s, ok := g.svcs[strings.ToLower(name)]
@@ -316,7 +316,7 @@ func (g *Guest) scStop(b *boot, p *cmdexe.Process, name string) int {
 	return 0
 }
 
-func (g *Guest) scQuery(b *boot, p *cmdexe.Process, name string) int {
+func (g *Machine) scQuery(b *boot, p *cmdexe.Process, name string) int {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	s, ok := g.svcs[strings.ToLower(name)]
@@ -327,7 +327,7 @@ func (g *Guest) scQuery(b *boot, p *cmdexe.Process, name string) int {
 	return 0
 }
 
-func (g *Guest) scQueryAll(b *boot, p *cmdexe.Process) int {
+func (g *Machine) scQueryAll(b *boot, p *cmdexe.Process) int {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	for _, s := range g.svcs {
@@ -336,7 +336,7 @@ func (g *Guest) scQueryAll(b *boot, p *cmdexe.Process) int {
 	return 0
 }
 
-func (g *Guest) scQC(p *cmdexe.Process, name string) int {
+func (g *Machine) scQC(p *cmdexe.Process, name string) int {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	s, ok := g.svcs[strings.ToLower(name)]
@@ -355,7 +355,7 @@ func (g *Guest) scQC(p *cmdexe.Process, name string) int {
 	return 0
 }
 
-func (g *Guest) scDelete(b *boot, p *cmdexe.Process, name string) int {
+func (g *Machine) scDelete(b *boot, p *cmdexe.Process, name string) int {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	s, ok := g.svcs[strings.ToLower(name)]
@@ -377,7 +377,7 @@ func (g *Guest) scDelete(b *boot, p *cmdexe.Process, name string) int {
 
 // writeServiceBlock prints sc's SERVICE_NAME block; withPID adds the PID and FLAGS lines
 // sc start prints.
-func (g *Guest) writeServiceBlock(p *cmdexe.Process, b *boot, s *service, withPID bool) {
+func (g *Machine) writeServiceBlock(p *cmdexe.Process, b *boot, s *service, withPID bool) {
 	running := b.driverOwner == strings.ToLower(s.name)
 	fmt.Fprintf(p.Stdout, "\r\nSERVICE_NAME: %s \r\n", s.name)
 	fmt.Fprintf(p.Stdout, "        TYPE               : %s\r\n", typeLabel(s.typ))
@@ -402,7 +402,7 @@ func (g *Guest) writeServiceBlock(p *cmdexe.Process, b *boot, s *service, withPI
 }
 
 // serviceState is the agent's drv_service value for a service name.
-func (g *Guest) serviceState(b *boot, name string) string {
+func (g *Machine) serviceState(b *boot, name string) string {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	s, ok := g.svcs[strings.ToLower(name)]

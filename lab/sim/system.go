@@ -11,12 +11,12 @@ import (
 // programs, driver files and registry keys.
 
 // verString is what `ver` prints: major.minor.build.
-func (g *Guest) verString() string {
+func (g *Machine) verString() string {
 	build, _, _ := strings.Cut(g.os.Build, ".")
 	return g.os.Version + "." + build
 }
 
-func (g *Guest) userName() string {
+func (g *Machine) userName() string {
 	u := g.cfg.User
 	if i := strings.LastIndexAny(u, `\@`); i >= 0 && u[i] == '\\' {
 		u = u[i+1:]
@@ -29,9 +29,9 @@ func (g *Guest) userName() string {
 	return u
 }
 
-func (g *Guest) profileDir() string { return `C:\Users\` + g.userName() }
+func (g *Machine) profileDir() string { return `C:\Users\` + g.userName() }
 
-func (g *Guest) procArch() string {
+func (g *Machine) procArch() string {
 	if g.os.Arch == "x64" {
 		return "AMD64"
 	}
@@ -39,7 +39,7 @@ func (g *Guest) procArch() string {
 }
 
 // environ is the environment of a WinRM cmd shell on the guest.
-func (g *Guest) environ() map[string]string {
+func (g *Machine) environ() map[string]string {
 	prof := g.profileDir()
 	cn := strings.ToUpper(g.hostname)
 	env := map[string]string{
@@ -81,7 +81,7 @@ func (g *Guest) environ() map[string]string {
 }
 
 // layDownSystem creates the folders, system programs and registry keys a fresh install has.
-func (g *Guest) layDownSystem() {
+func (g *Machine) layDownSystem() {
 	prof := g.profileDir()
 	for _, d := range []string{
 		`C:\Windows\System32\drivers`, `C:\Windows\System32\wbem`, `C:\ProgramData`, `C:\Program Files\Common Files`,
@@ -115,7 +115,7 @@ func (g *Guest) layDownSystem() {
 
 // writeSystemFiles writes the stand-ins of the driver files KB979223 replaces, saying which
 // version they model.
-func (g *Guest) writeSystemFiles(v fileVersions) {
+func (g *Machine) writeSystemFiles(v fileVersions) {
 	for name, ver := range map[string]string{"netio.sys": v.netio, "tcpip.sys": v.tcpip, "fwpkclnt.sys": v.fwpkclnt} {
 		g.fs.SetFile(`C:\Windows\System32\drivers\`+name,
 			[]byte(fmt.Sprintf("wfplab simulated guest: stand-in for %s, file version %s\r\n", name, ver)))
@@ -123,7 +123,7 @@ func (g *Guest) writeSystemFiles(v fileVersions) {
 }
 
 // newPID hands out process ids the way Windows does: multiples of 4.
-func (g *Guest) newPID() uint32 {
+func (g *Machine) newPID() uint32 {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	if g.pid == 0 {

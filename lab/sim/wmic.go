@@ -15,7 +15,7 @@ import (
 const wmicNL = "\r\r\n"
 
 // wmic models `wmic os get PROP[,PROP...] [/value | /format:list]`.
-func (g *Guest) wmic(_ context.Context, b *boot, p *cmdexe.Process) int {
+func (g *Machine) wmic(_ context.Context, b *boot, p *cmdexe.Process) int {
 	args := p.Args
 	if len(args) == 0 {
 		fmt.Fprint(p.Stdout, "wfplab simulated guest: interactive wmic is not modelled."+wmicNL)
@@ -88,7 +88,7 @@ func cimTime(t time.Time) string {
 	return t.UTC().Format("20060102150405.000000") + "+000"
 }
 
-func (g *Guest) osProperties(b *boot) map[string]string {
+func (g *Machine) osProperties(b *boot) map[string]string {
 	build, _, _ := strings.Cut(g.os.Build, ".")
 	arch := "64-bit"
 	if g.os.Arch == "x86" {

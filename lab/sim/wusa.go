@@ -9,7 +9,7 @@ import (
 	"testing/fstest"
 	"time"
 
-	"github.com/wfplab/wfplab/lab"
+	"github.com/wfplab/wfplab/lab/contract"
 	"github.com/wfplab/wfplab/lab/sim/cmdexe"
 )
 
@@ -33,7 +33,7 @@ const (
 // ERROR_INVALID_DATA.
 func HotfixPackages() fs.FS {
 	m := fstest.MapFS{}
-	for _, o := range lab.Catalog() {
+	for _, o := range contract.Catalog() {
 		if _, ok := m[o.HotfixPackage]; ok {
 			continue
 		}
@@ -55,7 +55,7 @@ func HotfixPackage(name string) []byte {
 // wusa installs KB979223 from an uploaded package: netio.sys (and on 6.0 tcpip.sys and
 // fwpkclnt.sys, which the 6.0 package also carries) are replaced at the next boot.
 // /quiet without /norestart reboots at once, as wusa does.
-func (g *Guest) wusa(_ context.Context, b *boot, p *cmdexe.Process) int {
+func (g *Machine) wusa(_ context.Context, b *boot, p *cmdexe.Process) int {
 	var pkg string
 	quiet, norestart := false, false
 	for _, a := range p.Args {
@@ -98,7 +98,13 @@ func (g *Guest) wusa(_ context.Context, b *boot, p *cmdexe.Process) int {
 		return wusaInvalidData
 	}
 	g.mu.Lock()
-	if g.hotfixDone || lab.NetioState(g.files.netio) == lab.Patched {
+	installed, err := lookupNetio(g.files.netio)
+	if err != nil {
+		g.mu.Unlock()
+		g.logf("wusa: %v", err)
+		return wusaInvalidData
+	}
+	if g.hotfixDone || !installed.leaks {
 		g.mu.Unlock()
 		if v60 {
 			return 1
@@ -106,9 +112,9 @@ func (g *Guest) wusa(_ context.Context, b *boot, p *cmdexe.Process) int {
 		return wusaAlready
 	}
 	g.hotfixDone = true
-	fixed := fileVersions{netio: g.os.NetioFixed, tcpip: g.files.tcpip, fwpkclnt: g.files.fwpkclnt}
+	fixed := fileVersions{netio: installed.fixed, tcpip: g.files.tcpip, fwpkclnt: g.files.fwpkclnt}
 	if v60 {
-		fixed.tcpip, fixed.fwpkclnt = g.os.NetioFixed, g.os.NetioFixed
+		fixed.tcpip, fixed.fwpkclnt = installed.fixed, installed.fixed
 	}
 	g.pendingFiles = &fixed
 	g.mu.Unlock()

@@ -90,7 +90,7 @@ func bench(maxSecs, paceSecs float64, rateList string, cpuRate float64) error {
 		return err
 	}
 	defer sk.stop()
-	to := traffic.Target{Control: sk.addr}
+	to := traffic.Addrs{Control: sk.addr}
 	fmt.Printf("traffic generator benchmark on loopback (%s), sink in a separate process at %s\n\n", hostInfo(), sk.addr)
 
 	if sections["max"] {
@@ -114,7 +114,7 @@ func bench(maxSecs, paceSecs float64, rateList string, cpuRate float64) error {
 
 // maxRate measures the maximum rate of 64-byte single-nbl datagrams from one sending
 // goroutine on each send path, and iperf3's.
-func maxRate(sk *sinkProc, to traffic.Target, maxSecs float64) {
+func maxRate(sk *sinkProc, to traffic.Addrs, maxSecs float64) {
 	fmt.Printf("== maximum rate: 64-byte UDP datagrams, one sending goroutine, %.0f s each\n", maxSecs)
 	fmt.Printf("%-28s %14s %12s %14s\n", "sender", "datagrams/s", "per call", "sink received")
 	fmt.Println("(the sink is one reader on the other core: it cannot keep up with the fastest senders)")
@@ -143,7 +143,7 @@ func maxRate(sk *sinkProc, to traffic.Target, maxSecs float64) {
 }
 
 // pacing measures pacing accuracy at each rate of rateList.
-func pacing(to traffic.Target, paceSecs float64, rateList string) error {
+func pacing(to traffic.Addrs, paceSecs float64, rateList string) error {
 	fmt.Printf("\n== pacing accuracy: %.0f s per rate (goal: whole run within ±1%%, each second within ±5%%)\n", paceSecs)
 	fmt.Printf("%10s %12s %9s %12s %12s %8s %s\n", "target/s", "achieved/s", "error", "worst sec/s", "worst sec", "calls/s", "")
 	for _, f := range strings.Split(rateList, ",") {
@@ -181,7 +181,7 @@ func pacing(to traffic.Target, paceSecs float64, rateList string) error {
 }
 
 // cpuUse measures the generator's CPU at cpuRate on each send path.
-func cpuUse(to traffic.Target, paceSecs, cpuRate float64) {
+func cpuUse(to traffic.Addrs, paceSecs, cpuRate float64) {
 	fmt.Printf("\n== CPU of the generator at %.0f datagrams/s for %.0f s (goal < 25%% of one core)\n", cpuRate, paceSecs)
 	for _, mode := range []traffic.SendMode{traffic.SendAuto, traffic.SendBatch, traffic.SendSingle} {
 		u0, s0 := cpuTimes()
@@ -214,7 +214,7 @@ func simGuest(rate, seconds float64) error {
 	if err := k.StartDriver(kernel.DriverConfig{StreamPort: stream.Port(), ControlPort: control.Port(), ForwardPrefix: netip.PrefixFrom(forward.Addr(), 32)}); err != nil {
 		return err
 	}
-	to := traffic.Target{Stream: stream, Forward: forward, Control: control}
+	to := traffic.Addrs{Stream: stream, Forward: forward, Control: control}
 	for _, tc := range []struct {
 		profile traffic.Profile
 		layer   kernel.Layer

@@ -174,25 +174,35 @@ func (r *run) mkdir(_ context.Context, c *call) int {
 	return code
 }
 
+// maxMkdirDepth bounds md's walk up to an existing folder; cmd's paths are short
+// (MAX_PATH, 260 characters), so a deeper one is refused rather than walked.
+const maxMkdirDepth = 256
+
+// mkdirAll makes p and its missing parents, as md does with command extensions on.
 func (r *run) mkdirAll(p string) error {
-	for depth := 0; depth < 256; depth++ {
-		parent := Dir(p)
-		if parent == p {
-			return ErrPathNotFound // the drive root itself is missing
+	var missing []string
+	for cur := p; ; cur = Dir(cur) {
+		if len(missing) >= maxMkdirDepth {
+			return ErrPathNotFound
 		}
-		info, err := r.in.FS.Stat(parent)
+		info, err := r.in.FS.Stat(cur)
 		if err == nil {
 			if !info.Dir {
 				return ErrPathNotFound
 			}
-			return r.in.FS.Mkdir(p)
+			break
 		}
-		if err := r.mkdirAll(parent); err != nil {
+		if Dir(cur) == cur {
+			return ErrPathNotFound // the drive root itself is missing
+		}
+		missing = append(missing, cur)
+	}
+	for i := len(missing) - 1; i >= 0; i-- {
+		if err := r.in.FS.Mkdir(missing[i]); err != nil {
 			return err
 		}
-		return r.in.FS.Mkdir(p)
 	}
-	return ErrPathNotFound
+	return nil
 }
 
 // del deletes files: names, wildcards, or every file of a named folder. /q skips the

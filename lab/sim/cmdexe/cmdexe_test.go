@@ -284,3 +284,25 @@ func TestMemFSDiskLimit(t *testing.T) {
 		t.Fatalf("space not given back: %v", err)
 	}
 }
+
+// md makes missing parents, and a path deeper than its bound is refused, not walked
+// (the bound once never applied: the loop returned on its first pass).
+func TestMkdirParentsAndDepthBound(t *testing.T) {
+	in, m, _ := newInterp(t)
+	if got := runLine(in, `md C:\a\b\c`); got != (result{"", "", 0}) {
+		t.Fatalf("md C:\\a\\b\\c = %+v", got)
+	}
+	for _, p := range []string{`C:\a`, `C:\a\b`, `C:\a\b\c`} {
+		if info, err := m.Stat(p); err != nil || !info.Dir {
+			t.Fatalf("%s after md: %+v, %v", p, info, err)
+		}
+	}
+	deep := `C:` + strings.Repeat(`\d`, maxMkdirDepth+1)
+	got := runLine(in, `md `+deep)
+	if got.code != 1 || !strings.Contains(got.err, "cannot find the path") {
+		t.Fatalf("md of %d levels = %+v, want refused", maxMkdirDepth+1, got)
+	}
+	if _, err := m.Stat(`C:\d`); err == nil {
+		t.Fatal("a refused md left folders behind")
+	}
+}

@@ -1,13 +1,16 @@
-package sim
+package lab_test
 
 import (
 	"context"
+	"net"
+	"net/netip"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/wfplab/wfplab/lab"
-	"github.com/wfplab/wfplab/lab/agent"
+	"github.com/wfplab/wfplab/lab/contract"
+	"github.com/wfplab/wfplab/lab/sim"
 )
 
 // TestLabDrivesSim runs the lab's own guest operations (package lab, the code that drives
@@ -17,8 +20,8 @@ import (
 func TestLabDrivesSim(t *testing.T) {
 	for _, osName := range []string{"win7-x64", "vista-sp1-x86"} {
 		t.Run(osName, func(t *testing.T) {
-			o, _ := lab.LookupOS(osName)
-			p := NewProvider([]GuestSpec{{Name: "t-" + osName, OS: o}}, testConfig())
+			o, _ := contract.LookupOS(osName)
+			p := sim.NewProvider([]sim.MachineSpec{{Name: "t-" + osName, OS: o}}, sim.Config{Seed: 7, RebootDown: 300 * time.Millisecond})
 			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 			defer cancel()
 			targets, err := p.Up(ctx)
@@ -32,11 +35,7 @@ func TestLabDrivesSim(t *testing.T) {
 			}
 			defer g.Close()
 
-			machine := uint16(machineAMD64)
-			if o.Arch == "x86" {
-				machine = machineI386
-			}
-			tools := lab.Tools{Agent: buildPE(machineI386, false), Driver: buildPE(machine, true), Cert: selfSignedCert(t, "wfplab test")}
+			tools := toolsFor(o.Arch, true)
 			inv, err := g.Prepare(ctx, tools)
 			if err != nil {
 				t.Fatalf("Prepare: %v", err)
@@ -44,18 +43,18 @@ func TestLabDrivesSim(t *testing.T) {
 			if inv.DrvService != "running" || inv.Netio != o.NetioStock || inv.TestSigning != (o.Arch == "x64") {
 				t.Fatalf("inventory after Prepare: %+v", inv)
 			}
-			if o.Arch == "x64" && p.Guest("t-"+osName).BootCount() != 2 {
-				t.Fatalf("x64 needs one reboot for test signing; boots: %d", p.Guest("t-"+osName).BootCount())
+			if o.Arch == "x64" && p.Machine("t-"+osName).BootCount() != 2 {
+				t.Fatalf("x64 needs one reboot for test signing; boots: %d", p.Machine("t-"+osName).BootCount())
 			}
 
 			s, err := g.StartSampler(ctx, 50*time.Millisecond)
 			if err != nil {
 				t.Fatalf("StartSampler: %v", err)
 			}
-			sendUDP(t, targets[0].Traffic.Forward, 4000, 50)
-			var last agent.Sample
+			sendDatagrams(t, targets[0].Traffic.Forward, 4000, 50)
+			var last contract.Sample
 			deadline := time.After(20 * time.Second)
-			for last.Driver.Layers[agent.LayerForward].Classify < 50 {
+			for last.Driver.Layers[contract.LayerForward].Classify < 50 {
 				select {
 				case ev, ok := <-s.Events():
 					if !ok {
@@ -76,18 +75,18 @@ func TestLabDrivesSim(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if f := c.Driver.Layers[agent.LayerForward]; f.Blocked != 50 || f.MultiChain != 50 {
+			if f := c.Driver.Layers[contract.LayerForward]; f.Blocked != 50 || f.MultiChain != 50 {
 				t.Fatalf("counters %+v", f)
 			}
 
-			outcome, inv, err := g.InstallHotfix(ctx, HotfixPackage(o.HotfixPackage))
+			outcome, inv, err := g.InstallHotfix(ctx, sim.HotfixPackage(o.HotfixPackage))
 			if err != nil {
 				t.Fatalf("InstallHotfix: %v", err)
 			}
-			if outcome != lab.HotfixInstalled || inv.Netio != o.NetioFixed || lab.NetioState(inv.Netio) != lab.Patched {
+			if outcome != lab.HotfixInstalled || inv.Netio != o.NetioFixed || contract.NetioState(inv.Netio) != contract.Patched {
 				t.Fatalf("after the hotfix: %s %+v", outcome, inv)
 			}
-			outcome, _, err = g.InstallHotfix(ctx, HotfixPackage(o.HotfixPackage))
+			outcome, _, err = g.InstallHotfix(ctx, sim.HotfixPackage(o.HotfixPackage))
 			if err != nil || outcome != lab.HotfixAlreadyInstalled {
 				t.Fatalf("second install: %s %v", outcome, err)
 			}
@@ -107,9 +106,27 @@ func TestLabDrivesSim(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer g2.Close()
-			if _, _, err := g2.InstallHotfix(ctx, HotfixPackage(other)); err == nil {
+			if _, _, err := g2.InstallHotfix(ctx, sim.HotfixPackage(other)); err == nil {
 				t.Fatal("a package for another OS installed")
 			}
 		})
+	}
+}
+
+// sendDatagrams sends count datagrams of size bytes to a guest's traffic address.
+func sendDatagrams(t *testing.T, to netip.AddrPort, size, count int) {
+	t.Helper()
+	c, err := net.DialUDP("udp", nil, net.UDPAddrFromAddrPort(to))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	for i := 0; i < count; i++ {
+		if _, err := c.Write(make([]byte, size)); err != nil {
+			t.Fatal(err)
+		}
+		if i%32 == 31 {
+			time.Sleep(time.Millisecond) // let the guest's socket drain
+		}
 	}
 }

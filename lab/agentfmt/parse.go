@@ -1,10 +1,12 @@
-package agent
+package agentfmt
 
 import (
 	"errors"
 	"fmt"
 	"strconv"
 	"strings"
+
+	"github.com/wfplab/wfplab/lab/contract"
 )
 
 // MaxLineLen is the longest line FORMAT.md allows, without its line ending.
@@ -12,7 +14,7 @@ const MaxLineLen = 8192
 
 // Counters is a C1 line: the driver's state and per-layer counters (`counters`, `reset`).
 type Counters struct {
-	Driver Driver
+	Driver contract.Driver
 }
 
 // ErrNotAgentLine marks a line that is not a record at all (no `XN` kind first).
@@ -119,7 +121,7 @@ func clip(s string) string {
 	return s
 }
 
-// ParseLine parses one line of any kind: *Header, *Sample, *Inventory, *Counters or
+// ParseLine parses one line of any kind: *contract.Header, *contract.Sample, *contract.Inventory, *Counters or
 // *AgentError; nil and no error for a blank line or a record kind this parser does not know.
 func ParseLine(line string) (any, error) {
 	rec, ok, err := readRecord(line)
@@ -162,37 +164,37 @@ func ParseLine(line string) (any, error) {
 }
 
 // ParseSample parses a line that must be an S1 record.
-func ParseSample(line string) (Sample, error) {
+func ParseSample(line string) (contract.Sample, error) {
 	rec, _, err := readRecord(line)
 	if err != nil {
-		return Sample{}, err
+		return contract.Sample{}, err
 	}
 	if rec.kind != "S1" {
-		return Sample{}, fmt.Errorf("expected an S1 line, got %s", describeKind(rec.kind))
+		return contract.Sample{}, fmt.Errorf("expected an S1 line, got %s", describeKind(rec.kind))
 	}
 	return parseSample(rec)
 }
 
 // ParseInventory parses a line that must be a V1 record.
-func ParseInventory(line string) (Inventory, error) {
+func ParseInventory(line string) (contract.Inventory, error) {
 	rec, _, err := readRecord(line)
 	if err != nil {
-		return Inventory{}, err
+		return contract.Inventory{}, err
 	}
 	if rec.kind != "V1" {
-		return Inventory{}, fmt.Errorf("expected a V1 line, got %s", describeKind(rec.kind))
+		return contract.Inventory{}, fmt.Errorf("expected a V1 line, got %s", describeKind(rec.kind))
 	}
 	return parseInventory(rec)
 }
 
 // ParseHeader parses a line that must be an H1 record.
-func ParseHeader(line string) (Header, error) {
+func ParseHeader(line string) (contract.Header, error) {
 	rec, _, err := readRecord(line)
 	if err != nil {
-		return Header{}, err
+		return contract.Header{}, err
 	}
 	if rec.kind != "H1" {
-		return Header{}, fmt.Errorf("expected an H1 line, got %s", describeKind(rec.kind))
+		return contract.Header{}, fmt.Errorf("expected an H1 line, got %s", describeKind(rec.kind))
 	}
 	return parseHeader(rec)
 }
@@ -335,8 +337,8 @@ func parseDriverState(v string) (string, error) {
 	return "", fmt.Errorf("%q is not running, absent or error:N", clip(v))
 }
 
-func knownLayer(name string) (Layer, bool) {
-	for _, l := range Layers {
+func knownLayer(name string) (contract.Layer, bool) {
+	for _, l := range contract.Layers {
 		if string(l) == name {
 			return l, true
 		}
@@ -346,8 +348,8 @@ func knownLayer(name string) (Layer, bool) {
 
 // driverFields parses drv and L.* (shared by S1 and C1).
 type driverFields struct {
-	drv    Driver
-	layers map[Layer]LayerCounters
+	drv    contract.Driver
+	layers map[contract.Layer]contract.LayerCounters
 }
 
 func (d *driverFields) setState(v string) error {
@@ -372,31 +374,31 @@ func (d *driverFields) layer(key, value string) (bool, error) {
 	if err != nil {
 		return true, err
 	}
-	lc := LayerCounters{Classify: nums[0], Blocked: nums[1], NBLs: nums[2], MultiChain: nums[3]}
+	lc := contract.LayerCounters{Classify: nums[0], Blocked: nums[1], NBLs: nums[2], MultiChain: nums[3]}
 	copy(lc.Hist[:], nums[4:])
 	if d.layers == nil {
-		d.layers = make(map[Layer]LayerCounters, len(Layers))
+		d.layers = make(map[contract.Layer]contract.LayerCounters, len(contract.Layers))
 	}
 	d.layers[l] = lc
 	return true, nil
 }
 
-func (d *driverFields) finish(kind string) (Driver, error) {
+func (d *driverFields) finish(kind string) (contract.Driver, error) {
 	if d.drv.State != "running" {
 		if len(d.layers) > 0 {
-			return Driver{}, fmt.Errorf("%s: L.* counters with drv=%s (they come only with drv=running)", kind, d.drv.State)
+			return contract.Driver{}, fmt.Errorf("%s: L.* counters with drv=%s (they come only with drv=running)", kind, d.drv.State)
 		}
 		return d.drv, nil
 	}
 	d.drv.Layers = d.layers
 	if d.drv.Layers == nil {
-		d.drv.Layers = map[Layer]LayerCounters{}
+		d.drv.Layers = map[contract.Layer]contract.LayerCounters{}
 	}
 	return d.drv, nil
 }
 
-func parseHeader(rec record) (Header, error) {
-	var h Header
+func parseHeader(rec record) (contract.Header, error) {
+	var h contract.Header
 	k := keyed{
 		kind: "H1",
 		setters: map[string]func(string) error{
@@ -415,13 +417,13 @@ func parseHeader(rec record) (Header, error) {
 		required: []string{"agent", "ver", "interval_ms", "arch", "pid"},
 	}
 	if err := k.apply(rec); err != nil {
-		return Header{}, err
+		return contract.Header{}, err
 	}
 	return h, nil
 }
 
-func parseSample(rec record) (Sample, error) {
-	s := Sample{ChangedTags: map[string]TagUsage{}}
+func parseSample(rec record) (contract.Sample, error) {
+	s := contract.Sample{ChangedTags: map[string]contract.TagUsage{}}
 	var d driverFields
 	k := keyed{
 		kind: "S1",
@@ -461,16 +463,16 @@ func parseSample(rec record) (Sample, error) {
 			if err != nil {
 				return true, err
 			}
-			s.ChangedTags[tag] = TagUsage{Allocs: nums[0], Frees: nums[1], Bytes: nums[2]}
+			s.ChangedTags[tag] = contract.TagUsage{Allocs: nums[0], Frees: nums[1], Bytes: nums[2]}
 			return true, nil
 		},
 	}
 	if err := k.apply(rec); err != nil {
-		return Sample{}, err
+		return contract.Sample{}, err
 	}
 	drv, err := d.finish("S1")
 	if err != nil {
-		return Sample{}, err
+		return contract.Sample{}, err
 	}
 	s.Driver = drv
 	return s, nil
@@ -528,8 +530,8 @@ func setDotted(dst *string, n int, orMissing bool) func(string) error {
 	}
 }
 
-func parseInventory(rec record) (Inventory, error) {
-	var inv Inventory
+func parseInventory(rec record) (contract.Inventory, error) {
+	var inv contract.Inventory
 	k := keyed{
 		kind: "V1",
 		setters: map[string]func(string) error{
@@ -558,7 +560,7 @@ func parseInventory(rec record) (Inventory, error) {
 			"testsigning", "drv_service", "boot_us"},
 	}
 	if err := k.apply(rec); err != nil {
-		return Inventory{}, err
+		return contract.Inventory{}, err
 	}
 	return inv, nil
 }
@@ -578,6 +580,13 @@ func parseAgentError(rec record) (AgentError, error) {
 		return AgentError{}, err
 	}
 	return e, nil
+}
+
+// AgentError is an E1 line.
+type AgentError struct {
+	Where string
+	Code  uint64
+	Msg   string
 }
 
 // Error lets an E1 record travel as an error.

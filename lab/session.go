@@ -11,12 +11,13 @@ import (
 	"time"
 
 	"github.com/masterzen/winrm"
+	"github.com/wfplab/wfplab/lab/contract"
 )
 
-// Guest is one target's WinRM session: one masterzen/winrm client, shells opened per
+// Session is one target's WinRM session: one masterzen/winrm client, shells opened per
 // burst of commands. Its methods may be called from several goroutines.
-type Guest struct {
-	target Target
+type Session struct {
+	target contract.Target
 	opts   Options
 	client *winrm.Client
 	conns  *connTracker
@@ -34,7 +35,7 @@ type Result struct {
 
 // Dial builds the WinRM client for one target (winrm.NewEndpoint + winrm.NewParameters;
 // never DefaultParameters). It does not connect yet.
-func Dial(t Target, opts Options) (*Guest, error) {
+func Dial(t contract.Target, opts Options) (*Session, error) {
 	opts = opts.withDefaults()
 	if err := checkTarget(t); err != nil {
 		return nil, err
@@ -51,13 +52,13 @@ func Dial(t Target, opts Options) (*Guest, error) {
 	params.Dial = conns.dial
 	client, err := winrm.NewClientWithParameters(ep, t.Creds.User, t.Creds.Password, params)
 	if err != nil {
-		g := &Guest{target: t}
+		g := &Session{target: t}
 		return nil, g.errorf("cannot build the WinRM client for %s: %v; check the endpoint's TLS settings (CA certificate PEM)", t.Endpoint, err)
 	}
-	return &Guest{target: t, opts: opts, client: client, conns: conns}, nil
+	return &Session{target: t, opts: opts, client: client, conns: conns}, nil
 }
 
-func checkTarget(t Target) error {
+func checkTarget(t contract.Target) error {
 	name := t.Name
 	if name == "" {
 		name = "(unnamed target)"
@@ -76,7 +77,7 @@ func checkTarget(t Target) error {
 		problems = append(problems, "no user name in the credentials")
 	}
 	if t.OS.Name == "" {
-		problems = append(problems, "no OS from the catalog (lab.LookupOS)")
+		problems = append(problems, "no OS from the catalog (contract.LookupOS)")
 	}
 	if len(problems) > 0 {
 		return fmt.Errorf("%s: cannot dial: %s; fix the provider's target definition", name, strings.Join(problems, "; "))
@@ -85,14 +86,14 @@ func checkTarget(t Target) error {
 }
 
 // Name is the target's name.
-func (g *Guest) Name() string { return g.target.Name }
+func (g *Session) Name() string { return g.target.Name }
 
 // Target is the target this guest was dialled for.
-func (g *Guest) Target() Target { return g.target }
+func (g *Session) Target() contract.Target { return g.target }
 
 // Close ends the session: it closes every connection the client holds, which also ends
 // requests still in flight (the library cannot cancel those any other way). Later calls fail.
-func (g *Guest) Close() error {
+func (g *Session) Close() error {
 	g.mu.Lock()
 	g.closed = true
 	g.mu.Unlock()
@@ -100,7 +101,7 @@ func (g *Guest) Close() error {
 	return nil
 }
 
-func (g *Guest) isClosed() bool {
+func (g *Session) isClosed() bool {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	return g.closed
@@ -108,7 +109,7 @@ func (g *Guest) isClosed() bool {
 
 // Run runs one command line in a shell of its own and collects its output. A non-zero
 // exit is not an error; transport failures and timeouts are, wrapped with the target name.
-func (g *Guest) Run(ctx context.Context, line string) (Result, error) {
+func (g *Session) Run(ctx context.Context, line string) (Result, error) {
 	var res Result
 	err := g.withShell(ctx, func(sh *shell) error {
 		var err error
@@ -119,7 +120,7 @@ func (g *Guest) Run(ctx context.Context, line string) (Result, error) {
 }
 
 // errorf builds an error that starts with the target's name and never holds the password.
-func (g *Guest) errorf(format string, args ...any) error {
+func (g *Session) errorf(format string, args ...any) error {
 	err := fmt.Errorf(format, args...)
 	// Wrapped errors of this guest already start with its name: say it once.
 	inner := strings.ReplaceAll(err.Error(), g.target.Name+": ", "")
@@ -127,13 +128,13 @@ func (g *Guest) errorf(format string, args ...any) error {
 }
 
 // logf sends progress to Options.Logf, prefixed with the target and without the password.
-func (g *Guest) logf(format string, args ...any) {
+func (g *Session) logf(format string, args ...any) {
 	g.opts.Logf("%s", g.redact(g.target.Name+": "+fmt.Sprintf(format, args...)))
 }
 
 // redact removes the password from text that may have come from anywhere (library
 // errors, guest output), as a last line of defence.
-func (g *Guest) redact(s string) string {
+func (g *Session) redact(s string) string {
 	if p := g.target.Creds.Password; p != "" {
 		s = strings.ReplaceAll(s, p, "<redacted>")
 	}

@@ -1,4 +1,4 @@
-package bench
+package main
 
 import (
 	"context"
@@ -7,21 +7,28 @@ import (
 	"time"
 
 	"github.com/wfplab/wfplab/lab"
+	"github.com/wfplab/wfplab/lab/contract"
 )
 
 // A lab guest nobody answers for: every call fails, and a failed StartSampler hands back
 // a nil Sampler, not a nil *lab.Sampler wrapped in the interface.
 func TestLabGuestFailuresAreClean(t *testing.T) {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
-	must(t, err)
+	if err != nil {
+		t.Fatal(err)
+	}
 	port := l.Addr().(*net.TCPAddr).Port
 	l.Close() // nothing listens there now: connections are refused at once
-	osEntry, err := lab.LookupOS("win7-x64")
-	must(t, err)
-	g, err := lab.Dial(lab.Target{Name: "gone", OS: osEntry, Endpoint: lab.Endpoint{Host: "127.0.0.1", Port: port},
-		Creds: lab.Credentials{User: "vagrant", Password: "vagrant"}},
+	osEntry, err := contract.LookupOS("win7-x64")
+	if err != nil {
+		t.Fatal(err)
+	}
+	g, err := lab.Dial(contract.Target{Name: "gone", OS: osEntry, Endpoint: contract.Endpoint{Host: "127.0.0.1", Port: port},
+		Creds: contract.Credentials{User: "vagrant", Password: "vagrant"}},
 		lab.Options{OperationTimeout: 2 * time.Second, CommandTimeout: 5 * time.Second})
-	must(t, err)
+	if err != nil {
+		t.Fatal(err)
+	}
 	defer g.Close()
 	guest := LabGuest{G: g}
 	if guest.Name() != "gone" {

@@ -1,9 +1,11 @@
-package agent
+package agentfmt
 
 import (
 	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/wfplab/wfplab/lab/contract"
 )
 
 // The example lines of guest/agent/FORMAT.md, verbatim.
@@ -19,7 +21,7 @@ func TestGoldenHeader(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := &Header{Agent: "wfplab-agent", Version: "0.1.0", IntervalMS: 100, Arch: "x64", PID: 1234}
+	want := &contract.Header{Agent: "wfplab-agent", Version: "0.1.0", IntervalMS: 100, Arch: "x64", PID: 1234}
 	if !reflect.DeepEqual(got, want) {
 		t.Fatalf("got %+v, want %+v", got, want)
 	}
@@ -31,15 +33,15 @@ func TestGoldenSample(t *testing.T) {
 		if err != nil {
 			t.Fatalf("ending %q: %v", ending, err)
 		}
-		want := Sample{
+		want := contract.Sample{
 			Seq: 42, TimeUS: 123456789, NPBytes: 52428800, NPAllocs: 120000, NPFrees: 118000,
 			CPUKernelMS: 1234, CPUUserMS: 567, CPUIdleMS: 99999,
-			Driver: Driver{State: "running", Layers: map[Layer]LayerCounters{
-				LayerStream:    {Classify: 10, Blocked: 10, NBLs: 80, MultiChain: 10, Hist: [6]uint64{0, 0, 0, 10, 0, 0}},
-				LayerForward:   {},
-				LayerTransport: {Classify: 5, Blocked: 5, NBLs: 5, MultiChain: 0, Hist: [6]uint64{5, 0, 0, 0, 0, 0}},
+			Driver: contract.Driver{State: "running", Layers: map[contract.Layer]contract.LayerCounters{
+				contract.LayerStream:    {Classify: 10, Blocked: 10, NBLs: 80, MultiChain: 10, Hist: [6]uint64{0, 0, 0, 10, 0, 0}},
+				contract.LayerForward:   {},
+				contract.LayerTransport: {Classify: 5, Blocked: 5, NBLs: 5, MultiChain: 0, Hist: [6]uint64{5, 0, 0, 0, 0, 0}},
 			}},
-			ChangedTags: map[string]TagUsage{
+			ChangedTags: map[string]contract.TagUsage{
 				"Nnbl": {Allocs: 900, Frees: 800, Bytes: 57600},
 				"Ntf ": {Allocs: 3, Frees: 1, Bytes: 256},
 			},
@@ -55,7 +57,7 @@ func TestGoldenInventory(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := Inventory{OSVersion: "6.1", OSBuild: "7600.16385", SP: 0, Arch: "x64", Netio: "6.1.7600.16385",
+	want := contract.Inventory{OSVersion: "6.1", OSBuild: "7600.16385", SP: 0, Arch: "x64", Netio: "6.1.7600.16385",
 		Tcpip: "6.1.7600.16385", Fwpkclnt: "6.1.7600.16385", TestSigning: false, DrvService: "absent", BootUS: 123456789}
 	if got != want {
 		t.Fatalf("got %+v, want %+v", got, want)
@@ -79,8 +81,8 @@ func TestGoldenCounters(t *testing.T) {
 	if !ok {
 		t.Fatalf("got %T, want *Counters", got)
 	}
-	if c.Driver.State != "running" || c.Driver.Layers[LayerForward].NBLs != 3 || c.Driver.Layers[LayerForward].Hist[2] != 1 ||
-		c.Driver.Layers[LayerStream].Hist[3] != 10 || len(c.Driver.Layers) != 3 {
+	if c.Driver.State != "running" || c.Driver.Layers[contract.LayerForward].NBLs != 3 || c.Driver.Layers[contract.LayerForward].Hist[2] != 1 ||
+		c.Driver.Layers[contract.LayerStream].Hist[3] != 10 || len(c.Driver.Layers) != 3 {
 		t.Fatalf("counters %+v", c)
 	}
 	absent, err := ParseCounters("C1 drv=absent")

@@ -1,6 +1,6 @@
-// Package agent reads the lines wfplab-agent.exe prints, as guest/agent/FORMAT.md defines them.
-// The real agent, the simulated guest and this parser all follow that file.
-package agent
+package contract
+
+import "time"
 
 // Layer names the driver's callout layers, in the order FORMAT.md lists them.
 type Layer string
@@ -38,6 +38,8 @@ type TagUsage struct {
 	Frees  uint64
 	Bytes  uint64
 }
+
+// The types below are the agent's lines (guest/agent/FORMAT.md) once parsed.
 
 // Header is the H1 line that starts a sample stream.
 type Header struct {
@@ -79,9 +81,10 @@ type Inventory struct {
 	BootUS      uint64
 }
 
-// AgentError is an E1 line.
-type AgentError struct {
-	Where string
-	Code  uint64
-	Msg   string
+// SampleEvent is one line of a guest's sample stream as the lab received it, or the stream's end.
+type SampleEvent struct {
+	At     time.Time // host time the line arrived
+	Sample Sample    // valid when Err == nil
+	Line   string    // the raw line
+	Err    error     // a line that did not parse, or the stream's end with an error
 }

@@ -9,19 +9,19 @@ import (
 	"sync"
 	"time"
 
-	"github.com/wfplab/wfplab/lab"
+	"github.com/wfplab/wfplab/lab/contract"
 	"github.com/wfplab/wfplab/lab/sim/cmdexe"
 	"github.com/wfplab/wfplab/lab/sim/kernel"
 	"github.com/wfplab/wfplab/lab/sim/wsman"
 )
 
-// Guest is one simulated Windows machine: a persistent state (disk, registry, services, boot
+// Machine is one simulated Windows machine: a persistent state (disk, registry, services, boot
 // configuration, installed updates) and, while it is up, one boot (a kernel model, traffic
 // sockets and a WinRM server). Its methods are safe for concurrent use.
-type Guest struct {
+type Machine struct {
 	name     string
 	hostname string
-	os       lab.OS
+	os       contract.OS
 	cfg      Config
 	seed     int64
 	host     netip.Addr
@@ -87,8 +87,8 @@ func (b *boot) uptime() time.Duration { return b.offset + time.Since(b.mono) }
 
 var errClosed = errors.New("the simulated guest was shut down for good (provider Down)")
 
-// NewGuest prepares a guest; Start boots it.
-func NewGuest(spec GuestSpec, cfg Config) (*Guest, error) {
+// NewMachine prepares a guest; Start boots it.
+func NewMachine(spec MachineSpec, cfg Config) (*Machine, error) {
 	cfg = cfg.withDefaults()
 	if spec.Name == "" {
 		return nil, errors.New("sim: a guest needs a name")
@@ -100,7 +100,7 @@ func NewGuest(spec GuestSpec, cfg Config) (*Guest, error) {
 	if err != nil {
 		return nil, fmt.Errorf("guest %s: %w", spec.Name, err)
 	}
-	g := &Guest{
+	g := &Machine{
 		name: spec.Name, hostname: computerName(spec.Name), os: spec.OS, cfg: cfg,
 		seed: guestSeed(cfg.Seed, spec.Name), host: host,
 		fs: cmdexe.NewMemFS(cfg.DiskBytes), reg: newRegistry(),
@@ -114,43 +114,43 @@ func NewGuest(spec GuestSpec, cfg Config) (*Guest, error) {
 }
 
 // Name is the guest's name.
-func (g *Guest) Name() string { return g.name }
+func (g *Machine) Name() string { return g.name }
 
 // OS is the catalog entry the guest models.
-func (g *Guest) OS() lab.OS { return g.os }
+func (g *Machine) OS() contract.OS { return g.os }
 
 // BootCount is how many times the guest has booted.
-func (g *Guest) BootCount() int {
+func (g *Machine) BootCount() int {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	return g.boots
 }
 
 // Up reports whether the guest is booted (WinRM listening).
-func (g *Guest) Up() bool {
+func (g *Machine) Up() bool {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	return g.cur != nil
 }
 
 // Err is the last failure of a background reboot, if any.
-func (g *Guest) Err() error {
+func (g *Machine) Err() error {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	return g.lastErr
 }
 
 // Target is how the lab reaches the guest. Valid after Start.
-func (g *Guest) Target() lab.Target {
+func (g *Machine) Target() contract.Target {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	h := g.host
-	return lab.Target{
+	return contract.Target{
 		Name:     g.name,
 		OS:       g.os,
-		Endpoint: lab.Endpoint{Host: h.String(), Port: int(g.winrm.Port())},
-		Creds:    lab.Credentials{User: g.cfg.User, Password: g.cfg.Password},
-		Traffic: lab.TrafficAddrs{
+		Endpoint: contract.Endpoint{Host: h.String(), Port: int(g.winrm.Port())},
+		Creds:    contract.Credentials{User: g.cfg.User, Password: g.cfg.Password},
+		Traffic: contract.TrafficAddrs{
 			Stream:        netip.AddrPortFrom(h, g.ports.Stream),
 			Forward:       netip.AddrPortFrom(h, g.ports.Forward),
 			ForwardPrefix: netip.PrefixFrom(h, h.BitLen()),
@@ -159,14 +159,14 @@ func (g *Guest) Target() lab.Target {
 	}
 }
 
-func (g *Guest) logf(format string, args ...any) {
+func (g *Machine) logf(format string, args ...any) {
 	if g.cfg.Logf != nil {
 		g.cfg.Logf("sim %s: "+format, append([]any{g.name}, args...)...)
 	}
 }
 
 // Start boots the guest the first time, on an ephemeral WinRM port unless addr is given.
-func (g *Guest) Start(addr netip.AddrPort) error {
+func (g *Machine) Start(addr netip.AddrPort) error {
 	g.mu.Lock()
 	if g.boots > 0 {
 		g.mu.Unlock()
@@ -187,7 +187,7 @@ func (g *Guest) Start(addr netip.AddrPort) error {
 
 // bootUp applies what waited for a reboot, then starts a kernel, the traffic sockets and the
 // WinRM server on the guest's addresses.
-func (g *Guest) bootUp() error {
+func (g *Machine) bootUp() error {
 	g.mu.Lock()
 	if g.closed {
 		g.mu.Unlock()
@@ -219,12 +219,15 @@ func (g *Guest) bootUp() error {
 	g.mu.Unlock()
 	g.writeSystemFiles(files)
 
+	netio, err := lookupNetio(files.netio)
+	if err != nil {
+		return g.bootFailed(fmt.Errorf("sim: guest %s boot %d: %w", g.name, b.n, err))
+	}
 	b.kern = kernel.New(kernel.Config{
-		// The bug is modelled for a netio.sys the lab calls unpatched, and only for that.
-		Arch: g.os.Arch, OSVersion: g.os.Version, Patched: lab.NetioState(files.netio) != lab.Unpatched,
+		// The bug is modelled from the simulator's own table of netio.sys builds.
+		Arch: g.os.Arch, OSVersion: g.os.Version, Patched: !netio.leaks,
 		Seed: g.seed ^ int64(b.n), Noise: g.cfg.Noise, Params: g.cfg.Model,
 	})
-	var err error
 	b.net, err = retryListen(func() (*kernel.NetStack, error) { return kernel.Listen(b.kern, g.host, ports) })
 	if err != nil {
 		b.kern.Close()
@@ -266,7 +269,7 @@ func (g *Guest) bootUp() error {
 	return nil
 }
 
-func (g *Guest) bootFailed(err error) error {
+func (g *Machine) bootFailed(err error) error {
 	g.mu.Lock()
 	g.lastErr = err
 	g.mu.Unlock()
@@ -289,7 +292,7 @@ func retryListen[T any](listen func() (T, error)) (T, error) {
 
 // goDown ends the running boot: the traffic sockets close, WinRM stops (running commands
 // are cancelled, connections closed), then the kernel.
-func (g *Guest) goDown() {
+func (g *Machine) goDown() {
 	g.mu.Lock()
 	b := g.cur
 	g.cur = nil
@@ -321,7 +324,7 @@ func (g *Guest) goDown() {
 
 // requestShutdown is `shutdown`: after delay the guest goes down, and comes back after
 // RebootDown when reboot is set (power-off stays off). It returns the Win32 error code.
-func (g *Guest) requestShutdown(b *boot, delay time.Duration, reboot bool) int {
+func (g *Machine) requestShutdown(b *boot, delay time.Duration, reboot bool) int {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	switch {
@@ -346,7 +349,7 @@ func (g *Guest) requestShutdown(b *boot, delay time.Duration, reboot bool) int {
 }
 
 // abortShutdown is `shutdown /a`.
-func (g *Guest) abortShutdown() int {
+func (g *Machine) abortShutdown() int {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	switch g.shutdown.phase {
@@ -360,7 +363,7 @@ func (g *Guest) abortShutdown() int {
 	return 1116 // ERROR_NO_SHUTDOWN_IN_PROGRESS
 }
 
-func (g *Guest) beginPowerCycleLocked(b *boot, reboot bool) {
+func (g *Machine) beginPowerCycleLocked(b *boot, reboot bool) {
 	if g.closed {
 		return
 	}
@@ -369,7 +372,7 @@ func (g *Guest) beginPowerCycleLocked(b *boot, reboot bool) {
 	go g.powerCycle(reboot)
 }
 
-func (g *Guest) powerCycle(reboot bool) {
+func (g *Machine) powerCycle(reboot bool) {
 	defer g.wg.Done()
 	if !g.sleep(g.cfg.ShutdownDelay) {
 		return
@@ -388,7 +391,7 @@ func (g *Guest) powerCycle(reboot bool) {
 }
 
 // sleep waits d unless the guest is closed first.
-func (g *Guest) sleep(d time.Duration) bool {
+func (g *Machine) sleep(d time.Duration) bool {
 	t := time.NewTimer(d)
 	defer t.Stop()
 	select {
@@ -400,7 +403,7 @@ func (g *Guest) sleep(d time.Duration) bool {
 }
 
 // Close powers the guest off for good: pending reboots are abandoned.
-func (g *Guest) Close(ctx context.Context) error {
+func (g *Machine) Close(ctx context.Context) error {
 	g.mu.Lock()
 	if g.closed {
 		g.mu.Unlock()
@@ -424,11 +427,11 @@ func (g *Guest) Close(ctx context.Context) error {
 }
 
 // run is the guest's WinRM host for one boot: every command is a `cmd /c LINE`.
-func (g *Guest) run(ctx context.Context, b *boot, c wsman.Command) int {
+func (g *Machine) run(ctx context.Context, b *boot, c wsman.Command) int {
 	return g.interp(b).Run(ctx, c.Line, c.Stdin, c.Stdout, c.Stderr)
 }
 
-func (g *Guest) interp(b *boot) *cmdexe.Interp {
+func (g *Machine) interp(b *boot) *cmdexe.Interp {
 	return &cmdexe.Interp{
 		FS: g.fs, Env: g.environ(), Cwd: g.profileDir(), Version: g.verString(),
 		Exec: func(ctx context.Context, p *cmdexe.Process) int { return g.exec(ctx, b, p) },

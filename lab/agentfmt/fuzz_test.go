@@ -1,4 +1,4 @@
-package agent
+package agentfmt
 
 import (
 	"fmt"
@@ -6,12 +6,14 @@ import (
 	"sort"
 	"strings"
 	"testing"
+
+	"github.com/wfplab/wfplab/lab/contract"
 )
 
 // FuzzParseLine: any input parses or fails without panicking, and what parses survives a
 // round trip through a writer that follows FORMAT.md (formatRecord, below).
 //
-//	go test ./lab/agent -run '^$' -fuzz FuzzParseLine -fuzztime 30s
+//	go test ./lab/agentfmt -run '^$' -fuzz FuzzParseLine -fuzztime 30s
 func FuzzParseLine(f *testing.F) {
 	for _, seed := range []string{
 		fmtH1, fmtS1, fmtV1, fmtE1,
@@ -72,10 +74,10 @@ func FuzzEscape(f *testing.F) {
 // writer the round trip holds the parser to.
 func formatRecord(v any) string {
 	switch r := v.(type) {
-	case *Header:
+	case *contract.Header:
 		return fmt.Sprintf("H1 agent=%s ver=%s interval_ms=%d arch=%s pid=%d",
 			r.Agent, Escape(r.Version), r.IntervalMS, r.Arch, r.PID)
-	case *Sample:
+	case *contract.Sample:
 		s := fmt.Sprintf("S1 seq=%d t_us=%d np_bytes=%d np_allocs=%d np_frees=%d cpu_kernel_ms=%d cpu_user_ms=%d cpu_idle_ms=%d drv=%s",
 			r.Seq, r.TimeUS, r.NPBytes, r.NPAllocs, r.NPFrees, r.CPUKernelMS, r.CPUUserMS, r.CPUIdleMS, r.Driver.State)
 		s += formatLayers(r.Driver)
@@ -89,7 +91,7 @@ func formatRecord(v any) string {
 			s += fmt.Sprintf(" T.%s=%d,%d,%d", Escape(tag), u.Allocs, u.Frees, u.Bytes)
 		}
 		return s + "\r\n"
-	case *Inventory:
+	case *contract.Inventory:
 		ts := "off"
 		if r.TestSigning {
 			ts = "on"
@@ -111,9 +113,9 @@ func formatRecord(v any) string {
 	panic(fmt.Sprintf("formatRecord: unexpected %T", v))
 }
 
-func formatLayers(d Driver) string {
+func formatLayers(d contract.Driver) string {
 	var s string
-	for _, l := range Layers {
+	for _, l := range contract.Layers {
 		c, ok := d.Layers[l]
 		if !ok {
 			continue

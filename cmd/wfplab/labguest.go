@@ -1,0 +1,39 @@
+package main
+
+import (
+	"context"
+	"time"
+
+	"github.com/wfplab/wfplab/bench"
+	"github.com/wfplab/wfplab/lab"
+	"github.com/wfplab/wfplab/lab/contract"
+)
+
+// LabGuest is a bench.Guest over a lab.Session: Prepare installs Tools, InstallHotfix installs the
+// KB979223 package Hotfix (the MSU's bytes for this guest's OS).
+type LabGuest struct {
+	G      *lab.Session
+	Tools  lab.Tools
+	Hotfix []byte
+}
+
+func (l LabGuest) Name() string { return l.G.Name() }
+
+func (l LabGuest) Prepare(ctx context.Context) (contract.Inventory, error) {
+	return l.G.Prepare(ctx, l.Tools)
+}
+
+func (l LabGuest) InstallHotfix(ctx context.Context) (contract.Inventory, error) {
+	_, inv, err := l.G.InstallHotfix(ctx, l.Hotfix)
+	return inv, err
+}
+
+func (l LabGuest) StartSampler(ctx context.Context, interval time.Duration) (bench.Sampler, error) {
+	s, err := l.G.StartSampler(ctx, interval)
+	if err != nil {
+		return nil, err // not a typed nil inside the interface
+	}
+	return s, nil
+}
+
+var _ bench.Guest = LabGuest{}
