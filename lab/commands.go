@@ -62,7 +62,7 @@ const (
 // Certificate stores the test certificate goes into (#11).
 var certStores = []string{"Root", "TrustedPublisher"}
 
-// Exit codes the lab tells apart (COMMANDS.md, WINDOWS-FACTS.md).
+// Exit codes the lab tells apart (COMMANDS.md, docs/windows.md).
 const (
 	exitServiceExists      = 1073        // sc create: ERROR_SERVICE_EXISTS
 	exitServiceRunning     = 1056        // sc start: ERROR_SERVICE_ALREADY_RUNNING

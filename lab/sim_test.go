@@ -91,7 +91,7 @@ func toolsFor(arch string, signed bool) lab.Tools {
 
 // testCert is a self-signed DER certificate like the test-signing one (CN "wfplab test").
 var testCert = func() []byte {
-	// ECDSA keeps the test fast; the real one is RSA/SHA-1 (WINDOWS-FACTS.md), which the
+	// ECDSA keeps the test fast; the real one is RSA/SHA-1 (docs/windows.md), which the
 	// simulated certutil does not tell apart.
 	key, err := ecdsa.GenerateKey(elliptic.P256(), crand.Reader)
 	if err != nil {

@@ -7,7 +7,7 @@ import (
 	"strings"
 )
 
-// OS is one Windows release the lab supports, as KB979223 and WINDOWS-FACTS.md describe it.
+// OS is one Windows release the lab supports, as KB979223 and docs/windows.md describe it.
 type OS struct {
 	Name    string // catalog key, e.g. "win7-x64"
 	Product string // "Windows 7"

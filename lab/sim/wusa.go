@@ -13,7 +13,7 @@ import (
 	"github.com/wfplab/wfplab/lab/sim/cmdexe"
 )
 
-// Exit codes of wusa.exe (WINDOWS-FACTS.md, COMMANDS.md #20).
+// Exit codes of wusa.exe (docs/windows.md, COMMANDS.md #20).
 const (
 	wusaRebootRequired = 3010        // ERROR_SUCCESS_REBOOT_REQUIRED
 	wusaAlready        = 2359302     // 0x240006 WU_S_ALREADY_INSTALLED
