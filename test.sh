@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Every test wfplab has, on a fresh machine with only Go: installs the guest toolchain
-# (mingw-w64, osslsigncode) when missing, builds the guest tools, vets, tests, and runs
-# the default scenario on the simulated guests end to end.
+# (mingw-w64, osslsigncode) when missing, builds the guest tools, checks formatting, vet and
+# staticcheck, runs every Go test, and runs the default scenario on the simulated guests end
+# to end. Prints how many tests passed, failed and skipped, and why each skip happened.
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -20,10 +21,30 @@ if [ -n "$unformatted" ]; then echo "gofmt would change:"; echo "$unformatted"; 
 echo "== go vet"
 go vet ./...
 
+echo "== staticcheck"
+go run honnef.co/go/tools/cmd/staticcheck@v0.8.2 ./...
+
 echo "== go test"
-go test -race -timeout 20m ./...
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+status=0
+go test -race -timeout 20m -v ./... >"$log" 2>&1 || status=$?
+grep -E '^(ok|FAIL|\?|panic:)' "$log" || true
+if [ "$status" -ne 0 ]; then
+	echo "-- failures:"
+	grep -v -E '^\s*(=== (RUN|PAUSE|CONT|NAME)|--- PASS)' "$log" | grep -v -E '^(ok|\?) ' | tail -300
+fi
+passed=$(grep -c -E '^\s*--- PASS' "$log" || true)
+failed=$(grep -c -E '^\s*--- FAIL' "$log" || true)
+skipped=$(grep -c -E '^\s*--- SKIP' "$log" || true)
+if [ "$skipped" -gt 0 ]; then
+	echo "-- skipped, and why:"
+	grep -A1 -E '^\s*--- SKIP' "$log" | grep -v -E '^--$' | sed 's/^/   /'
+fi
+echo "go test: $passed passed, $failed failed, $skipped skipped"
+[ "$status" -eq 0 ] || exit "$status"
 
 echo "== wfplab run (default scenario, simulated guests)"
 out=$(mktemp -d)
-trap 'rm -rf "$out"' EXIT
+trap 'rm -f "$log"; rm -rf "$out"' EXIT
 go run ./cmd/wfplab run --out "$out" --seed 1

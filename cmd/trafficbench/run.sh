@@ -3,10 +3,10 @@
 # datagram rate of one sending goroutine next to iperf3's, pacing accuracy at 1k/10k/50k/200k
 # datagrams/s over 10 s, and CPU at 50k datagrams/s. Installs Debian's iperf3 when missing.
 #
-#   traffic/bench/run.sh            # the reference run, about 80 s
-#   traffic/bench/run.sh -quick     # 2-second runs, a smoke test
+#   cmd/trafficbench/run.sh            # the reference run, about 80 s
+#   cmd/trafficbench/run.sh -quick     # 2-second runs, a smoke test
 # Other flags: -max-secs, -pace-secs, -rates, -cpu-rate, -sim-rate, -only max,pace,cpu,sim, -v
-# (see `go run ./traffic/bench -h`).
+# (see `go run ./cmd/trafficbench -h`).
 set -eu
 cd "$(dirname "$0")/../.."
 
@@ -23,5 +23,5 @@ fi
 
 bin="$(mktemp -d)/wfplab-trafficbench"
 trap 'rm -rf "$(dirname "$bin")"' EXIT
-go build -o "$bin" ./traffic/bench
+go build -o "$bin" ./cmd/trafficbench
 "$bin" "$@"

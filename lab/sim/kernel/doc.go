@@ -1,0 +1,7 @@
+// Package kernel is the simulated guest's kernel model: WFP indicating NBL chains to the
+// test callout driver, the driver blocking and counting them, netio.sys leaking the last NBL
+// of a blocked multi-NBL chain when unpatched (KB979223), and nonpaged pool with its tags,
+// baseline, background noise and CPU time. Traffic reaches it through real loopback
+// sockets (NetStack). It is a model: every number below is a parameter, and where a default
+// is a guess and not a measured Windows figure the table says so.
+package kernel
