@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/go-multierror"
@@ -39,6 +40,13 @@ type Guest interface {
 type TrafficFunc func(ctx context.Context, spec traffic.Spec, to traffic.Addrs, allow traffic.Allow,
 	onTick func(traffic.Tick)) (traffic.Counters, error)
 
+// Pinger is a Guest that can say, cheaply, whether it still answers at all. The runner asks
+// when the sample stream goes quiet: a guest that answers has a sampler problem; one that
+// does not is hung.
+type Pinger interface {
+	Ping(ctx context.Context) error
+}
+
 // RunTarget is one guest to measure.
 type RunTarget struct {
 	// Info is recorded as the target; Name must be the scenario's target name (Guest.Name()
@@ -46,6 +54,9 @@ type RunTarget struct {
 	Info    TargetInfo
 	Guest   Guest
 	Traffic traffic.Addrs
+	// Recover, when set, resets a hung guest through its hypervisor and returns what the
+	// guest showed; nil when the provider cannot (static hosts).
+	Recover func(ctx context.Context) (contract.Evidence, error)
 }
 
 // Progress is one update for the live display.
@@ -65,6 +76,7 @@ const (
 	StepHotfix  = "hotfix"
 	StepDone    = "done"
 	StepFailed  = "failed"
+	StepHung    = "hung"
 )
 
 // Event kinds the runner records.
@@ -75,6 +87,9 @@ const (
 	EventSampler = "sampler"
 	EventTraffic = "traffic"
 	EventError   = "error"
+	// EventGuestHung records a guest that stopped answering: GUEST_HUNG, its last pool
+	// figure and, when the provider could reset it, the evidence it kept.
+	EventGuestHung = "guest_hung"
 )
 
 // Default bounds of the runner's waits.
@@ -207,6 +222,24 @@ type targetRun struct {
 	// streamErr is the current sampler's last error; consume writes it, others read it
 	// only once consume has ended.
 	streamErr error
+	// lastSampleNS and lastPool are the last sample's host arrival time and nonpaged
+	// pool bytes, for the hang watchdog; consume writes them.
+	lastSampleNS atomic.Int64
+	lastPool     atomic.Uint64
+	// hung is set once the guest was found hung: later waits on it are short.
+	hung atomic.Bool
+}
+
+// hungError is a guest that stopped answering: the target cannot go on.
+type hungError struct {
+	silent   time.Duration
+	lastPool uint64
+	lastAt   time.Time
+}
+
+func (e hungError) Error() string {
+	return fmt.Sprintf("GUEST_HUNG: no sample for %s and the guest does not answer; last nonpaged pool %d bytes at %s",
+		e.silent.Round(time.Second), e.lastPool, e.lastAt.UTC().Format(time.RFC3339))
 }
 
 func (r *Runner) runTarget(ctx context.Context, rt RunTarget) (err error) {
@@ -245,12 +278,47 @@ func (r *Runner) runTarget(ctx context.Context, rt RunTarget) (err error) {
 			continue
 		}
 		phaseErrs = append(phaseErrs, fmt.Errorf("target %s: phase %s: %w", t.name, ph.Name, err))
+		var hung hungError
+		if errors.As(err, &hung) {
+			t.event(ph.Name, EventGuestHung, hung.Error())
+			t.progress(Progress{Target: t.name, Phase: ph.Name, Step: StepHung, Err: hung})
+			if rerr := t.recover(ctx, ph.Name); rerr != nil {
+				phaseErrs = append(phaseErrs, rerr)
+			}
+			break
+		}
 		var ge guestError
 		if errors.As(err, &ge) || ctx.Err() != nil {
 			break
 		}
 	}
 	return errors.Join(phaseErrs...)
+}
+
+// recover resets a hung guest through its provider and records what it showed.
+func (t *targetRun) recover(ctx context.Context, phase string) error {
+	if t.rt.Recover == nil {
+		t.event(phase, EventGuestHung, "the provider cannot reset this guest: reset it by hand before the next run")
+		return nil
+	}
+	ev, err := bounded(ctx, t.guestTimeout(), "reset hung guest", t.rt.Recover)
+	if err != nil {
+		err = fmt.Errorf("target %s: resetting the hung guest: %w", t.name, err)
+		t.event(phase, EventError, err.Error())
+		return err
+	}
+	msg := fmt.Sprintf("reset through the hypervisor (it reported %q)", ev.Status)
+	if ev.ConsoleLog != "" {
+		msg += "; console log: " + ev.ConsoleLog
+	}
+	if ev.Screenshot != "" {
+		msg += "; screenshot: " + ev.Screenshot
+	}
+	if ev.ConsoleTail != "" {
+		msg += "; console tail:\n" + ev.ConsoleTail
+	}
+	t.event(phase, EventGuestHung, msg)
+	return nil
 }
 
 // guestError is a failed guest operation: the target cannot go on.
@@ -308,6 +376,7 @@ func (t *targetRun) runPhase(ctx context.Context, ph scenarios.Phase) (err error
 		return guestError{fmt.Errorf("start sampler: %w", err)}
 	}
 	t.event(ph.Name, EventSampler, fmt.Sprintf("sampling every %s", interval))
+	t.lastSampleNS.Store(time.Now().UnixNano())
 	ended := make(chan struct{})
 	go t.consume(ph.Name, sampler, ended)
 	defer func() {
@@ -356,13 +425,20 @@ func (t *targetRun) consume(phase string, s Sampler, ended chan<- struct{}) {
 			continue
 		}
 		t.Store.RecordSample(t.name, phase, at, ev.Sample)
+		t.lastPool.Store(ev.Sample.NPBytes)
+		t.lastSampleNS.Store(at.UnixNano())
 	}
 }
 
 func (t *targetRun) stopSampler(ctx context.Context, phase string, s Sampler, ended <-chan struct{}) error {
-	// Stop even when ctx is done: the guest's sampler must not run on.
+	// Stop even when ctx is done: the guest's sampler must not run on. A hung guest will
+	// not answer: try once, briefly.
 	stopCtx := context.WithoutCancel(ctx)
-	_, err := bounded(stopCtx, t.guestTimeout(), "stop sampler", func(ctx context.Context) (struct{}, error) {
+	limit := t.guestTimeout()
+	if t.hung.Load() {
+		limit = t.sampleTimeout()
+	}
+	_, err := bounded(stopCtx, limit, "stop sampler", func(ctx context.Context) (struct{}, error) {
 		return struct{}{}, s.Stop(ctx)
 	})
 	if err != nil {
@@ -391,11 +467,22 @@ func (t *targetRun) window(ctx context.Context, phase, name string, length time.
 	}
 	end := w.Start.Add(length)
 	stopProgress := t.reportProgress(phase, name, w.Start, length)
-	var err error
-	if body != nil {
-		body(ctx)
+	// The body (traffic) runs beside the watch, so a guest that hangs under traffic is
+	// seen while it happens; the body is bounded on its own (duration + grace).
+	bodyCtx, cancelBody := context.WithCancel(ctx)
+	bodyDone := make(chan struct{})
+	go func() {
+		defer close(bodyDone)
+		if body != nil {
+			body(bodyCtx)
+		}
+	}()
+	err := t.watch(ctx, end, samplerEnded)
+	if err != nil {
+		cancelBody()
 	}
-	err = waitUntil(ctx, end, samplerEnded)
+	<-bodyDone
+	cancelBody()
 	stopProgress()
 	w.End = time.Now()
 	if rerr := t.Store.RecordWindow(w); rerr != nil && err == nil {
@@ -426,6 +513,47 @@ func (t *targetRun) reportProgress(phase, step string, start time.Time, length t
 	return func() {
 		close(done)
 		<-finished
+	}
+}
+
+// sampleTimeout is how long the stream may be quiet before the guest is asked whether it
+// still answers.
+func (t *targetRun) sampleTimeout() time.Duration {
+	if d := t.Scenario.Timing.SampleTimeout; d > 0 {
+		return d
+	}
+	return scenarios.DefaultSampleTimeout
+}
+
+// watch waits like waitUntil and watches the sample stream meanwhile: quiet for a sample
+// timeout, the guest is pinged; quiet for two and not answering, it is hung.
+func (t *targetRun) watch(ctx context.Context, deadline time.Time, samplerEnded <-chan struct{}) error {
+	timeout := t.sampleTimeout()
+	check := timeout / 4
+	for {
+		next := time.Now().Add(check)
+		if next.After(deadline) {
+			return waitUntil(ctx, deadline, samplerEnded)
+		}
+		if err := waitUntil(ctx, next, samplerEnded); err != nil {
+			return err
+		}
+		last := time.Unix(0, t.lastSampleNS.Load())
+		silent := time.Since(last)
+		if silent < timeout {
+			continue
+		}
+		if p, ok := t.rt.Guest.(Pinger); ok {
+			if _, err := bounded(ctx, timeout, "ping", func(ctx context.Context) (struct{}, error) {
+				return struct{}{}, p.Ping(ctx)
+			}); err == nil {
+				continue // the guest answers: a quiet sampler, which its stream's end will tell
+			}
+		}
+		if silent = time.Since(last); silent >= 2*timeout {
+			t.hung.Store(true)
+			return hungError{silent: silent, lastPool: t.lastPool.Load(), lastAt: last}
+		}
 	}
 }
 

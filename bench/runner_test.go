@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -127,7 +128,19 @@ type fakeGuest struct {
 	failPrepare   bool
 	failHotfix    bool
 	samplerDiesIn string
-	starts        int
+	// hangsIn: in that phase the guest stops answering after 15 samples: the stream goes
+	// quiet without closing and Ping fails, as a guest whose pool ran out does.
+	hangsIn string
+	hung    atomic.Bool
+	starts  int
+}
+
+func (g *fakeGuest) Ping(ctx context.Context) error {
+	if g.hung.Load() {
+		<-ctx.Done() // a hung guest never answers: the caller's deadline ends the wait
+		return fmt.Errorf("WinRM at %s: %w", g.name, ctx.Err())
+	}
+	return nil
 }
 
 func (g *fakeGuest) Name() string { return g.name }
@@ -165,6 +178,7 @@ func (g *fakeGuest) StartSampler(ctx context.Context, interval time.Duration) (S
 	}
 	s := &fakeSampler{events: make(chan contract.SampleEvent, 16), stop: make(chan struct{})}
 	dies := g.samplerDiesIn == phase
+	hangs := g.hangsIn == phase
 	go func() {
 		defer close(s.events)
 		// Samples are due every interval; a late wake-up catches up, as a real agent's
@@ -195,6 +209,14 @@ func (g *fakeGuest) StartSampler(ctx context.Context, interval time.Duration) (S
 			case s.events <- ev:
 			}
 			if dies && seq == 15 {
+				return
+			}
+			if hangs && seq == 15 {
+				g.hung.Store(true)
+				select { // quiet, not closed, until stopped
+				case <-s.stop:
+				case <-ctx.Done():
+				}
 				return
 			}
 			due = due.Add(interval)
@@ -592,5 +614,54 @@ func TestBoundedAbandonsACallThatIgnoresItsContext(t *testing.T) {
 	v, err := bounded(context.Background(), time.Second, "quick", func(ctx context.Context) (int, error) { return 7, nil })
 	if v != 7 || err != nil {
 		t.Fatalf("quick call: %v %v", v, err)
+	}
+}
+
+// A guest that stops answering in a phase is GUEST_HUNG with its last pool figure, is
+// reset through Recover with its evidence recorded, and the other target goes on.
+func TestRunnerDetectsAHungGuestAndRecoversIt(t *testing.T) {
+	t.Parallel()
+	hung := &fakeGuest{name: "hangs", k: newFakeKernel(3), hangsIn: "before"}
+	fine := &fakeGuest{name: "fine", k: newFakeKernel(4)}
+	f := newFixture(t, hung, fine)
+	f.sc.Timing.SampleTimeout = 100 * time.Millisecond
+	var recovered atomic.Int32
+	f.runner.Targets[0].Recover = func(ctx context.Context) (contract.Evidence, error) {
+		recovered.Add(1)
+		return contract.Evidence{At: time.Now(), Status: "running", ConsoleLog: "vm/hangs/console.log",
+			Screenshot: "vm/hangs/hung.png", ConsoleTail: "wfplab-sim: pool limit passed"}, nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	results, err := f.runner.Run(ctx)
+	if err == nil || !strings.Contains(err.Error(), "hangs") || !strings.Contains(err.Error(), "GUEST_HUNG") {
+		t.Fatalf("run error %v: want GUEST_HUNG naming the target", err)
+	}
+	if recovered.Load() != 1 {
+		t.Fatalf("Recover called %d times, want 1", recovered.Load())
+	}
+	evs, rerr := f.store.Events("hangs")
+	if rerr != nil {
+		t.Fatal(rerr)
+	}
+	var hungMsg, evidence string
+	for _, e := range evs {
+		if e.Kind == EventGuestHung && strings.HasPrefix(e.Message, "GUEST_HUNG") {
+			hungMsg = e.Message
+		} else if e.Kind == EventGuestHung {
+			evidence = e.Message
+		}
+	}
+	if !strings.Contains(hungMsg, "last nonpaged pool") || !strings.Contains(evidence, "vm/hangs/console.log") ||
+		!strings.Contains(evidence, "vm/hangs/hung.png") {
+		t.Fatalf("hang events: %q / %q", hungMsg, evidence)
+	}
+	m := resultMap(results)
+	if r, ok := m[CellKey{"fine", "after", "single-nbl"}]; !ok || r.Verdict != "CLEAN" {
+		t.Fatalf("the other target did not go on: %+v", r)
+	}
+	phases, perr := f.store.Phases("hangs")
+	if perr != nil || len(phases) != 1 {
+		t.Fatalf("the hung target's phases: %+v, %v; want only the one it hung in", phases, perr)
 	}
 }

@@ -29,7 +29,7 @@ var (
 		"stream_port", "control_port", "forward_dest", "forward_prefix"}
 	staticTargetKeys = targetKeys[2:]
 	labKeys          = []string{"allow", "hotfix_dir", "reboot_timeout"}
-	timingKeys       = []string{"warmup", "window", "settle", "sample_interval"}
+	timingKeys       = []string{"warmup", "window", "settle", "sample_interval", "sample_timeout"}
 	profileKeys      = []string{"name", "kind", "rate", "payload_bytes", "burst_segments", "conns"}
 	verdictKeys      = []string{"threshold_bps", "confidence"}
 	expectKeys       = []string{"target", "phase", "profile", "verdict"}
@@ -351,6 +351,7 @@ func (d *decoder) scenario(root *yaml.Node) (*Scenario, bool) {
 			d.getDuration(tf, "window", &s.Timing.Window)
 			d.getDuration(tf, "settle", &s.Timing.Settle)
 			d.getDuration(tf, "sample_interval", &s.Timing.SampleInterval)
+			d.getDuration(tf, "sample_timeout", &s.Timing.SampleTimeout)
 		}
 	}
 	if v := f.val["profiles"]; v != nil {

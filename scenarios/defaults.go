@@ -43,6 +43,7 @@ const (
 	DefaultWindow         = 60 * time.Second
 	DefaultSettle         = 5 * time.Second
 	DefaultSampleInterval = time.Second
+	DefaultSampleTimeout  = 10 * time.Second
 
 	DefaultThresholdBps = 4096
 	DefaultConfidence   = 0.95
@@ -93,5 +94,5 @@ func defaultPhases() []Phase {
 }
 
 func defaultTiming() Timing {
-	return Timing{Warmup: DefaultWarmup, Window: DefaultWindow, Settle: DefaultSettle, SampleInterval: DefaultSampleInterval}
+	return Timing{Warmup: DefaultWarmup, Window: DefaultWindow, Settle: DefaultSettle, SampleInterval: DefaultSampleInterval, SampleTimeout: DefaultSampleTimeout}
 }

@@ -52,6 +52,7 @@ type (
 		Window         string `yaml:"window"`
 		Settle         string `yaml:"settle"`
 		SampleInterval string `yaml:"sample_interval"`
+		SampleTimeout  string `yaml:"sample_timeout"`
 	}
 	fileProfile struct {
 		Name          string  `yaml:"name"`
@@ -83,7 +84,7 @@ func (s *Scenario) YAML() ([]byte, error) {
 		Provider:    fileProvider{Kind: s.Provider.Kind},
 		Lab:         fileLab{HotfixDir: s.Lab.HotfixDir, RebootTimeout: s.Lab.RebootTimeout.String()},
 		Timing: fileTiming{Warmup: s.Timing.Warmup.String(), Window: s.Timing.Window.String(),
-			Settle: s.Timing.Settle.String(), SampleInterval: s.Timing.SampleInterval.String()},
+			Settle: s.Timing.Settle.String(), SampleInterval: s.Timing.SampleInterval.String(), SampleTimeout: s.Timing.SampleTimeout.String()},
 		Verdict: fileVerdict{ThresholdBps: s.Verdict.ThresholdBps, Confidence: s.Verdict.Confidence},
 	}
 	switch s.Provider.Kind {

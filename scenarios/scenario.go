@@ -74,6 +74,9 @@ type Timing struct {
 	Window         time.Duration // each profile's traffic time
 	Settle         time.Duration // start of each window left out of the estimate
 	SampleInterval time.Duration
+	// SampleTimeout is how long a guest may send no sample before the runner asks whether
+	// it still answers; silent for two of them, it is GUEST_HUNG.
+	SampleTimeout time.Duration
 }
 
 // Profile is one traffic profile of the scenario.

@@ -38,7 +38,7 @@ func TestDefaults(t *testing.T) {
 	if want := []Phase{{Name: "before"}, {Name: "after", InstallHotfix: true}}; !reflect.DeepEqual(s.Phases, want) {
 		t.Errorf("phases %+v, want %+v", s.Phases, want)
 	}
-	if want := (Timing{Warmup: 10 * time.Second, Window: 60 * time.Second, Settle: 5 * time.Second, SampleInterval: time.Second}); s.Timing != want {
+	if want := (Timing{Warmup: 10 * time.Second, Window: 60 * time.Second, Settle: 5 * time.Second, SampleInterval: time.Second, SampleTimeout: 10 * time.Second}); s.Timing != want {
 		t.Errorf("timing %+v, want %+v", s.Timing, want)
 	}
 	wantProfiles := []Profile{

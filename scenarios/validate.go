@@ -288,6 +288,9 @@ func (s *Scenario) validateTiming(el *errorList) {
 	ok = positive("window", t.Window) && ok
 	ok = positive("settle", t.Settle) && ok
 	okInterval := positive("sample_interval", t.SampleInterval)
+	if positive("sample_timeout", t.SampleTimeout) && okInterval && t.SampleTimeout < 2*t.SampleInterval {
+		el.field("timing.sample_timeout", "must be at least two sample intervals (%s), got %s", 2*t.SampleInterval, t.SampleTimeout)
+	}
 	if okInterval && (t.SampleInterval < 10*time.Millisecond || t.SampleInterval%time.Millisecond != 0) {
 		el.field("timing.sample_interval", "must be a whole number of milliseconds, at least 10ms, got %s", t.SampleInterval)
 		okInterval = false

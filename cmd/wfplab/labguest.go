@@ -37,3 +37,11 @@ func (l LabGuest) StartSampler(ctx context.Context, interval time.Duration) (ben
 }
 
 var _ bench.Guest = LabGuest{}
+
+// Ping asks the guest for its boot time: any answer means WinRM and cmd still work.
+func (l LabGuest) Ping(ctx context.Context) error {
+	_, err := l.G.BootTime(ctx)
+	return err
+}
+
+var _ bench.Pinger = LabGuest{}

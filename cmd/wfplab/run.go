@@ -143,7 +143,7 @@ func runScenario(ctx context.Context, f runFlags, stdout, stderr io.Writer) erro
 		}
 	}()
 
-	runTargets, guests, err := wireTargets(sc, kind, targets, prog.logf)
+	runTargets, guests, err := wireTargets(sc, kind, provider, targets, prog.logf)
 	if err != nil {
 		runErrs = multierror.Append(runErrs, err)
 	}

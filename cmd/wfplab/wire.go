@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"io/fs"
 	"maps"
@@ -122,7 +123,7 @@ func hotfixFor(sc *scenarios.Scenario, src fs.FS, os contract.OS) ([]byte, error
 }
 
 // wireTargets dials every target that came up and pairs it with its tools.
-func wireTargets(sc *scenarios.Scenario, kind providerKind, targets []contract.Target, logf func(string, ...any)) ([]bench.RunTarget, []*lab.Session, error) {
+func wireTargets(sc *scenarios.Scenario, kind providerKind, provider contract.Provider, targets []contract.Target, logf func(string, ...any)) ([]bench.RunTarget, []*lab.Session, error) {
 	var errs *multierror.Error
 	var out []bench.RunTarget
 	var guests []*lab.Session
@@ -144,7 +145,7 @@ func wireTargets(sc *scenarios.Scenario, kind providerKind, targets []contract.T
 			continue
 		}
 		guests = append(guests, g)
-		out = append(out, bench.RunTarget{
+		rt := bench.RunTarget{
 			Info:  bench.TargetInfo{Name: t.Name, OS: t.OS.Name, Product: t.OS.Product, Arch: t.OS.Arch},
 			Guest: LabGuest{G: g, Tools: tools, Hotfix: msu},
 			Traffic: traffic.Addrs{
@@ -152,7 +153,12 @@ func wireTargets(sc *scenarios.Scenario, kind providerKind, targets []contract.T
 				Forward: t.Traffic.Forward,
 				Control: t.Traffic.Control,
 			},
-		})
+		}
+		if r, ok := provider.(contract.Recoverer); ok {
+			name := t.Name
+			rt.Recover = func(ctx context.Context) (contract.Evidence, error) { return r.Recover(ctx, name) }
+		}
+		out = append(out, rt)
 	}
 	return out, guests, errs.ErrorOrNil()
 }

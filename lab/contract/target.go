@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/netip"
 	"strconv"
+	"time"
 )
 
 // Endpoint is how to reach a guest's WinRM service.
@@ -64,4 +65,19 @@ type Provider interface {
 	Name() string
 	Up(ctx context.Context) ([]Target, error)
 	Down(ctx context.Context) error
+}
+
+// Evidence is what a hypervisor kept of a guest that stopped answering.
+type Evidence struct {
+	At          time.Time
+	Status      string // the hypervisor's view of the machine, e.g. QMP's "running"
+	ConsoleLog  string // path of the serial console log; "" when none
+	ConsoleTail string // its last lines
+	Screenshot  string // path of a PNG of the screen; "" when none
+}
+
+// Recoverer is a Provider that can reset a guest which stopped answering, keeping evidence
+// of what the guest showed first. Providers without a hypervisor (static hosts) have none.
+type Recoverer interface {
+	Recover(ctx context.Context, target string) (Evidence, error)
 }
