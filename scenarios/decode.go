@@ -24,10 +24,13 @@ const maxFileBytes = 1 << 20
 // The keys each mapping accepts, in the order the canonical form writes them.
 var (
 	topKeys      = []string{"name", "description", "provider", "targets", "lab", "phases", "timing", "profiles", "verdict", "expect"}
-	providerKeys = []string{"kind", "reboot_down", "noise", "dir"}
+	providerKeys = []string{"kind", "reboot_down", "noise", "dir", "memory_budget_mb", "boot_timeout", "appliance_kernel", "appliance_hang_mb"}
 	targetKeys   = []string{"name", "os", "host", "port", "https", "insecure", "user_env", "password_env", "password_file",
-		"stream_port", "control_port", "forward_dest", "forward_prefix"}
-	staticTargetKeys = targetKeys[2:]
+		"stream_port", "control_port", "forward_dest", "forward_prefix",
+		"image", "appliance", "kernel", "initrd", "append", "memory_mb", "cpus", "accel", "winrm_port"}
+	credentialKeys   = []string{"user_env", "password_env", "password_file"}
+	staticTargetKeys = targetKeys[2:13]
+	qemuTargetKeys   = targetKeys[13:]
 	labKeys          = []string{"allow", "hotfix_dir", "reboot_timeout"}
 	timingKeys       = []string{"warmup", "window", "settle", "sample_interval", "sample_timeout"}
 	profileKeys      = []string{"name", "kind", "rate", "payload_bytes", "burst_segments", "conns"}
@@ -426,7 +429,8 @@ func (d *decoder) providerSection(v *yaml.Node, p *ProviderSpec) {
 		p.Kind = ""
 		return
 	}
-	kindOnly := map[string][]string{ProviderSim: {"reboot_down", "noise"}, ProviderVagrant: {"dir"}}
+	kindOnly := map[string][]string{ProviderSim: {"reboot_down", "noise"}, ProviderVagrant: {"dir"},
+		ProviderQEMU: {"memory_budget_mb", "boot_timeout", "appliance_kernel", "appliance_hang_mb"}}
 	for kind, keys := range kindOnly {
 		for _, key := range keys {
 			if k := f.key[key]; k != nil && p.Kind != kind && slices.Contains(providerKinds, p.Kind) {
@@ -434,6 +438,10 @@ func (d *decoder) providerSection(v *yaml.Node, p *ProviderSpec) {
 			}
 		}
 	}
+	d.getInt(f, "memory_budget_mb", "a size in MiB", &p.QEMUMemoryBudgetMB)
+	d.getDuration(f, "boot_timeout", &p.QEMUBootTimeout)
+	d.getString(f, "appliance_kernel", &p.ApplianceKernel)
+	d.getInt(f, "appliance_hang_mb", "a size in MiB", &p.ApplianceHangMB)
 	d.getDuration(f, "reboot_down", &p.SimRebootDown)
 	d.getBool(f, "noise", &p.SimNoise)
 	if !d.getString(f, "dir", &p.VagrantDir) && p.Kind == ProviderVagrant && !f.has("dir") {
@@ -460,6 +468,31 @@ func (d *decoder) target(item *yaml.Node, path string) TargetSpec {
 		t.OS = t.Name
 		d.lines[path+".os"] = d.lineOf(path + ".name")
 	}
+	if d.provider != ProviderQEMU && slices.Contains(providerKinds, d.provider) {
+		for _, key := range qemuTargetKeys {
+			if k := f.key[key]; k != nil {
+				d.at(k.Line, joinPath(path, key), "only for provider kind qemu (this scenario's provider is %s)", d.provider)
+			}
+		}
+	}
+	if d.provider == ProviderQEMU {
+		for _, key := range staticTargetKeys {
+			if k := f.key[key]; k != nil && !slices.Contains(credentialKeys, key) {
+				d.at(k.Line, joinPath(path, key), "only for provider kind static (this scenario's provider is qemu, which finds addresses itself)")
+			}
+		}
+		d.credentials(f, path, &t)
+		d.getString(f, "image", &t.Image)
+		d.getBool(f, "appliance", &t.Appliance)
+		d.getString(f, "kernel", &t.Kernel)
+		d.getString(f, "initrd", &t.Initrd)
+		d.getString(f, "append", &t.Append)
+		d.getInt(f, "memory_mb", "a size in MiB", &t.MemoryMB)
+		d.getInt(f, "cpus", "a number of CPUs", &t.CPUs)
+		d.getString(f, "accel", &t.Accel)
+		d.getInt(f, "winrm_port", "a port number (1-65535)", &t.WinRMPort)
+		return d.qemuDefaults(t, f.has("password_file"))
+	}
 	if d.provider != ProviderStatic && slices.Contains(providerKinds, d.provider) {
 		for _, key := range staticTargetKeys {
 			if k := f.key[key]; k != nil {
@@ -473,9 +506,7 @@ func (d *decoder) target(item *yaml.Node, path string) TargetSpec {
 	d.getInt(f, "port", "a port number (1-65535)", &t.Port)
 	d.getBool(f, "https", &t.HTTPS)
 	d.getBool(f, "insecure", &t.Insecure)
-	d.getString(f, "user_env", &t.UserEnv)
-	d.getString(f, "password_env", &t.PasswordEnv)
-	d.getString(f, "password_file", &t.PasswordFile)
+	d.credentials(f, path, &t)
 	d.getInt(f, "stream_port", "a port number (1-65535)", &t.StreamPort)
 	d.getInt(f, "control_port", "a port number (1-65535)", &t.ControlPort)
 	if v, ok := d.scalar(f, "forward_dest", "ADDRESS:PORT"); ok {
@@ -489,10 +520,44 @@ func (d *decoder) target(item *yaml.Node, path string) TargetSpec {
 	if v := f.val["forward_prefix"]; v != nil {
 		d.getPrefixNode(v, path+".forward_prefix", &t.ForwardPrefix)
 	}
+	return d.targetDefaults(t, f.has("password_file"))
+}
+
+// credentials reads where a real guest's user name and password come from.
+func (d *decoder) credentials(f *fields, path string, t *TargetSpec) {
+	d.getString(f, "user_env", &t.UserEnv)
+	d.getString(f, "password_env", &t.PasswordEnv)
+	d.getString(f, "password_file", &t.PasswordFile)
 	if f.has("password_env") && f.has("password_file") {
 		d.at(f.key["password_file"].Line, path+".password_file", "set either password_env or password_file, not both")
 	}
-	return d.targetDefaults(t, f.has("password_file"))
+}
+
+// qemuDefaults fills a QEMU target's defaults. Appliances are simulated guests, whose
+// account is the simulator's: they need no credentials from the user.
+func (d *decoder) qemuDefaults(t TargetSpec, hasFile bool) TargetSpec {
+	if t.MemoryMB == 0 {
+		t.MemoryMB = DefaultQEMUMemoryMB
+	}
+	if t.CPUs == 0 {
+		t.CPUs = DefaultQEMUCPUs
+	}
+	if t.Accel == "" {
+		t.Accel = AccelAuto
+	}
+	if t.WinRMPort == 0 {
+		t.WinRMPort = DefaultWinRMPort
+	}
+	if t.Appliance {
+		return t
+	}
+	if t.UserEnv == "" {
+		t.UserEnv = DefaultUserEnv
+	}
+	if t.PasswordEnv == "" && !hasFile {
+		t.PasswordEnv = DefaultPasswordEnv
+	}
+	return t
 }
 
 func (d *decoder) targetDefaults(t TargetSpec, hasFile bool) TargetSpec {

@@ -7,6 +7,11 @@ const (
 	ProviderSim     = "sim"
 	ProviderVagrant = "vagrant"
 	ProviderStatic  = "static"
+	ProviderQEMU    = "qemu"
+
+	AccelAuto = "auto" // KVM when guests make progress under it, else TCG
+	AccelKVM  = "kvm"
+	AccelTCG  = "tcg"
 
 	PhaseBefore = "before"
 	PhaseAfter  = "after" // installs the hotfix and reboots first
@@ -24,7 +29,8 @@ const (
 )
 
 var (
-	providerKinds = []string{ProviderSim, ProviderVagrant, ProviderStatic}
+	providerKinds = []string{ProviderSim, ProviderQEMU, ProviderVagrant, ProviderStatic}
+	accels        = []string{AccelAuto, AccelKVM, AccelTCG}
 	phaseNames    = []string{PhaseBefore, PhaseAfter}
 	profileKinds  = []string{KindStreamBurst, KindFragmentForward, KindSingleNBL}
 	verdicts      = []string{VerdictLeak, VerdictClean, VerdictInconclusive}
@@ -96,3 +102,11 @@ func defaultPhases() []Phase {
 func defaultTiming() Timing {
 	return Timing{Warmup: DefaultWarmup, Window: DefaultWindow, Settle: DefaultSettle, SampleInterval: DefaultSampleInterval, SampleTimeout: DefaultSampleTimeout}
 }
+
+// QEMU defaults.
+const (
+	DefaultQEMUMemoryMB    = 512
+	DefaultQEMUCPUs        = 1
+	DefaultQEMUBootTimeout = 5 * time.Minute
+	DefaultWinRMPort       = 5985 // WinRM 2.0; WinRM 1.1 guests (stock Vista/2008) listen on 80
+)

@@ -26,6 +26,11 @@ type (
 		RebootDown string `yaml:"reboot_down,omitempty"`
 		Noise      *bool  `yaml:"noise,omitempty"`
 		Dir        string `yaml:"dir,omitempty"`
+		// qemu
+		MemoryBudgetMB  int    `yaml:"memory_budget_mb,omitempty"`
+		BootTimeout     string `yaml:"boot_timeout,omitempty"`
+		ApplianceKernel string `yaml:"appliance_kernel,omitempty"`
+		ApplianceHangMB int    `yaml:"appliance_hang_mb,omitempty"`
 	}
 	fileTarget struct {
 		Name          string `yaml:"name"`
@@ -41,6 +46,15 @@ type (
 		ControlPort   int    `yaml:"control_port,omitempty"`
 		ForwardDest   string `yaml:"forward_dest,omitempty"`
 		ForwardPrefix string `yaml:"forward_prefix,omitempty"`
+		Image         string `yaml:"image,omitempty"`
+		Appliance     bool   `yaml:"appliance,omitempty"`
+		Kernel        string `yaml:"kernel,omitempty"`
+		Initrd        string `yaml:"initrd,omitempty"`
+		Append        string `yaml:"append,omitempty"`
+		MemoryMB      int    `yaml:"memory_mb,omitempty"`
+		CPUs          int    `yaml:"cpus,omitempty"`
+		Accel         string `yaml:"accel,omitempty"`
+		WinRMPort     int    `yaml:"winrm_port,omitempty"`
 	}
 	fileLab struct {
 		Allow         []string `yaml:"allow,omitempty"`
@@ -94,11 +108,20 @@ func (s *Scenario) YAML() ([]byte, error) {
 		f.Provider.Noise = &noise
 	case ProviderVagrant:
 		f.Provider.Dir = s.Provider.VagrantDir
+	case ProviderQEMU:
+		f.Provider.MemoryBudgetMB = s.Provider.QEMUMemoryBudgetMB
+		if s.Provider.QEMUBootTimeout > 0 {
+			f.Provider.BootTimeout = s.Provider.QEMUBootTimeout.String()
+		}
+		f.Provider.ApplianceKernel = s.Provider.ApplianceKernel
+		f.Provider.ApplianceHangMB = s.Provider.ApplianceHangMB
 	}
 	for _, t := range s.Targets {
 		ft := fileTarget{Name: t.Name, OS: t.OS, Host: t.Host, Port: t.Port, HTTPS: t.HTTPS, Insecure: t.Insecure,
 			UserEnv: t.UserEnv, PasswordEnv: t.PasswordEnv, PasswordFile: t.PasswordFile,
-			StreamPort: t.StreamPort, ControlPort: t.ControlPort}
+			StreamPort: t.StreamPort, ControlPort: t.ControlPort,
+			Image: t.Image, Appliance: t.Appliance, Kernel: t.Kernel, Initrd: t.Initrd, Append: t.Append,
+			MemoryMB: t.MemoryMB, CPUs: t.CPUs, Accel: t.Accel, WinRMPort: t.WinRMPort}
 		if t.ForwardDest.IsValid() {
 			ft.ForwardDest = t.ForwardDest.String()
 		}

@@ -42,7 +42,8 @@ func Parse(name string, data []byte) (*Scenario, error) {
 }
 
 // Load reads a scenario file. Relative paths in it (password_file, lab.hotfix_dir,
-// provider.dir) are taken relative to the file's folder.
+// provider.dir, provider.appliance_kernel, image, kernel, initrd) are taken relative to the
+// file's folder.
 func Load(file string) (*Scenario, error) {
 	f, err := os.Open(file)
 	if err != nil {
@@ -66,8 +67,11 @@ func Load(file string) (*Scenario, error) {
 	}
 	s.Lab.HotfixDir = rel(s.Lab.HotfixDir)
 	s.Provider.VagrantDir = rel(s.Provider.VagrantDir)
+	s.Provider.ApplianceKernel = rel(s.Provider.ApplianceKernel)
 	for i := range s.Targets {
-		s.Targets[i].PasswordFile = rel(s.Targets[i].PasswordFile)
+		t := &s.Targets[i]
+		t.PasswordFile = rel(t.PasswordFile)
+		t.Image, t.Kernel, t.Initrd = rel(t.Image), rel(t.Kernel), rel(t.Initrd)
 	}
 	return s, nil
 }

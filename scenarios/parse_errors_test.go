@@ -44,9 +44,9 @@ var badCases = []badCase{
 		3, "verdict.threshold", `did you mean "threshold_bps"?`},
 	{"duplicate key", "targets: [win7-x64]\ntiming:\n  window: 10s\n  window: 20s\n",
 		4, "timing.window", "set twice (first at line 3)"},
-	{"provider kind unknown", "provider: {kind: vm}\ntargets: [win7-x64]\n", 1, "provider.kind", "must be one of sim, vagrant, static"},
+	{"provider kind unknown", "provider: {kind: vm}\ntargets: [win7-x64]\n", 1, "provider.kind", "must be one of sim, qemu, vagrant, static"},
 	{"provider kind typo", "provider: simm\ntargets: [win7-x64]\n", 1, "provider.kind", `did you mean "sim"?`},
-	{"provider kind missing", "provider:\n  noise: false\ntargets: [win7-x64]\n", 2, "provider.kind", "missing; one of sim, vagrant, static"},
+	{"provider kind missing", "provider:\n  noise: false\ntargets: [win7-x64]\n", 2, "provider.kind", "missing; one of sim, qemu, vagrant, static"},
 	{"provider not a mapping", "provider: [sim]\ntargets: [win7-x64]\n", 1, "provider", "must be a mapping"},
 	{"sim key under static", "provider:\n  kind: static\n  reboot_down: 2s\ntargets:\n" + staticTarget,
 		3, "provider.reboot_down", "only for provider kind sim"},
@@ -277,5 +277,27 @@ func TestOversizedFileRefused(t *testing.T) {
 	data := []byte("targets: [win7-x64]\n# " + strings.Repeat("x", maxFileBytes) + "\n")
 	if _, err := Parse("big.yaml", data); err == nil || !strings.Contains(err.Error(), "at most") {
 		t.Fatalf("want a size error, got %v", err)
+	}
+}
+
+// QEMU targets: what to boot, and keys of other providers refused where they are written.
+func TestQEMUTargetErrors(t *testing.T) {
+	cases := []struct{ name, text, field, msg string }{
+		{"nothing to boot", "provider: qemu\ntargets:\n  - {name: a, os: win7-x64}\n", "targets[0]", "nothing to boot"},
+		{"appliance with image", "provider: qemu\ntargets:\n  - {name: a, os: win7-x64, appliance: true, image: x.qcow2}\n",
+			"targets[0].appliance", "brings its own kernel"},
+		{"bad accel", "provider: qemu\ntargets:\n  - {name: a, os: win7-x64, image: x.qcow2, accel: hvf}\n", "targets[0].accel", "must be one of auto, kvm, tcg"},
+		{"static key under qemu", "provider: qemu\ntargets:\n  - {name: a, os: win7-x64, image: x.qcow2, host: 10.0.0.1}\n",
+			"targets[0].host", "only for provider kind static"},
+		{"qemu key under sim", "targets:\n  - {name: a, os: win7-x64, image: x.qcow2}\n", "targets[0].image", "only for provider kind qemu"},
+		{"qemu provider key under sim", "provider: {kind: sim, boot_timeout: 1m}\ntargets: [win7-x64]\n", "provider.boot_timeout", "only for provider kind qemu"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			_, err := Parse("q.yaml", []byte(c.text))
+			if err == nil || !strings.Contains(err.Error(), c.field) || !strings.Contains(err.Error(), c.msg) {
+				t.Fatalf("error %v: want %s: %s", err, c.field, c.msg)
+			}
+		})
 	}
 }

@@ -31,6 +31,14 @@ type ProviderSpec struct {
 	SimNoise      bool
 	// Vagrant: the folder holding the Vagrantfile.
 	VagrantDir string
+	// QEMU: memory all VMs may take at once (0: half of what the host has available),
+	// how long a VM may take to answer WinRM, the kernel folder appliances boot ("": the
+	// Debian package, fetched and cached), and a pool limit past which simulated
+	// appliances stop answering (0: never; for testing hang detection).
+	QEMUMemoryBudgetMB int
+	QEMUBootTimeout    time.Duration
+	ApplianceKernel    string
+	ApplianceHangMB    int
 	// Static: hosts are on each Target.
 }
 
@@ -50,6 +58,18 @@ type TargetSpec struct {
 	ControlPort   int
 	ForwardDest   netip.AddrPort
 	ForwardPrefix netip.Prefix
+	// QEMU provider only (credentials above apply too). Image is the base disk (qcow2 or
+	// raw), never written: each run boots an overlay. Appliance boots a simulated guest of
+	// OS as a micro-VM instead. Kernel/Initrd/Append boot a kernel directly.
+	Image     string
+	Appliance bool
+	Kernel    string
+	Initrd    string
+	Append    string
+	MemoryMB  int
+	CPUs      int
+	Accel     string // auto, kvm or tcg
+	WinRMPort int    // the guest's WinRM port (5985; 80 for WinRM 1.1)
 }
 
 // Lab holds run-wide settings.

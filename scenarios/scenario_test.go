@@ -337,7 +337,21 @@ func TestYAMLRoundTrips(t *testing.T) {
 		t.Fatal(err)
 	}
 	vagrant := mustParse(t, "v.yaml", "provider: {kind: vagrant, dir: /srv/lab}\ntargets: [win7-x64]\nphases: [after]\n")
-	for _, s := range []*Scenario{builtin, example, vagrant} {
+	var qemus []*Scenario
+	for _, f := range []string{"qemu-appliances.yaml", "qemu-windows.yaml"} {
+		q, err := Load(filepath.Join("examples", f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		qemus = append(qemus, q)
+	}
+	if q := qemus[1].Targets[1]; q.WinRMPort != 80 || q.Image != filepath.Join("examples", "images", "vista-sp2-x64.qcow2") || q.PasswordFile == "" || q.Accel != AccelAuto || q.CPUs != 2 {
+		t.Errorf("qemu-windows target: %+v", q)
+	}
+	if a := qemus[0].Targets[0]; !a.Appliance || a.UserEnv != "" || a.WinRMPort != DefaultWinRMPort {
+		t.Errorf("appliance target: %+v (appliances need no credentials)", a)
+	}
+	for _, s := range append([]*Scenario{builtin, example, vagrant}, qemus...) {
 		out, err := s.YAML()
 		if err != nil {
 			t.Fatal(err)

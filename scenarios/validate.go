@@ -118,7 +118,9 @@ func (s *Scenario) validateTargets(el *errorList) {
 		} else if _, err := contract.LookupOS(t.OS); err != nil {
 			el.field(path+".os", "%v%s", err, didYouMean(t.OS, catalogNames()))
 		}
-		if s.Provider.Kind == ProviderStatic {
+		if s.Provider.Kind == ProviderQEMU {
+			s.validateQEMU(el, path, t)
+		} else if s.Provider.Kind == ProviderStatic {
 			s.validateStatic(el, path, t)
 			key := fmt.Sprintf("%s:%d", strings.ToLower(t.Host), t.Port)
 			if first, dup := endpoints[key]; dup && t.Host != "" && t.Port != 0 {
@@ -130,6 +132,34 @@ func (s *Scenario) validateTargets(el *errorList) {
 			t.ForwardPrefix.IsValid() || t.PasswordEnv != "" || t.PasswordFile != "" || t.UserEnv != "" || t.HTTPS || t.Insecure {
 			el.field(path, "host, ports, addresses and credentials are only for provider kind static (this scenario's provider is %s)", s.Provider.Kind)
 		}
+	}
+}
+
+// validateQEMU checks a QEMU target: something to boot, and sizes QEMU accepts.
+func (s *Scenario) validateQEMU(el *errorList, path string, t TargetSpec) {
+	boots := 0
+	for _, set := range []bool{t.Image != "", t.Appliance, t.Kernel != "" && !t.Appliance} {
+		if set {
+			boots++
+		}
+	}
+	switch {
+	case boots == 0:
+		el.field(path, "nothing to boot: set image (a prepared Windows disk, qcow2 or raw), or appliance: true (a simulated guest as a micro-VM), or kernel")
+	case t.Appliance && (t.Image != "" || t.Kernel != "" || t.Initrd != "" || t.Append != ""):
+		el.field(path+".appliance", "an appliance brings its own kernel and initrd; leave image, kernel, initrd and append out")
+	case t.Initrd != "" && t.Kernel == "":
+		el.field(path+".initrd", "needs kernel")
+	}
+	if t.MemoryMB < 64 || t.MemoryMB > 1<<20 {
+		el.field(path+".memory_mb", "must be between 64 and 1048576 MiB, got %d", t.MemoryMB)
+	}
+	if t.CPUs < 1 || t.CPUs > 64 {
+		el.field(path+".cpus", "must be between 1 and 64, got %d", t.CPUs)
+	}
+	oneOf(el, path+".accel", t.Accel, accels)
+	if t.WinRMPort < 1 || t.WinRMPort > 65535 {
+		el.field(path+".winrm_port", "must be a port number (1-65535), got %d", t.WinRMPort)
 	}
 }
 
