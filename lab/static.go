@@ -110,36 +110,42 @@ func (s *Static) resolve(st StaticTarget) (contract.Target, error) {
 	}, nil
 }
 
-// password reads the password from where the target says; errors name the place, never
-// the value.
+// password reads the password from where the target says.
 func (s *Static) password(st StaticTarget) (string, error) {
+	return ReadPassword(st.PasswordEnv, st.PasswordFile, s.getenv)
+}
+
+// ReadPassword reads a guest's password from an environment variable or a file (whose
+// first line is the password, and which no one else may read): exactly one of env and
+// file is given. Errors name the place, never the value.
+func ReadPassword(env, file string, getenv func(string) string) (string, error) {
 	switch {
-	case st.PasswordEnv != "" && st.PasswordFile != "":
-		return "", fmt.Errorf("both a password variable (%s) and a password file (%s) are given; keep one", st.PasswordEnv, st.PasswordFile)
-	case st.PasswordEnv != "":
-		p := s.getenv(st.PasswordEnv)
+	case env != "" && file != "":
+		return "", fmt.Errorf("both a password variable (%s) and a password file (%s) are given; keep one", env, file)
+	case env != "":
+		p := getenv(env)
 		if p == "" {
-			return "", fmt.Errorf("environment variable %s (the password) is empty or not set; export it before running", st.PasswordEnv)
+			return "", fmt.Errorf("environment variable %s (the password) is empty or not set; export it before running", env)
 		}
 		return p, nil
-	case st.PasswordFile != "":
-		fi, err := os.Stat(st.PasswordFile)
+	case file != "":
+		fi, err := os.Stat(file)
 		if err != nil {
 			return "", fmt.Errorf("password file: %v", err)
 		}
 		if runtime.GOOS != "windows" && fi.Mode().Perm()&0o077 != 0 {
-			return "", fmt.Errorf("password file %s can be read by other users (mode %v); chmod 600 it", st.PasswordFile, fi.Mode().Perm())
+			return "", fmt.Errorf("password file %s can be read by other users (mode %v); chmod 600 it", file, fi.Mode().Perm())
 		}
-		b, err := os.ReadFile(st.PasswordFile)
+		b, err := os.ReadFile(file)
 		if err != nil {
 			return "", fmt.Errorf("password file: %v", err)
 		}
 		first, _, _ := strings.Cut(string(b), "\n")
 		p := strings.TrimSuffix(first, "\r")
 		if p == "" {
-			return "", fmt.Errorf("password file %s is empty; put the password on its first line", st.PasswordFile)
+			return "", fmt.Errorf("password file %s is empty; put the password on its first line", file)
 		}
 		return p, nil
 	}
-	return "", fmt.Errorf("no password source: set PasswordEnv (an environment variable) or PasswordFile")
+	return "", fmt.Errorf("no password source: set password_env (an environment variable) or password_file")
 }

@@ -300,3 +300,46 @@ func TestTrafficSendsToALoopbackSinkAndReportsTotals(t *testing.T) {
 		t.Errorf("sink received %d 64-byte datagrams, want about 500", n)
 	}
 }
+
+// What would stop a run minutes in is caught offline by check and by run before a run
+// folder exists: an unset password variable, a password file others can read, a missing
+// hotfix package; every problem named with its target.
+func TestPreflightCatchesWhatWouldStopARun(t *testing.T) {
+	dir := t.TempDir()
+	pw := writeFile(t, dir, "loose.pw", "secret\n")
+	if err := os.Chmod(pw, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Mkdir(filepath.Join(dir, "hotfixes"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	target := func(name, os, creds string) string {
+		return "  - {name: " + name + ", os: " + os + ", host: 127.0.0.11, port: 5985, stream_port: 49152, control_port: 49153, " +
+			"forward_dest: 127.0.0.11:9000, forward_prefix: 127.0.0.11/32, " + creds + "}\n"
+	}
+	sc := writeFile(t, dir, "lab.yaml", "name: lab\nprovider: static\nlab: {hotfix_dir: hotfixes}\ntargets:\n"+
+		target("a", "win7-x64", "password_env: WFPLAB_TEST_UNSET_PW")+
+		strings.Replace(target("b", "vista-sp2-x64", "password_file: loose.pw"), "127.0.0.11,", "127.0.0.12,", 1))
+	t.Setenv("WFPLAB_TEST_UNSET_PW", "")
+	code, _, stderr := runCLI(t, "check", sc)
+	for _, want := range []string{"target a: environment variable WFPLAB_TEST_UNSET_PW", "target b: password file", "chmod 600",
+		"target a: hotfix package Windows6.1-KB979223-x64.msu", "target b: hotfix package Windows6.0-KB979223-x64.msu"} {
+		if !strings.Contains(stderr, want) {
+			t.Errorf("check does not say %q:\n%s", want, stderr)
+		}
+	}
+	if code != exitFailure {
+		t.Errorf("check: exit %d, want 2", code)
+	}
+	out := filepath.Join(dir, "results")
+	code, _, stderr = runCLI(t, "run", "--scenario", sc, "--out", out)
+	if code != exitFailure || !strings.Contains(stderr, "cannot run") {
+		t.Errorf("run: exit %d, stderr %s", code, stderr)
+	}
+	if strings.Contains(stderr, "secret") {
+		t.Error("an error shows the password")
+	}
+	if _, err := os.Stat(out); err == nil {
+		t.Error("run made a results folder for a scenario that cannot run")
+	}
+}

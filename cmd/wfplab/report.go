@@ -89,6 +89,11 @@ func newCheckCmd() *cobra.Command {
 					failed = true
 					continue
 				}
+				if err := preflight(sc); err != nil {
+					fmt.Fprintf(cmd.ErrOrStderr(), "%s: valid, but it cannot run here: %v\n", path, err)
+					failed = true
+					continue
+				}
 				cells := sc.Cells()
 				n := 0
 				for _, c := range cells {

@@ -101,6 +101,10 @@ func runScenario(ctx context.Context, f runFlags, stdout, stderr io.Writer) erro
 	if err != nil {
 		return withExit(exitFailure, fmt.Errorf("%s: recording the scenario: %w", sc.Source, err))
 	}
+	// What would stop the run is found before a run folder exists.
+	if err := preflight(sc); err != nil {
+		return withExit(exitFailure, fmt.Errorf("the scenario cannot run: %w", err))
+	}
 	seed := f.seed
 	if !f.seedSet {
 		seed = randomSeed()

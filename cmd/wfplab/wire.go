@@ -35,12 +35,14 @@ type providerKind struct {
 	hotfix func() fs.FS
 	// rebootPoll is the wait between probes of a rebooting guest; 0: lab's default.
 	rebootPoll time.Duration
+	// check finds, offline, what would stop a run of this kind (preflight); nil: nothing.
+	check func(sc *scenarios.Scenario) error
 }
 
 var providerKinds = map[string]providerKind{
 	// Simulated guests reboot in well under a second: probe them often.
 	scenarios.ProviderSim:    {open: openSim, hotfix: sim.HotfixPackages, rebootPoll: 250 * time.Millisecond},
-	scenarios.ProviderStatic: {open: openStatic},
+	scenarios.ProviderStatic: {open: openStatic, check: checkStatic},
 }
 
 // providerFor opens the provider the scenario names.
