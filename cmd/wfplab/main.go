@@ -64,6 +64,7 @@ func newRootCmd() *cobra.Command {
 callout driver, sends traffic that Windows indicates as multi-NBL chains, which the driver
 blocks, samples nonpaged pool, and reports the leak rate before and after the hotfix.
 Without real VMs it runs on built-in simulated guests.`,
+		Version:       toolVersion() + " (" + goVersion() + ")",
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -341,5 +342,12 @@ func TestPreflightCatchesWhatWouldStopARun(t *testing.T) {
 	}
 	if _, err := os.Stat(out); err == nil {
 		t.Error("run made a results folder for a scenario that cannot run")
+	}
+}
+
+func TestVersion(t *testing.T) {
+	code, stdout, _ := runCLI(t, "--version")
+	if code != exitOK || !strings.HasPrefix(stdout, "wfplab version ") || !strings.Contains(stdout, runtime.Version()) {
+		t.Fatalf("--version: exit %d, %q", code, stdout)
 	}
 }
