@@ -109,6 +109,9 @@ func (p *progress) drawBar(st *targetState, u bench.Progress, changed bool) {
 // logf prints a guest operation's progress line (reboots, hotfix), above the bars when
 // they are drawn. Lines come from several targets' goroutines at once.
 func (p *progress) logf(format string, args ...any) {
+	if p.quiet {
+		return
+	}
 	line := fmt.Sprintf("  "+format+"\n", args...)
 	p.mu.Lock()
 	defer p.mu.Unlock()

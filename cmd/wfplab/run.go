@@ -185,6 +185,16 @@ func runScenario(ctx context.Context, f runFlags, stdout, stderr io.Writer) erro
 	if files.Report != "" {
 		fmt.Fprintf(stdout, "report: %s\n", files.Report)
 	}
+	if ctx.Err() != nil {
+		// Interrupted: say so once, not once per target and cell, and keep the errors
+		// that were not the interruption itself.
+		if rest := withoutCancellation(runErrs); rest != nil {
+			fmt.Fprintln(stderr, "wfplab:", rest)
+		}
+		fmt.Fprintf(stderr, "wfplab: the run was interrupted; what it measured is kept in %s\n", dir)
+		fmt.Fprintf(stdout, "INTERRUPTED: %d of %d expectations met by what finished; rebuild the report with: wfplab report %s\n", met, expected, dir)
+		return withExit(exitFailure, nil)
+	}
 	if runErrs.ErrorOrNil() != nil {
 		return withExit(exitFailure, runErrs)
 	}
@@ -231,4 +241,17 @@ func randomSeed() int64 {
 		s = s<<8 | int64(x)
 	}
 	return s
+}
+
+// withoutCancellation drops the errors that only say the run's context ended.
+func withoutCancellation(errs *multierror.Error) error {
+	var rest *multierror.Error
+	if errs != nil {
+		for _, e := range errs.Errors {
+			if !errors.Is(e, context.Canceled) {
+				rest = multierror.Append(rest, e)
+			}
+		}
+	}
+	return rest.ErrorOrNil()
 }
