@@ -221,6 +221,12 @@ func TestInterruptedRunKeepsWhatItMeasured(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(runDir, "report.html")); err != nil {
 		t.Errorf("an interrupted run still writes its report: %v", err)
 	}
+	if n := strings.Count(stderr.String(), "interrupted"); n != 1 || strings.Contains(stderr.String(), "context canceled") {
+		t.Errorf("the interruption is said %d times (want once, without 'context canceled'):\n%s", n, stderr.String())
+	}
+	if !strings.Contains(stdout.String(), "INTERRUPTED:") || !strings.Contains(stdout.String(), "wfplab report "+runDir) {
+		t.Errorf("no INTERRUPTED line telling how to rebuild the report:\n%s", stdout.String())
+	}
 
 	// The report is rebuilt from the store alone: what was measured keeps its verdict,
 	// what was not is not invented.
