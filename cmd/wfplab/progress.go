@@ -1,6 +1,8 @@
 package main
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -44,6 +46,10 @@ func newProgress(out io.Writer, quiet bool) *progress {
 func (p *progress) update(u bench.Progress) {
 	if p.quiet {
 		return
+	}
+	if u.Step == bench.StepFailed && errors.Is(u.Err, context.Canceled) {
+		// The run was interrupted; the run says so once, not each target.
+		u.Step, u.Err = "stopped", nil
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
