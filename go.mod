@@ -3,6 +3,7 @@ module github.com/wfplab/wfplab
 go 1.26.8
 
 require (
+	github.com/google/gopacket v1.1.19
 	github.com/hashicorp/go-multierror v1.1.1
 	github.com/masterzen/winrm v0.0.0-20240702205601-3fad6e106085
 	github.com/mattn/go-isatty v0.0.24

@@ -97,6 +97,9 @@ type TrafficPoint struct {
 	Bursts  uint64
 	Errors  uint64
 	Span    time.Duration // time the second covers: 1s, or less for a run's last tick (added)
+	// The forward path through frame links (schema 2; zero otherwise): Ethernet frames sent,
+	// and what the guest forwarded: frames, whole datagrams, their payload bytes.
+	Frames, ForwardedFrames, ForwardedDatagrams, ForwardedBytes uint64
 }
 
 // Estimate is a slope with its confidence interval.

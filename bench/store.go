@@ -18,7 +18,8 @@ import (
 const StoreFile = "wfplab.db"
 
 // SchemaVersion is the store layout this package writes (PRAGMA user_version).
-const SchemaVersion = 1
+// 2 added the forward path's frame counts to traffic; Open upgrades a version 1 store.
+const SchemaVersion = 2
 
 const (
 	// commitEvery bounds how long a write waits before its transaction commits, so a
@@ -142,7 +143,11 @@ CREATE TABLE traffic (
 	errors  INTEGER NOT NULL,
 	errors_by_kind TEXT NOT NULL,
 	span_ns  INTEGER NOT NULL,
-	syscalls INTEGER NOT NULL
+	syscalls INTEGER NOT NULL,
+	frames        INTEGER NOT NULL DEFAULT 0,
+	fwd_frames    INTEGER NOT NULL DEFAULT 0,
+	fwd_datagrams INTEGER NOT NULL DEFAULT 0,
+	fwd_bytes     INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX traffic_by_target ON traffic (target, id);
 CREATE TABLE results (
@@ -243,9 +248,36 @@ func Open(path string) (*Store, error) {
 		s.closeDBs()
 		return nil, fmt.Errorf("bench: open store %s: schema version %d is newer than this wfplab reads (%d); use a newer wfplab",
 			path, version, SchemaVersion)
+	case version == 1:
+		if err := s.upgradeFrom1(); err != nil {
+			s.closeDBs()
+			return nil, err
+		}
 	}
 	s.startWriter()
 	return s, nil
+}
+
+// upgradeFrom1 adds version 2's traffic columns (zero for the seconds already there: a
+// version 1 run had no frame links).
+func (s *Store) upgradeFrom1() error {
+	tx, err := s.wdb.Begin()
+	if err != nil {
+		return fmt.Errorf("bench: open store %s: upgrade to schema 2: %w", s.path, err)
+	}
+	defer tx.Rollback()
+	for _, col := range []string{"frames", "fwd_frames", "fwd_datagrams", "fwd_bytes"} {
+		if _, err := tx.Exec(`ALTER TABLE traffic ADD COLUMN ` + col + ` INTEGER NOT NULL DEFAULT 0`); err != nil {
+			return fmt.Errorf("bench: open store %s: upgrade to schema 2: adding traffic.%s: %w; is the folder writable?", s.path, col, err)
+		}
+	}
+	if _, err := tx.Exec(`PRAGMA user_version = 2`); err != nil {
+		return fmt.Errorf("bench: open store %s: upgrade to schema 2: %w", s.path, err)
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("bench: open store %s: upgrade to schema 2: %w", s.path, err)
+	}
+	return nil
 }
 
 func dsn(path, mode string) (string, error) {

@@ -269,19 +269,20 @@ func (s *Store) Events(target string) ([]Event, error) {
 
 // Traffic returns a target's traffic seconds in the order they were recorded.
 func (s *Store) Traffic(target string) ([]TrafficPoint, error) {
-	rows, err := s.query("traffic", `SELECT target, phase, profile, at_ns, packets, bytes, bursts, errors, span_ns
-		FROM traffic WHERE `+targetFilter+` ORDER BY id`, target)
+	rows, err := s.query("traffic", `SELECT target, phase, profile, at_ns, packets, bytes, bursts, errors, span_ns,
+		frames, fwd_frames, fwd_datagrams, fwd_bytes FROM traffic WHERE `+targetFilter+` ORDER BY id`, target)
 	if err != nil {
 		return nil, err
 	}
 	return readAll(s, "traffic", rows, func(r *sql.Rows) (TrafficPoint, error) {
 		var p TrafficPoint
 		var at int64
-		var n [4]int64
+		var n [8]int64
 		var span int64
-		err := r.Scan(&p.Target, &p.Phase, &p.Profile, &at, &n[0], &n[1], &n[2], &n[3], &span)
+		err := r.Scan(&p.Target, &p.Phase, &p.Profile, &at, &n[0], &n[1], &n[2], &n[3], &span, &n[4], &n[5], &n[6], &n[7])
 		p.At, p.Span = nsTime(at), time.Duration(span)
 		p.Packets, p.Bytes, p.Bursts, p.Errors = uint64(n[0]), uint64(n[1]), uint64(n[2]), uint64(n[3])
+		p.Frames, p.ForwardedFrames, p.ForwardedDatagrams, p.ForwardedBytes = uint64(n[4]), uint64(n[5]), uint64(n[6]), uint64(n[7])
 		return p, err
 	})
 }

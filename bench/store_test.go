@@ -2,6 +2,7 @@ package bench
 
 import (
 	"bufio"
+	"database/sql"
 	"fmt"
 	"math"
 	"os"
@@ -103,6 +104,9 @@ func TestStoreRoundTrip(t *testing.T) {
 	tick := traffic.Tick{At: t0.Add(7 * time.Second), Delta: traffic.Counters{Packets: 800, Bytes: 1168000, Bursts: 100, Conns: 4,
 		Resets: 1, Errors: map[string]uint64{"ECONNREFUSED": 2, "timeout": 1}}, Span: time.Second}
 	must(t, s.RecordTraffic("win7-x64", "before", "stream-burst", tick))
+	fwdTick := traffic.Tick{At: t0.Add(8 * time.Second), Delta: traffic.Counters{Packets: 500, Bytes: 2000000, Frames: 1500,
+		ForwardedFrames: 1497, ForwardedDatagrams: 499, ForwardedBytes: 1996000}, Span: time.Second}
+	must(t, s.RecordTraffic("win7-x64", "before", "fragment-forward", fwdTick))
 
 	res := CellResult{Target: "win7-x64", Phase: "before", Profile: "stream-burst",
 		Leak:         Estimate{Slope: 123456.5, Lo: 120000, Hi: 127000.25, N: 95, NEff: 31.5},
@@ -228,8 +232,14 @@ func TestStoreRoundTrip(t *testing.T) {
 		tr, err := s.Traffic("win7-x64")
 		must(t, err)
 		wantTr := TrafficPoint{Target: "win7-x64", Phase: "before", Profile: "stream-burst", At: tick.At, Packets: 800, Bytes: 1168000, Bursts: 100, Errors: 3, Span: time.Second}
-		if len(tr) != 1 || !tr[0].At.Equal(wantTr.At) {
+		if len(tr) != 2 || !tr[0].At.Equal(wantTr.At) {
 			t.Fatalf("traffic %+v", tr)
+		}
+		wantFwd := TrafficPoint{Target: "win7-x64", Phase: "before", Profile: "fragment-forward", At: fwdTick.At, Packets: 500, Bytes: 2000000,
+			Span: time.Second, Frames: 1500, ForwardedFrames: 1497, ForwardedDatagrams: 499, ForwardedBytes: 1996000}
+		tr[1].At = wantFwd.At
+		if tr[1] != wantFwd {
+			t.Errorf("forward traffic %+v, want %+v", tr[1], wantFwd)
 		}
 		tr[0].At = wantTr.At
 		if tr[0] != wantTr {
@@ -487,5 +497,41 @@ func TestStoreErrors(t *testing.T) {
 	must(t, os.WriteFile(junk, nil, 0o644))
 	if _, err := Open(junk); err == nil || !strings.Contains(err.Error(), "not a wfplab run store") {
 		t.Errorf("Open of an empty file: %v", err)
+	}
+}
+
+// A store written by a wfplab before schema 2 opens, gains the forward path's columns (zero
+// for its seconds), and takes seconds that carry them.
+func TestStoreUpgradesSchema1(t *testing.T) {
+	s, dir := newStore(t)
+	must(t, s.RecordTraffic("a", "before", "single-nbl", traffic.Tick{At: t0, Delta: traffic.Counters{Packets: 7}, Span: time.Second}))
+	must(t, s.Close())
+	// Make it a version 1 store: no frame columns.
+	db, err := sql.Open("sqlite", filepath.Join(dir, StoreFile))
+	must(t, err)
+	for _, col := range []string{"frames", "fwd_frames", "fwd_datagrams", "fwd_bytes"} {
+		_, err := db.Exec(`ALTER TABLE traffic DROP COLUMN ` + col)
+		must(t, err)
+	}
+	_, err = db.Exec(`PRAGMA user_version = 1`)
+	must(t, err)
+	must(t, db.Close())
+
+	s, err = Open(dir)
+	must(t, err)
+	defer s.Close()
+	must(t, s.RecordTraffic("a", "after", "fragment-forward", traffic.Tick{At: t0.Add(time.Second),
+		Delta: traffic.Counters{Packets: 2, Frames: 6, ForwardedFrames: 6, ForwardedDatagrams: 2, ForwardedBytes: 8000}, Span: time.Second}))
+	must(t, s.Flush())
+	tr, err := s.Traffic("a")
+	must(t, err)
+	if len(tr) != 2 || tr[0].Packets != 7 || tr[0].Frames != 0 || tr[0].ForwardedDatagrams != 0 ||
+		tr[1].Frames != 6 || tr[1].ForwardedFrames != 6 || tr[1].ForwardedDatagrams != 2 || tr[1].ForwardedBytes != 8000 {
+		t.Fatalf("traffic after upgrade %+v", tr)
+	}
+	var v int
+	must(t, s.rdb.QueryRow(`PRAGMA user_version`).Scan(&v))
+	if v != SchemaVersion {
+		t.Errorf("user_version %d after upgrade, want %d", v, SchemaVersion)
 	}
 }

@@ -176,9 +176,11 @@ func (s *Store) RecordTraffic(target, phase, profile string, t traffic.Tick) err
 	d := t.Delta
 	return s.enqueue("record traffic "+target+"/"+phase+"/"+profile, func(b *batch) error {
 		_, err := b.exec(`INSERT INTO traffic (target, phase, profile, at_ns, packets, bytes, bursts, conns, resets,
-			errors, errors_by_kind, span_ns, syscalls) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			errors, errors_by_kind, span_ns, syscalls, frames, fwd_frames, fwd_datagrams, fwd_bytes)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 			target, phase, profile, timeNS(t.At), u64(d.Packets), u64(d.Bytes), u64(d.Bursts), u64(d.Conns),
-			u64(d.Resets), u64(errs), byKind, int64(t.Span), u64(d.Syscalls))
+			u64(d.Resets), u64(errs), byKind, int64(t.Span), u64(d.Syscalls),
+			u64(d.Frames), u64(d.ForwardedFrames), u64(d.ForwardedDatagrams), u64(d.ForwardedBytes))
 		return err
 	})
 }

@@ -50,6 +50,16 @@ const (
 	// #22 driver counters, and counters-then-reset.
 	cmdCounters      = AgentPath + ` counters`
 	cmdCountersReset = AgentPath + ` reset`
+	// #24 network adapters: one CSV line per adapter, "Connection Name","Network Adapter",
+	// "Physical Address","Transport Name".
+	cmdGetmac = `getmac /fo csv /nh /v`
+	// #25 a routed link's static address: connection name, address, mask. Positional
+	// "static ADDR MASK" is the form Vista's netsh takes as well as 7's.
+	fmtNetshAddress = `netsh interface ipv4 set address name="%s" static %s %s`
+	// #26 forwarding on a link: connection name.
+	fmtNetshForwarding = `netsh interface ipv4 set interface "%s" forwarding=enabled`
+	// #27 IP routing for every interface, from the next boot.
+	cmdIPEnableRouter = `reg add HKLM\SYSTEM\CurrentControlSet\Services\Tcpip\Parameters /v IPEnableRouter /t REG_DWORD /d 1 /f`
 )
 
 // Registry value names under DriverParamsKey (#15).

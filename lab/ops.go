@@ -310,9 +310,14 @@ func (g *Session) Counters(ctx context.Context, reset bool) (agentfmt.Counters, 
 	return agentfmt.Counters{}, g.errorf("%q printed no C1 line: %s; is the agent uploaded (InstallTools)?", line, summary(res))
 }
 
-// Prepare = Preflight, InstallTools, EnsureTestSigning, InstallDriver, Inventory.
+// Prepare = Preflight, ConfigureForwarding (targets with routed links only), InstallTools,
+// EnsureTestSigning, InstallDriver, Inventory. Forwarding comes before the test-signing
+// reboot, which then puts IPEnableRouter in force too.
 func (g *Session) Prepare(ctx context.Context, tools Tools) (contract.Inventory, error) {
 	if _, err := g.Preflight(ctx); err != nil {
+		return contract.Inventory{}, err
+	}
+	if err := g.ConfigureForwarding(ctx); err != nil {
 		return contract.Inventory{}, err
 	}
 	if err := g.InstallTools(ctx, tools); err != nil {

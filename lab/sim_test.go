@@ -15,6 +15,8 @@ import (
 	"maps"
 	"math/big"
 	"math/rand/v2"
+	"net"
+	"net/netip"
 	"strings"
 	"testing"
 	"time"
@@ -217,6 +219,53 @@ func TestSimPrepareX86(t *testing.T) {
 	// Prepare again: the service exists (1073) and runs (1056), both fine.
 	if _, err := s.guest.Prepare(context.Background(), toolsFor("x86", false)); err != nil {
 		t.Fatalf("second prepare: %v", err)
+	}
+}
+
+// A target with routed links: Prepare finds NICs 2 and 3 by MAC, gives them their
+// addresses and turns forwarding on, with the stock command lines the simulated guest
+// answers as Windows does.
+func TestSimPrepareConfiguresForwardPath(t *testing.T) {
+	t.Parallel()
+	in := &contract.FrameLink{GuestMAC: net.HardwareAddr{0x52, 0x54, 0, 0x77, 0, 2}, GuestIP: netip.MustParsePrefix("198.51.100.1/24"),
+		HostMAC: net.HardwareAddr{2, 0x77, 0x66, 0, 0, 0x0a}, HostIP: netip.MustParseAddr("198.51.100.2")}
+	out := &contract.FrameLink{GuestMAC: net.HardwareAddr{0x52, 0x54, 0, 0x77, 0, 3}, GuestIP: netip.MustParsePrefix("203.0.113.1/24"),
+		HostMAC: net.HardwareAddr{2, 0x77, 0x66, 0, 0, 0x0b}, HostIP: netip.MustParseAddr("203.0.113.2")}
+	s := startSim(t, "vista-sp1-x86", func(c *sim.Config) {
+		c.ExtraNICs = []sim.NIC{{MAC: out.GuestMAC, Name: "Local Area Connection 3"}, {MAC: in.GuestMAC}}
+	})
+	tgt := s.target
+	tgt.Traffic.ForwardIn, tgt.Traffic.ForwardOut = in, out
+	g := dial(t, tgt, lab.Options{CommandTimeout: 30 * time.Second, RebootPoll: 50 * time.Millisecond, RebootTimeout: time.Minute})
+	if _, err := g.Prepare(context.Background(), toolsFor("x86", false)); err != nil {
+		t.Fatalf("prepare: %v", err)
+	}
+	nics := s.prov.Machine(tgt.Name).NICs()
+	byMAC := map[string]sim.NICState{}
+	for _, n := range nics {
+		byMAC[n.MAC.String()] = n
+	}
+	for _, l := range []*contract.FrameLink{in, out} {
+		n := byMAC[l.GuestMAC.String()]
+		if n.Addr != l.GuestIP || !n.Forwarding {
+			t.Errorf("NIC %s (%q): address %v, forwarding %v; want %v, on", l.GuestMAC, n.Name, n.Addr, n.Forwarding, l.GuestIP)
+		}
+	}
+	if n := byMAC[nics[0].MAC.String()]; n.Addr.IsValid() || n.Forwarding {
+		t.Errorf("the WinRM NIC was touched: %+v", n)
+	}
+
+	// A link whose NIC the guest does not have is an error naming the MAC.
+	tgt.Traffic.ForwardOut = &contract.FrameLink{GuestMAC: net.HardwareAddr{0x52, 0x54, 0, 9, 9, 9}, GuestIP: out.GuestIP}
+	g2 := dial(t, tgt, lab.Options{CommandTimeout: 30 * time.Second})
+	err := g2.ConfigureForwarding(context.Background())
+	if err == nil || !strings.Contains(err.Error(), "52:54:00:09:09:09") || !strings.Contains(err.Error(), "Local Area Connection 3") {
+		t.Errorf("missing NIC: %v", err)
+	}
+	// Only one link is a provider bug.
+	tgt.Traffic.ForwardOut = nil
+	if err := dial(t, tgt, lab.Options{CommandTimeout: 30 * time.Second}).ConfigureForwarding(context.Background()); err == nil {
+		t.Error("a target with only ForwardIn was accepted")
 	}
 }
 

@@ -13,6 +13,7 @@ const tickGrace = 10 * time.Millisecond
 // event is what one send call (or connect) adds to the counters.
 type event struct {
 	packets, bytes, bursts, conns, resets, syscalls uint64
+	frames, fwdFrames, fwdDatagrams, fwdBytes       uint64
 	errKind                                         string
 }
 
@@ -61,6 +62,10 @@ func (c *Counters) apply(e event) {
 	c.Conns += e.conns
 	c.Resets += e.resets
 	c.Syscalls += e.syscalls
+	c.Frames += e.frames
+	c.ForwardedFrames += e.fwdFrames
+	c.ForwardedDatagrams += e.fwdDatagrams
+	c.ForwardedBytes += e.fwdBytes
 	if e.errKind != "" {
 		if c.Errors == nil {
 			c.Errors = map[string]uint64{}
@@ -74,6 +79,8 @@ func (c Counters) Add(o Counters) Counters {
 	sum := Counters{
 		Packets: c.Packets + o.Packets, Bytes: c.Bytes + o.Bytes, Bursts: c.Bursts + o.Bursts,
 		Conns: c.Conns + o.Conns, Resets: c.Resets + o.Resets, Syscalls: c.Syscalls + o.Syscalls,
+		Frames: c.Frames + o.Frames, ForwardedFrames: c.ForwardedFrames + o.ForwardedFrames,
+		ForwardedDatagrams: c.ForwardedDatagrams + o.ForwardedDatagrams, ForwardedBytes: c.ForwardedBytes + o.ForwardedBytes,
 	}
 	for _, m := range []map[string]uint64{c.Errors, o.Errors} {
 		for k, v := range m {

@@ -48,6 +48,8 @@ type gen struct {
 	batch    int
 	deps     netDeps
 	tune     tuning
+	to       Addrs
+	parent   context.Context // the caller's: frame links drain past the deadline with it
 }
 
 func (g *gen) pastDeadline(now time.Time) bool {
@@ -62,6 +64,18 @@ func run(ctx context.Context, spec Spec, to Addrs, allow Allow, onTick func(Tick
 	var refused *multierror.Error
 	dests := make([]netip.AddrPort, len(parts))
 	for i, pt := range parts {
+		if pt.profile == FragmentForward && to.frameLinks() {
+			dest, err := frameTarget(to, allow)
+			if err != nil {
+				refused = multierror.Append(refused, err)
+				continue
+			}
+			dests[i] = dest
+			if pt.payload > maxUDPPayload4 {
+				refused = multierror.Append(refused, fmt.Errorf("traffic: Spec.PayloadBytes = %d is above the largest UDP payload over IPv4 (%d) for %s to %s", pt.payload, maxUDPPayload4, pt.profile, dest))
+			}
+			continue
+		}
 		dest, field := pt.destination(to)
 		if err := allow.Check(dest, field); err != nil {
 			refused = multierror.Append(refused, err)
@@ -89,6 +103,8 @@ func run(ctx context.Context, spec Spec, to Addrs, allow Allow, onTick func(Tick
 		batch:    orDefault(spec.Batch, DefaultBatch),
 		deps:     deps,
 		tune:     tune,
+		to:       to,
+		parent:   ctx,
 	}
 
 	runCtx, cancel := context.WithCancel(ctx)
@@ -157,6 +173,9 @@ func (g *gen) runPart(ctx context.Context, pt part, dest netip.AddrPort) error {
 	b := newBudget(pt.maxPackets, stopPacing)
 	if pt.profile == StreamBurst {
 		return g.runStream(ctx, paceCtx, pt, dest, b)
+	}
+	if pt.profile == FragmentForward && g.to.frameLinks() {
+		return g.runFrames(paceCtx, pt, dest, b)
 	}
 	return g.runUDP(paceCtx, pt, dest, b)
 }

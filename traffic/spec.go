@@ -76,7 +76,16 @@ type Addrs struct {
 	Stream  netip.AddrPort // TCP, stream-burst
 	Forward netip.AddrPort // UDP, fragment-forward
 	Control netip.AddrPort // UDP, single-nbl
+	// ForwardIn and ForwardOut, when both set, are the guest's two routed links (a
+	// hypervisor's frame sockets on loopback): fragment-forward then writes Ethernet frames
+	// of IPv4 fragment groups into ForwardIn, addressed to Forward (a host in ForwardOut's
+	// network; ForwardOut.HostIP port 9 when Forward is zero), and counts what the guest
+	// forwards out of ForwardOut. Without them fragment-forward sends UDP to Forward.
+	ForwardIn, ForwardOut *Link
 }
+
+// frameLinks reports whether fragment-forward goes through frame links.
+func (t Addrs) frameLinks() bool { return t.ForwardIn != nil && t.ForwardOut != nil }
 
 // Counters are totals, or per-second deltas in a Tick.
 type Counters struct {
@@ -88,6 +97,13 @@ type Counters struct {
 	Errors  map[string]uint64
 	// Syscalls counts send calls (write, sendmmsg, sendmsg): Packets/Syscalls > 1 shows batching.
 	Syscalls uint64
+	// Frames are Ethernet frames sent into a frame link (fragment-forward through
+	// Target.ForwardIn); Packets still counts datagrams (fragment groups).
+	Frames uint64
+	// What the guest forwarded out of Target.ForwardOut: IPv4 frames of our datagrams,
+	// datagrams complete (every fragment arrived), and their UDP payload bytes. Zero while the
+	// forward path is blocked.
+	ForwardedFrames, ForwardedDatagrams, ForwardedBytes uint64
 }
 
 // Tick is one second of a run.

@@ -45,11 +45,17 @@ func (g *gen) runUDP(paceCtx context.Context, pt part, dest netip.AddrPort, b *b
 		return fmt.Errorf("traffic: %s to %s: %w", pt.profile, dest, err)
 	}
 
+	return g.sendLoop(paceCtx, pt, dest, w, b, g.batch, 0)
+}
+
+// sendLoop paces w's sends, at most batch datagrams per send, until the deadline, the budget
+// or paceCtx ends them. perDatagram is the frames each datagram is (frame links), 0 for UDP.
+func (g *gen) sendLoop(paceCtx context.Context, pt part, dest netip.AddrPort, w datagramWriter, b *budget, batch, perDatagram int) error {
 	pacer := NewPacer(g.clock, pt.rate, 1)
 	var seq uint64
 	// Bounded: each pass sends, or returns on the deadline, the budget or ctx.
 	for {
-		n, err := pacer.Take(paceCtx, g.batch)
+		n, err := pacer.Take(paceCtx, batch)
 		if err != nil {
 			return nil
 		}
@@ -62,7 +68,8 @@ func (g *gen) runUDP(paceCtx context.Context, pt part, dest netip.AddrPort, b *b
 		}
 		sent, calls, err := w.send(n, seq)
 		seq += uint64(sent)
-		e := event{packets: uint64(sent), bytes: uint64(sent * pt.payload), syscalls: uint64(calls)}
+		e := event{packets: uint64(sent), bytes: uint64(sent * pt.payload), syscalls: uint64(calls),
+			frames: uint64(sent * perDatagram)}
 		if err != nil {
 			var refused *gsoRefusedError
 			if errors.As(err, &refused) {

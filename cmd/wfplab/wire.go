@@ -148,13 +148,9 @@ func wireTargets(sc *scenarios.Scenario, kind providerKind, provider contract.Pr
 		}
 		guests = append(guests, g)
 		rt := bench.RunTarget{
-			Info:  bench.TargetInfo{Name: t.Name, OS: t.OS.Name, Product: t.OS.Product, Arch: t.OS.Arch},
-			Guest: LabGuest{G: g, Tools: tools, Hotfix: msu},
-			Traffic: traffic.Addrs{
-				Stream:  t.Traffic.Stream,
-				Forward: t.Traffic.Forward,
-				Control: t.Traffic.Control,
-			},
+			Info:    bench.TargetInfo{Name: t.Name, OS: t.OS.Name, Product: t.OS.Product, Arch: t.OS.Arch},
+			Guest:   LabGuest{G: g, Tools: tools, Hotfix: msu},
+			Traffic: trafficTarget(t.Traffic),
 		}
 		if r, ok := provider.(contract.Recoverer); ok {
 			name := t.Name
@@ -236,4 +232,24 @@ func netipAddr(host string) (netip.Addr, error) {
 		return netip.Addr{}, fmt.Errorf("host %q does not resolve: %v", host, err)
 	}
 	return netip.ParseAddr(addrs[0])
+}
+
+// trafficTarget is where a target's traffic goes, its routed links (if the provider gave
+// any) included.
+func trafficTarget(a contract.TrafficAddrs) traffic.Addrs {
+	return traffic.Addrs{
+		Stream:     a.Stream,
+		Forward:    a.Forward,
+		Control:    a.Control,
+		ForwardIn:  frameLink(a.ForwardIn),
+		ForwardOut: frameLink(a.ForwardOut),
+	}
+}
+
+func frameLink(l *contract.FrameLink) *traffic.Link {
+	if l == nil {
+		return nil
+	}
+	return &traffic.Link{GuestSock: l.GuestSock, HostSock: l.HostSock, GuestMAC: l.GuestMAC, HostMAC: l.HostMAC,
+		GuestIP: l.GuestIP, HostIP: l.HostIP}
 }

@@ -48,6 +48,23 @@ type TrafficAddrs struct {
 	ForwardPrefix netip.Prefix
 	// Control is the guest's UDP address for single-NBL traffic, blocked at inbound transport.
 	Control netip.AddrPort
+	// ForwardIn and ForwardOut, when a provider gives the guest two routed links (the qemu
+	// provider's NICs 2 and 3), are those links: Prepare gives the guest its address on each
+	// and turns IP forwarding on, and fragment-forward traffic goes in as Ethernet frames.
+	// Both nil: the guest has none, and Forward is a plain UDP address.
+	ForwardIn, ForwardOut *FrameLink
+}
+
+// FrameLink is one of the guest's routed links on the forward path: a NIC whose backend is a
+// pair of UDP sockets on loopback carrying whole Ethernet frames (QEMU's dgram netdev).
+// The addresses inside the frames exist only there.
+type FrameLink struct {
+	GuestSock netip.AddrPort   // the hypervisor's socket: a frame sent here enters the guest's NIC
+	HostSock  netip.AddrPort   // wfplab's socket (wfplab binds it): what the NIC sends arrives here
+	GuestMAC  net.HardwareAddr // the guest NIC's address; Prepare finds the NIC by it
+	HostMAC   net.HardwareAddr // the neighbour wfplab plays on the link
+	GuestIP   netip.Prefix     // the guest's address and the link's network, e.g. 198.51.100.1/24
+	HostIP    netip.Addr       // the neighbour's address, e.g. 198.51.100.2
 }
 
 // Target is one guest a provider brought up.

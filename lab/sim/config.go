@@ -36,6 +36,9 @@ type Config struct {
 	DiskBytes int64
 	// Logf, when set, receives guest events (boots, shutdowns). Never passwords.
 	Logf func(format string, args ...any)
+	// ExtraNICs are network adapters beyond the first (which WinRM reaches): getmac lists
+	// them and netsh configures them. None by default; the appliance passes its eth1 and eth2.
+	ExtraNICs []NIC
 }
 
 // DefaultConfig is the model's default configuration: noise on, 3 s reboots.

@@ -35,6 +35,7 @@ type Machine struct {
 	pendingFiles   *fileVersions       // replaced at the next boot (an installed hotfix)
 	hotfixDone     bool                // KB979223 installed (pending or in force)
 	stores         map[string]map[[20]byte]string
+	nics           []*NICState // network adapters; addresses and forwarding persist
 	boots          int
 	cur            *boot // nil while down
 	shutdown       shutdownState
@@ -45,6 +46,7 @@ type Machine struct {
 	lastErr        error
 	stop           chan struct{}
 	wg             sync.WaitGroup
+	fwdMu          sync.Mutex // serializes starting and stopping a boot's frame forwarder
 }
 
 // fileVersions are the file versions of the drivers KB979223 replaces.
@@ -81,6 +83,10 @@ type boot struct {
 	// guarded by Guest.mu
 	driverOwner string          // lower-case name of the kernel service whose image is loaded
 	started     map[string]bool // services started in this boot
+
+	// guarded by Guest.fwdMu: the forward path's frame forwarder (extra NICs only)
+	fwdStop func()
+	fwdKey  string
 }
 
 func (b *boot) uptime() time.Duration { return b.offset + time.Since(b.mono) }
@@ -100,6 +106,10 @@ func NewMachine(spec MachineSpec, cfg Config) (*Machine, error) {
 	if err != nil {
 		return nil, fmt.Errorf("guest %s: %w", spec.Name, err)
 	}
+	nics, err := makeNICs(guestSeed(cfg.Seed, spec.Name), cfg.ExtraNICs)
+	if err != nil {
+		return nil, fmt.Errorf("guest %s: %w", spec.Name, err)
+	}
 	g := &Machine{
 		name: spec.Name, hostname: computerName(spec.Name), os: spec.OS, cfg: cfg,
 		seed: guestSeed(cfg.Seed, spec.Name), host: host,
@@ -108,6 +118,7 @@ func NewMachine(spec MachineSpec, cfg Config) (*Machine, error) {
 		stores: map[string]map[[20]byte]string{},
 		files:  fileVersions{netio: spec.OS.NetioStock, tcpip: spec.OS.NetioStock, fwpkclnt: spec.OS.NetioStock},
 		stop:   make(chan struct{}),
+		nics:   nics,
 	}
 	g.layDownSystem()
 	return g, nil
@@ -265,6 +276,7 @@ func (g *Machine) bootUp() error {
 		defer close(b.serveDone)
 		_ = b.srv.Serve(ln)
 	}()
+	g.syncForwarder(b)
 	g.logf("booted (boot %d, WinRM %s, netio %s, test signing %v)", b.n, ln.Addr(), files.netio, b.testSigning)
 	return nil
 }
@@ -302,6 +314,7 @@ func (g *Machine) goDown() {
 	}
 	close(b.down)
 	// Traffic first, so nothing answers once WinRM refuses.
+	g.stopForwarder(b)
 	if err := b.net.Close(); err != nil {
 		g.logf("%v", err)
 	}

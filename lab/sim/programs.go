@@ -26,6 +26,8 @@ func init() {
 		`shutdown.exe`:  (*Machine).shutdownExe,
 		`bcdedit.exe`:   (*Machine).bcdedit,
 		`hostname.exe`:  (*Machine).hostnameExe,
+		`getmac.exe`:    (*Machine).getmac,
+		`netsh.exe`:     (*Machine).netsh,
 		`wbem\WMIC.exe`: (*Machine).wmic,
 	} {
 		programs[sys32+`\`+name] = fn

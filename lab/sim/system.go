@@ -111,6 +111,8 @@ func (g *Machine) layDownSystem() {
 	g.reg.set(cv, "BuildLabEx", regSZ, build+"."+rev+".simulated")
 	g.reg.set(`HKLM\SYSTEM\CurrentControlSet\Control\ComputerName\ComputerName`, "ComputerName", regSZ, strings.ToUpper(g.hostname))
 	g.reg.ensureKey(servicesKey)
+	// A fresh install does not route (COMMANDS.md #27 turns it on).
+	g.reg.set(servicesKey+`\Tcpip\Parameters`, "IPEnableRouter", regDWORD, uint64(0))
 }
 
 // writeSystemFiles writes the stand-ins of the driver files KB979223 replaces, saying which
