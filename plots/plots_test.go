@@ -26,10 +26,16 @@ const (
 	missingCell = "vista-sp1-x86/after/single-nbl"
 )
 
-func writeRun(t *testing.T, src Source, opts ...Option) (Files, string) {
+func writeRun(t *testing.T, src Source) (Files, string) {
+	t.Helper()
+	return writeRunWith(t, src, config{})
+}
+
+// writeRunWith writes with what a store may lack supplied.
+func writeRunWith(t *testing.T, src Source, cfg config) (Files, string) {
 	t.Helper()
 	dir := t.TempDir()
-	files, err := Write(src, dir, opts...)
+	files, err := write(src, dir, cfg)
 	if err != nil {
 		t.Fatalf("Write: %v", err)
 	}
@@ -46,7 +52,7 @@ func TestWriteCompleteRun(t *testing.T) {
 		"plots/pool-win7-x64.png", "plots/pool-win7-x64.svg",
 		"plots/pool-vista-sp1-x86.png", "plots/pool-vista-sp1-x86.svg"}
 	got := map[string]bool{}
-	for _, p := range files.All() {
+	for _, p := range allPaths(files) {
 		rel, err := filepath.Rel(dir, p)
 		if err != nil {
 			t.Fatal(err)
@@ -55,14 +61,14 @@ func TestWriteCompleteRun(t *testing.T) {
 	}
 	for _, w := range want {
 		if !got[w] {
-			t.Errorf("Files lacks %s (has %v)", w, files.All())
+			t.Errorf("Files lacks %s (has %v)", w, allPaths(files))
 		}
 		if _, err := os.Stat(filepath.Join(dir, w)); err != nil {
 			t.Errorf("%s not written: %v", w, err)
 		}
 	}
 	if len(got) != len(want) {
-		t.Errorf("Files has %d paths, want %d: %v", len(got), len(want), files.All())
+		t.Errorf("Files has %d paths, want %d: %v", len(got), len(want), allPaths(files))
 	}
 
 	for _, name := range []string{"overview", "pool-win7-x64", "pool-vista-sp1-x86"} {
@@ -89,6 +95,17 @@ func TestWriteCompleteRun(t *testing.T) {
 	checkBenchComplete(t, files.Bench, src)
 }
 
+// allPaths lists every path in Files.
+func allPaths(f Files) []string {
+	var out []string
+	for _, p := range []string{f.Report, f.Summary, f.JUnit, f.Bench} {
+		if p != "" {
+			out = append(out, p)
+		}
+	}
+	return append(out, f.Charts...)
+}
+
 func checkPNG(t *testing.T, path string) {
 	t.Helper()
 	data, err := os.ReadFile(path)
@@ -104,8 +121,9 @@ func checkPNGBytes(t *testing.T, what string, data []byte) {
 	if err != nil {
 		t.Fatalf("%s: not a PNG: %v", what, err)
 	}
-	if b := img.Bounds(); b.Dx() != ChartWidthPx || b.Dy() != ChartHeightPx {
-		t.Errorf("%s: %d×%d pixels, want %d×%d", what, b.Dx(), b.Dy(), ChartWidthPx, ChartHeightPx)
+	const wantW, wantH = 960, 528 // 10 × 5.5 inches at 96 dpi
+	if b := img.Bounds(); b.Dx() != wantW || b.Dy() != wantH {
+		t.Errorf("%s: %d×%d pixels, want %d×%d", what, b.Dx(), b.Dy(), wantW, wantH)
 	}
 	// A chart is not a blank page: count pixels that are neither white nor near-white.
 	inked := 0
@@ -715,16 +733,16 @@ func TestWriteWithoutScenarioText(t *testing.T) {
 		t.Error("report does not say what it cannot know without the scenario")
 	}
 
-	// WithExpected and WithVerdictRule supply what the store lacks.
-	var exp []Expectation
+	// The expected cells and the verdict rule, given, supply what the store lacks.
+	var exp []expectation
 	for _, tt := range testTargets {
 		for _, ph := range testPhases {
 			for _, pr := range testProfiles {
-				exp = append(exp, Expectation{tt.info.Name, ph, pr, expectedVerdict(ph, pr)})
+				exp = append(exp, expectation{tt.info.Name, ph, pr, expectedVerdict(ph, pr)})
 			}
 		}
 	}
-	files, _ = writeRun(t, src, WithExpected(exp), WithVerdictRule(2048, 0.9))
+	files, _ = writeRunWith(t, src, config{expected: exp, thresholdBps: 2048, confidence: 0.9, haveRule: true})
 	js = readJUnit(t, files.JUnit)
 	if js.Tests != 12 || js.Suites[1].Skipped != 1 {
 		t.Errorf("with expectations: tests=%d, vista skipped=%d; want 12 and 1", js.Tests, js.Suites[1].Skipped)
