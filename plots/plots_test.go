@@ -1,7 +1,6 @@
 package plots
 
 import (
-	"bufio"
 	"bytes"
 	"encoding/base64"
 	"encoding/xml"
@@ -13,9 +12,9 @@ import (
 	"strconv"
 	"strings"
 	"testing"
-	"unicode"
 
 	"golang.org/x/net/html"
+	"golang.org/x/perf/benchfmt"
 	"gonum.org/v1/plot/plotter"
 
 	"github.com/wfplab/wfplab/bench"
@@ -537,12 +536,14 @@ func containsLine(lines []string, want string) bool {
 // --- bench.txt, held to the rules of golang.org/design/14313-benchmark-format ---
 
 type benchResult struct {
-	name   string
+	name   string // as benchstat reads it: without the "Benchmark" prefix
 	n      int
 	values map[string]float64
 	config map[string]string
 }
 
+// parseBenchFormat reads bench.txt with benchstat's own reader: what it cannot read is an
+// error, and values keep the units bench.txt wrote (benchfmt tidies some, e.g. B/s).
 func parseBenchFormat(t *testing.T, path string) []benchResult {
 	t.Helper()
 	f, err := os.Open(path)
@@ -550,69 +551,31 @@ func parseBenchFormat(t *testing.T, path string) []benchResult {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	config := map[string]string{}
 	var out []benchResult
-	sc := bufio.NewScanner(f)
-	for line := 1; sc.Scan(); line++ {
-		text := sc.Text()
-		if text == "" || strings.HasPrefix(text, "#") {
-			continue
-		}
-		if key, value, ok := configLine(text); ok {
-			config[key] = value
-			continue
-		}
-		fields := strings.Fields(text)
-		rest, ok := strings.CutPrefix(fields[0], "Benchmark")
-		if !ok || (rest != "" && unicode.IsLower([]rune(rest)[0])) {
-			t.Errorf("bench.txt:%d is neither a configuration line nor a benchmark line: %q", line, text)
-			continue
-		}
-		if len(fields) < 4 || len(fields)%2 != 0 {
-			t.Errorf("bench.txt:%d: want name, N and value/unit pairs: %q", line, text)
-			continue
-		}
-		n, err := strconv.ParseUint(fields[1], 10, 64)
-		if err != nil {
-			t.Errorf("bench.txt:%d: N %q is not an integer", line, fields[1])
-		}
-		r := benchResult{name: fields[0], n: int(n), values: map[string]float64{}, config: map[string]string{}}
-		for k, v := range config {
-			r.config[k] = v
-		}
-		for i := 2; i < len(fields); i += 2 {
-			v, err := strconv.ParseFloat(fields[i], 64)
-			if err != nil {
-				t.Errorf("bench.txt:%d: value %q: %v", line, fields[i], err)
+	r := benchfmt.NewReader(f, filepath.Base(path))
+	for r.Scan() {
+		switch rec := r.Result().(type) {
+		case *benchfmt.SyntaxError:
+			t.Errorf("benchfmt cannot read it: %v", rec)
+		case *benchfmt.Result:
+			br := benchResult{name: rec.Name.String(), n: rec.Iters, values: map[string]float64{}, config: map[string]string{}}
+			for _, c := range rec.Config {
+				br.config[c.Key] = string(c.Value)
 			}
-			r.values[fields[i+1]] = v
+			for _, v := range rec.Values {
+				unit, value := v.Unit, v.Value
+				if v.OrigUnit != "" {
+					unit, value = v.OrigUnit, v.OrigValue
+				}
+				br.values[unit] = value
+			}
+			out = append(out, br)
 		}
-		out = append(out, r)
 	}
-	if err := sc.Err(); err != nil {
+	if err := r.Err(); err != nil {
 		t.Fatal(err)
 	}
 	return out
-}
-
-// configLine: a key starting with a lower-case letter, without spaces or upper case, a colon,
-// then a space (or nothing).
-func configLine(text string) (key, value string, ok bool) {
-	i := strings.IndexByte(text, ':')
-	if i <= 0 {
-		return "", "", false
-	}
-	key = text[:i]
-	for j, r := range key {
-		if unicode.IsSpace(r) || unicode.IsUpper(r) || (j == 0 && !unicode.IsLower(r)) {
-			return "", "", false
-		}
-	}
-	rest := text[i+1:]
-	if rest != "" && rest[0] != ' ' && rest[0] != '\t' {
-		return "", "", false
-	}
-	return key, strings.TrimSpace(rest), true
 }
 
 func checkBenchComplete(t *testing.T, path string, src *fakeSource) {
@@ -635,7 +598,7 @@ func checkBenchComplete(t *testing.T, path string, src *fakeSource) {
 		}
 	}
 	for _, cr := range src.results {
-		name := "BenchmarkKB979223/target=" + cr.Target + "/phase=" + cr.Phase + "/profile=" + cr.Profile
+		name := "KB979223/target=" + cr.Target + "/phase=" + cr.Phase + "/profile=" + cr.Profile
 		r, ok := byName[name]
 		if !ok {
 			t.Errorf("bench.txt lacks %s", name)
@@ -815,7 +778,7 @@ func TestUnusualNames(t *testing.T) {
 		t.Errorf("chart file name not made safe: %v (%v)", err, files.Charts)
 	}
 	for _, r := range parseBenchFormat(t, files.Bench) {
-		if !strings.HasPrefix(r.name, "BenchmarkKB979223/target=lab_host_1_<b>/phase=") {
+		if !strings.HasPrefix(r.name, "KB979223/target=lab_host_1_<b>/phase=") {
 			t.Errorf("benchmark name %q", r.name)
 		}
 	}
