@@ -7,11 +7,12 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"reflect"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/google/go-cmp/cmp"
 
 	"github.com/wfplab/wfplab/lab/contract"
 	"github.com/wfplab/wfplab/traffic"
@@ -132,14 +133,14 @@ func TestStoreRoundTrip(t *testing.T) {
 			t.Errorf("run times %v..%v, want %v..%v", run.Started, run.Finished, want.Started, want.Finished)
 		}
 		run.Started, run.Finished, want.Started, want.Finished = time.Time{}, time.Time{}, time.Time{}, time.Time{}
-		if run != want {
-			t.Errorf("run %+v, want %+v", run, want)
+		if diff := cmp.Diff(want, run); diff != "" {
+			t.Errorf("run mismatch (-want +got):\n%s", diff)
 		}
 
 		gotTargets, err := s.Targets()
 		must(t, err)
-		if !reflect.DeepEqual(gotTargets, targets) {
-			t.Errorf("targets %+v, want %+v", gotTargets, targets)
+		if diff := cmp.Diff(targets, gotTargets); diff != "" {
+			t.Errorf("targets mismatch (-want +got):\n%s", diff)
 		}
 
 		phases, err := s.Phases("win7-x64")
@@ -209,8 +210,8 @@ func TestStoreRoundTrip(t *testing.T) {
 			{"before", "Nnbl", 6000}, {"before", "Ntf ", 256}, // sample 2: nothing changed
 			{"after", "Irp ", 128}, // new phase: a new table
 		}
-		if !reflect.DeepEqual(got, wantTags) {
-			t.Errorf("tags\n got %v\nwant %v", got, wantTags)
+		if diff := cmp.Diff(wantTags, got, cmp.AllowUnexported(tv{})); diff != "" {
+			t.Errorf("tags mismatch (-want +got):\n%s", diff)
 		}
 		if !tags[2].At.Equal(t0.Add(3*time.Second)) || tags[2].Allocs != 12 || tags[2].Frees != 1 {
 			t.Errorf("tag point %+v", tags[2])
@@ -231,9 +232,8 @@ func TestStoreRoundTrip(t *testing.T) {
 		if len(tr) != 1 || !tr[0].At.Equal(wantTr.At) {
 			t.Fatalf("traffic %+v", tr)
 		}
-		tr[0].At = wantTr.At
-		if tr[0] != wantTr {
-			t.Errorf("traffic %+v, want %+v", tr[0], wantTr)
+		if diff := cmp.Diff(wantTr, tr[0]); diff != "" {
+			t.Errorf("traffic mismatch (-want +got):\n%s", diff)
 		}
 
 		results, err := s.Results()
@@ -241,8 +241,8 @@ func TestStoreRoundTrip(t *testing.T) {
 		if len(results) != 2 {
 			t.Fatalf("%d results, want 2", len(results))
 		}
-		if !reflect.DeepEqual(results[0], res) {
-			t.Errorf("result\n got %+v\nwant %+v", results[0], res)
+		if diff := cmp.Diff(res, results[0]); diff != "" {
+			t.Errorf("result mismatch (-want +got):\n%s", diff)
 		}
 		r := results[1]
 		if !math.IsNaN(r.Leak.Slope) || !math.IsNaN(r.Leak.Lo) || !math.IsNaN(r.BytesPerChain) || r.PacketsPerSec != 0 ||
