@@ -71,7 +71,6 @@ const (
 const (
 	EventPrepare = "prepare"
 	EventHotfix  = "hotfix"
-	EventPhase   = "phase"
 	EventSampler = "sampler"
 	EventTraffic = "traffic"
 	EventError   = "error"

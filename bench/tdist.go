@@ -90,14 +90,6 @@ func studentTTail(t, df float64) float64 {
 	return 0.5 * regIncBeta(df/2, 0.5, df/(df+t*t))
 }
 
-// StudentTCDF is P(T ≤ t) for Student's t with df > 0 degrees of freedom (df need not be whole).
-func StudentTCDF(t, df float64) float64 {
-	if t >= 0 {
-		return 1 - studentTTail(t, df)
-	}
-	return studentTTail(-t, df)
-}
-
 // StudentTQuantile returns t with P(T ≤ t) = p, for 0 < p < 1 and df > 0.
 func StudentTQuantile(p, df float64) (float64, error) {
 	if !(p > 0 && p < 1) {
