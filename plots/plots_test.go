@@ -791,15 +791,19 @@ func TestUnusualNames(t *testing.T) {
 	}
 }
 
-func TestSixTargetsRender(t *testing.T) {
-	// The default scenario's size: six targets, both phases, three profiles.
+// sixTargets is the default scenario's size: six targets (both phases, three profiles each).
+func sixTargets() []testTarget {
 	var targets []testTarget
 	for i := range 6 {
 		tt := testTargets[i%2]
 		tt.info.Name = tt.info.Name + "-" + string(rune('a'+i))
 		targets = append(targets, tt)
 	}
-	files, _ := writeRun(t, synthRun(synthOptions{targets: targets}))
+	return targets
+}
+
+func TestSixTargetsRender(t *testing.T) {
+	files, _ := writeRun(t, synthRun(synthOptions{targets: sixTargets()}))
 	if len(files.Charts) != 14 {
 		t.Errorf("%d chart files, want 14", len(files.Charts))
 	}
@@ -810,13 +814,7 @@ func TestSixTargetsRender(t *testing.T) {
 }
 
 func BenchmarkWriteSixTargets(b *testing.B) {
-	var targets []testTarget
-	for i := range 6 {
-		tt := testTargets[i%2]
-		tt.info.Name = tt.info.Name + "-" + string(rune('a'+i))
-		targets = append(targets, tt)
-	}
-	src := synthRun(synthOptions{targets: targets})
+	src := synthRun(synthOptions{targets: sixTargets()})
 	dir := b.TempDir()
 	for b.Loop() {
 		if _, err := Write(src, dir); err != nil {
