@@ -3,10 +3,11 @@ package bench
 import (
 	"math"
 	"math/rand"
-	"reflect"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/google/go-cmp/cmp"
 
 	"github.com/wfplab/wfplab/lab/contract"
 	"github.com/wfplab/wfplab/scenarios"
@@ -226,13 +227,13 @@ func TestTagGrowthOfWindow(t *testing.T) {
 	}
 	got := TagGrowthOf(points, "before", t0.Add(time.Second), t0.Add(2*time.Second), 5)
 	want := []TagGrowth{{"A", 250}, {"B", 40}}
-	if !reflect.DeepEqual(got, want) {
-		t.Fatalf("window [1s,2s]: %v, want %v", got, want)
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Fatalf("window [1s,2s] mismatch (-want +got):\n%s", diff)
 	}
 	// A window cut short (no end) runs to the last sample.
 	got = TagGrowthOf(points, "before", t0.Add(time.Second), time.Time{}, 1)
-	if want := []TagGrowth{{"A", 750}}; !reflect.DeepEqual(got, want) {
-		t.Fatalf("open window: %v, want %v", got, want)
+	if diff := cmp.Diff([]TagGrowth{{"A", 750}}, got); diff != "" {
+		t.Fatalf("open window mismatch (-want +got):\n%s", diff)
 	}
 	if got := TagGrowthOf(points, "before", t0.Add(10*time.Second), time.Time{}, 5); got != nil {
 		t.Fatalf("no sample after from: %v, want nil", got)

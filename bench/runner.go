@@ -83,7 +83,6 @@ const (
 const (
 	EventPrepare = "prepare"
 	EventHotfix  = "hotfix"
-	EventPhase   = "phase"
 	EventSampler = "sampler"
 	EventTraffic = "traffic"
 	EventError   = "error"

@@ -172,23 +172,6 @@ func (s *Store) Tags(target string) ([]TagPoint, error) {
 	return out, err
 }
 
-// TagChanges returns only the tags each sample reported as changed, as the store keeps them.
-func (s *Store) TagChanges(target string) ([]TagPoint, error) {
-	rows, err := s.query("tag changes", `SELECT s.target, s.phase, s.at_ns, t.tag, t.allocs, t.frees, t.bytes
-		FROM tag_changes t JOIN samples s ON s.id = t.sample_id
-		WHERE (?1 = '' OR s.target = ?1) ORDER BY s.id, t.tag`, target)
-	if err != nil {
-		return nil, err
-	}
-	return readAll(s, "tag changes", rows, func(r *sql.Rows) (TagPoint, error) {
-		var p TagPoint
-		var at, a, f, b int64
-		err := r.Scan(&p.Target, &p.Phase, &at, &p.Tag, &a, &f, &b)
-		p.At, p.Allocs, p.Frees, p.Bytes = nsTime(at), uint64(a), uint64(f), uint64(b)
-		return p, err
-	})
-}
-
 // samplePos is where a sample sits in the store.
 type samplePos struct {
 	id  int64

@@ -46,20 +46,6 @@ func (s *Store) RecordPhase(p PhaseInfo) error {
 	})
 }
 
-// EndPhase sets a recorded phase's end time.
-func (s *Store) EndPhase(target, phase string, at time.Time) error {
-	return s.enqueue("end phase "+target+"/"+phase, func(b *batch) error {
-		res, err := b.exec(`UPDATE phases SET ended_ns = ? WHERE target = ? AND phase = ?`, timeNS(at), target, phase)
-		if err != nil {
-			return err
-		}
-		if n, _ := res.RowsAffected(); n == 0 {
-			return fmt.Errorf("phase %s/%s was never recorded", target, phase)
-		}
-		return nil
-	})
-}
-
 // RecordWindow records a window, or updates it: call it when the window starts (End
 // zero) and again when it ends, so a run killed mid-window still shows where it was.
 func (s *Store) RecordWindow(w Window) error {

@@ -39,41 +39,28 @@ func betaContinuedFraction(a, b, x float64) float64 {
 		eps     = 1e-16
 		maxIter = 20000
 	)
+	// awayFromZero keeps Lentz's denominators from vanishing.
+	awayFromZero := func(v float64) float64 {
+		if math.Abs(v) < tiny {
+			return tiny
+		}
+		return v
+	}
 	qab, qap, qam := a+b, a+1, a-1
 	c := 1.0
-	d := 1 - qab*x/qap
-	if math.Abs(d) < tiny {
-		d = tiny
-	}
-	d = 1 / d
+	d := 1 / awayFromZero(1-qab*x/qap)
 	h := d
+	// step takes the next coefficient aa into c and d and returns the factor it brings to h.
+	step := func(aa float64) float64 {
+		d = 1 / awayFromZero(1+aa*d)
+		c = awayFromZero(1 + aa/c)
+		return d * c
+	}
 	for m := 1; m <= maxIter; m++ {
 		fm := float64(m)
 		m2 := 2 * fm
-		// Even step.
-		aa := fm * (b - fm) * x / ((qam + m2) * (a + m2))
-		d = 1 + aa*d
-		if math.Abs(d) < tiny {
-			d = tiny
-		}
-		c = 1 + aa/c
-		if math.Abs(c) < tiny {
-			c = tiny
-		}
-		d = 1 / d
-		h *= d * c
-		// Odd step.
-		aa = -(a + fm) * (qab + fm) * x / ((a + m2) * (qap + m2))
-		d = 1 + aa*d
-		if math.Abs(d) < tiny {
-			d = tiny
-		}
-		c = 1 + aa/c
-		if math.Abs(c) < tiny {
-			c = tiny
-		}
-		d = 1 / d
-		del := d * c
+		h *= step(fm * (b - fm) * x / ((qam + m2) * (a + m2)))            // even step
+		del := step(-(a + fm) * (qab + fm) * x / ((a + m2) * (qap + m2))) // odd step
 		h *= del
 		if math.Abs(del-1) < eps {
 			break
@@ -88,14 +75,6 @@ func studentTTail(t, df float64) float64 {
 		return 0.5
 	}
 	return 0.5 * regIncBeta(df/2, 0.5, df/(df+t*t))
-}
-
-// StudentTCDF is P(T ≤ t) for Student's t with df > 0 degrees of freedom (df need not be whole).
-func StudentTCDF(t, df float64) float64 {
-	if t >= 0 {
-		return 1 - studentTTail(t, df)
-	}
-	return studentTTail(-t, df)
 }
 
 // StudentTQuantile returns t with P(T ≤ t) = p, for 0 < p < 1 and df > 0.

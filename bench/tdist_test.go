@@ -74,7 +74,7 @@ func TestStudentTCDFInvertsQuantile(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if got := StudentTCDF(q, df); math.Abs(got-p) > 1e-10 {
+			if got := studentTCDF(q, df); math.Abs(got-p) > 1e-10 {
 				t.Errorf("CDF(quantile(%v), df=%v) = %v", p, df, got)
 			}
 		}
@@ -125,4 +125,12 @@ func TestStudentTQuantileRejectsBadInput(t *testing.T) {
 			t.Errorf("StudentTQuantile(%v, %v) = %v, want an error", c.p, c.df, q)
 		}
 	}
+}
+
+// studentTCDF is P(T ≤ t) for Student's t with df > 0 degrees of freedom (df need not be whole).
+func studentTCDF(t, df float64) float64 {
+	if t >= 0 {
+		return 1 - studentTTail(t, df)
+	}
+	return studentTTail(-t, df)
 }

@@ -39,18 +39,53 @@ func overviewChart(rd *runData) drawing {
 	}
 	p := newPlot(title, "", "leak rate (bytes/s)", false)
 
+	pts := overviewPointsOf(rd)
+	if len(pts.marks) == 0 {
+		return drawWithLegend(emptyChart(title, "no cell results in the store (the run ended before analysis)"), nil)
+	}
+	if haveRule {
+		pts.yMin, pts.yMax = min(pts.yMin, threshold), max(pts.yMax, threshold)
+	}
+	setOverviewAxes(p, rd, pts.yMin, pts.yMax)
+
+	for ti := 0; ti+1 < len(rd.targets); ti++ {
+		x := float64(ti) + 0.5
+		if l, err := plotter.NewLine(plotter.XYs{{X: x, Y: p.Y.Min}, {X: x, Y: p.Y.Max}}); err == nil {
+			l.LineStyle.Color, l.LineStyle.Width = color.Gray{Y: 190}, vg.Points(0.8)
+			p.Add(l)
+		}
+	}
+	addHLine(p, 0, color.Gray{Y: 120}, nil)
+	var ruleCol []legendEntry
+	if haveRule {
+		if l := addHLine(p, threshold, thresholdColor, []vg.Length{vg.Points(5), vg.Points(3)}); l != nil {
+			ruleCol = append(ruleCol, legendEntry{text: fmt.Sprintf("threshold %s B/s", num(threshold)), thumb: l})
+		}
+	}
+	phaseCol := addPhaseBars(p, rd, pts.bars)
+	profileCol := addProfileMarks(p, rd, pts.marks)
+	return drawWithLegend(p, [][]legendEntry{phaseCol, profileCol, ruleCol})
+}
+
+// overviewPoints are the overview's data: per phase the intervals, per phase and profile the
+// estimates, and how far they reach (0 always included).
+type overviewPoints struct {
+	bars       []ciPoints             // by phase index
+	marks      map[[2]int]plotter.XYs // phase, profile → points
+	yMin, yMax float64
+}
+
+// overviewPointsOf places every cell with a finite estimate in its target's slot: targets at
+// whole x, each profile's phases side by side within 0.8 of it. An interval is drawn only
+// when it holds its estimate.
+func overviewPointsOf(rd *runData) overviewPoints {
 	cells := map[string]*cell{}
 	for _, c := range rd.cells {
 		cells[cellKey(c.Target, c.Phase, c.Profile)] = c
 	}
 	nSlots := len(rd.profiles) * len(rd.phases)
 	slot := 0.8 / float64(max(nSlots, 1))
-	bars := make([]ciPoints, len(rd.phases))
-	marks := map[[2]int]plotter.XYs{} // phase, profile → points
-	yMin, yMax := 0.0, 0.0
-	if haveRule {
-		yMin, yMax = min(yMin, threshold), max(yMax, threshold)
-	}
+	pts := overviewPoints{bars: make([]ciPoints, len(rd.phases)), marks: map[[2]int]plotter.XYs{}}
 	for ti, td := range rd.targets {
 		for pi, prof := range rd.profiles {
 			for fi, ph := range rd.phases {
@@ -60,19 +95,20 @@ func overviewChart(rd *runData) drawing {
 				}
 				e := c.Result.Leak
 				x := float64(ti) - 0.4 + (float64(pi*len(rd.phases)+fi)+0.5)*slot
-				marks[[2]int{fi, pi}] = append(marks[[2]int{fi, pi}], plotter.XY{X: x, Y: e.Slope})
-				yMin, yMax = min(yMin, e.Slope), max(yMax, e.Slope)
+				pts.marks[[2]int{fi, pi}] = append(pts.marks[[2]int{fi, pi}], plotter.XY{X: x, Y: e.Slope})
+				pts.yMin, pts.yMax = min(pts.yMin, e.Slope), max(pts.yMax, e.Slope)
 				if finite(e.Lo) && finite(e.Hi) && e.Lo <= e.Slope && e.Slope <= e.Hi {
-					bars[fi] = append(bars[fi], struct{ x, y, lo, hi float64 }{x, e.Slope, e.Lo, e.Hi})
-					yMin, yMax = min(yMin, e.Lo), max(yMax, e.Hi)
+					pts.bars[fi] = append(pts.bars[fi], struct{ x, y, lo, hi float64 }{x, e.Slope, e.Lo, e.Hi})
+					pts.yMin, pts.yMax = min(pts.yMin, e.Lo), max(pts.yMax, e.Hi)
 				}
 			}
 		}
 	}
-	if len(marks) == 0 {
-		return drawWithLegend(emptyChart(title, "no cell results in the store (the run ended before analysis)"), nil)
-	}
+	return pts
+}
 
+// setOverviewAxes fits y to [yMin, yMax] with a margin and names a target at each whole x.
+func setOverviewAxes(p *plot.Plot, rd *runData, yMin, yMax float64) {
 	span := yMax - yMin
 	if span <= 0 {
 		span = 1
@@ -89,31 +125,23 @@ func overviewChart(rd *runData) drawing {
 		p.X.Tick.Label.Rotation = math.Pi / 6
 		p.X.Tick.Label.XAlign = draw.XRight
 	}
+}
 
-	hline := func(y float64, c color.Color, dashes []vg.Length) *plotter.Line {
-		l, err := plotter.NewLine(plotter.XYs{{X: p.X.Min, Y: y}, {X: p.X.Max, Y: y}})
-		if err != nil {
-			return nil
-		}
-		l.LineStyle.Color, l.LineStyle.Width, l.LineStyle.Dashes = c, vg.Points(1), dashes
-		p.Add(l)
-		return l
+// addHLine draws a line across the whole x range at y; nil if gonum refuses it.
+func addHLine(p *plot.Plot, y float64, c color.Color, dashes []vg.Length) *plotter.Line {
+	l, err := plotter.NewLine(plotter.XYs{{X: p.X.Min, Y: y}, {X: p.X.Max, Y: y}})
+	if err != nil {
+		return nil
 	}
-	for ti := 0; ti+1 < len(rd.targets); ti++ {
-		x := float64(ti) + 0.5
-		if l, err := plotter.NewLine(plotter.XYs{{X: x, Y: p.Y.Min}, {X: x, Y: p.Y.Max}}); err == nil {
-			l.LineStyle.Color, l.LineStyle.Width = color.Gray{Y: 190}, vg.Points(0.8)
-			p.Add(l)
-		}
-	}
-	hline(0, color.Gray{Y: 120}, nil)
+	l.LineStyle.Color, l.LineStyle.Width, l.LineStyle.Dashes = c, vg.Points(1), dashes
+	p.Add(l)
+	return l
+}
 
-	var phaseCol, profileCol, ruleCol []legendEntry
-	if haveRule {
-		if l := hline(threshold, thresholdColor, []vg.Length{vg.Points(5), vg.Points(3)}); l != nil {
-			ruleCol = append(ruleCol, legendEntry{text: fmt.Sprintf("threshold %s B/s", num(threshold)), thumb: l})
-		}
-	}
+// addPhaseBars draws each phase's intervals in the phase's colour and returns the legend
+// column of phases.
+func addPhaseBars(p *plot.Plot, rd *runData, bars []ciPoints) []legendEntry {
+	var col []legendEntry
 	for fi, ph := range rd.phases {
 		look := lookOf(ph, fi)
 		if len(bars[fi]) > 0 {
@@ -126,9 +154,16 @@ func overviewChart(rd *runData) drawing {
 		thumb, err := plotter.NewScatter(plotter.XYs{{}})
 		if err == nil {
 			thumb.GlyphStyle = draw.GlyphStyle{Color: look.color, Radius: vg.Points(4), Shape: draw.CircleGlyph{}}
-			phaseCol = append(phaseCol, legendEntry{text: ph, thumb: thumb})
+			col = append(col, legendEntry{text: ph, thumb: thumb})
 		}
 	}
+	return col
+}
+
+// addProfileMarks draws the estimates, shaped by profile and coloured by phase, and returns
+// the legend column of profiles.
+func addProfileMarks(p *plot.Plot, rd *runData, marks map[[2]int]plotter.XYs) []legendEntry {
+	var col []legendEntry
 	for pi, prof := range rd.profiles {
 		shape := profileShapes[pi%len(profileShapes)]
 		for fi, ph := range rd.phases {
@@ -145,10 +180,10 @@ func overviewChart(rd *runData) drawing {
 		}
 		if thumb, err := plotter.NewScatter(plotter.XYs{{}}); err == nil {
 			thumb.GlyphStyle = draw.GlyphStyle{Color: inkColor, Radius: vg.Points(4), Shape: shape}
-			profileCol = append(profileCol, legendEntry{text: prof, thumb: thumb})
+			col = append(col, legendEntry{text: prof, thumb: thumb})
 		}
 	}
-	return drawWithLegend(p, [][]legendEntry{phaseCol, profileCol, ruleCol})
+	return col
 }
 
 func orDash(s string) string {

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
 	"gonum.org/v1/plot/vg"
 	"gonum.org/v1/plot/vg/draw"
@@ -18,17 +19,49 @@ const mib = 1 << 20
 // since that phase started), traffic windows shaded and named.
 func poolChart(rd *runData, td *targetData) drawing {
 	p := newPlot(poolTitle(rd, td), "seconds since phase start", "nonpaged pool (MiB)", true)
-
-	type phaseSeries struct {
-		name    string
-		look    phaseLook
-		xys     plotter.XYs
-		windows [][2]float64
-		labels  []string
+	series, ext := poolSeries(rd, td)
+	if !ext.haveY {
+		return drawWithLegend(emptyChart(p.Title.Text, "no pool samples in the store for this target"), nil)
 	}
+
+	span := ext.yMax - ext.yMin
+	if span < 0.05 {
+		span = 0.05 // a flat line still gets a readable axis
+	}
+	p.X.Min, p.X.Max = 0, max(ext.xMax, 1)
+	p.Y.Min, p.Y.Max = ext.yMin-0.06*span, ext.yMax+0.18*span
+	labelY := ext.yMax + 0.10*span
+
+	// Bands first, so lines draw over them.
+	tol := 0.01 * p.X.Max
+	var windowCol []legendEntry
+	if thumb := addBands(p, mergeBands(series, tol), labelY, tol); thumb != nil {
+		windowCol = append(windowCol, legendEntry{text: "traffic window (profile named at the top)", thumb: thumb})
+	}
+	phaseCol := addPhaseLines(p, rd, td, series)
+	return drawWithLegend(p, [][]legendEntry{phaseCol, windowCol})
+}
+
+// phaseSeries is one phase of a pool chart: its samples and its traffic windows, in seconds
+// since the phase started.
+type phaseSeries struct {
+	name    string
+	look    phaseLook
+	xys     plotter.XYs
+	windows [][2]float64
+	labels  []string
+}
+
+// extent is how far a pool chart's data reaches; haveY is false without a single sample.
+type extent struct {
+	xMax, yMin, yMax float64
+	haveY            bool
+}
+
+// poolSeries lays out every phase of the run that has samples or windows for td.
+func poolSeries(rd *runData, td *targetData) ([]phaseSeries, extent) {
 	var series []phaseSeries
-	xMax, yMin, yMax := 0.0, 0.0, 0.0
-	haveY := false
+	var ext extent
 	for i, ph := range rd.phases {
 		s := phaseSeries{name: ph, look: lookOf(ph, i)}
 		t0 := phaseStart(td, ph)
@@ -38,11 +71,11 @@ func poolChart(rd *runData, td *targetData) drawing {
 			}
 			x, y := pt.At.Sub(t0).Seconds(), float64(pt.NPBytes)/mib
 			s.xys = append(s.xys, plotter.XY{X: x, Y: y})
-			xMax = max(xMax, x)
-			if !haveY {
-				yMin, yMax, haveY = y, y, true
+			ext.xMax = max(ext.xMax, x)
+			if !ext.haveY {
+				ext.yMin, ext.yMax, ext.haveY = y, y, true
 			}
-			yMin, yMax = min(yMin, y), max(yMax, y)
+			ext.yMin, ext.yMax = min(ext.yMin, y), max(ext.yMax, y)
 		}
 		lastX := 0.0
 		if n := len(s.xys); n > 0 {
@@ -62,34 +95,25 @@ func poolChart(rd *runData, td *targetData) drawing {
 			}
 			s.windows = append(s.windows, [2]float64{x0, x1})
 			s.labels = append(s.labels, w.Profile)
-			xMax = max(xMax, x1)
+			ext.xMax = max(ext.xMax, x1)
 		}
 		if len(s.xys) > 0 || len(s.windows) > 0 {
 			series = append(series, s)
 		}
 	}
+	return series, ext
+}
 
-	if !haveY {
-		return drawWithLegend(emptyChart(p.Title.Text, "no pool samples in the store for this target"), nil)
-	}
+// band is one shaded traffic window of a pool chart.
+type band struct {
+	x0, x1  float64
+	profile string
+}
 
-	span := yMax - yMin
-	if span < 0.05 {
-		span = 0.05 // a flat line still gets a readable axis
-	}
-	p.X.Min, p.X.Max = 0, max(xMax, 1)
-	p.Y.Min, p.Y.Max = yMin-0.06*span, yMax+0.18*span
-	labelY := yMax + 0.10*span
-
-	var phaseCol, windowCol []legendEntry
-	// Bands first, so lines draw over them. Phases usually share window offsets: a window
-	// at the same place in both phases is drawn once.
-	type band struct {
-		x0, x1  float64
-		profile string
-	}
+// mergeBands gives the windows of every phase as bands in x order. Phases usually share
+// window offsets: a window within tol of the same place in another phase is drawn once.
+func mergeBands(series []phaseSeries, tol float64) []band {
 	var bands []band
-	tol := 0.01 * p.X.Max
 	for _, s := range series {
 		for i, w := range s.windows {
 			dup := false
@@ -105,6 +129,12 @@ func poolChart(rd *runData, td *targetData) drawing {
 		}
 	}
 	sort.SliceStable(bands, func(i, j int) bool { return bands[i].x0 < bands[j].x0 })
+	return bands
+}
+
+// addBands shades each band over the whole height, marks its edges with dashed lines and names
+// its profile at labelY. It returns a band to show in the legend, nil when there is none.
+func addBands(p *plot.Plot, bands []band, labelY, tol float64) *plotter.Polygon {
 	var labelXYs plotter.XYs
 	var labelTexts []string
 	var edges []float64
@@ -142,9 +172,6 @@ func poolChart(rd *runData, td *targetData) drawing {
 			p.Add(l)
 		}
 	}
-	if legendBand != nil {
-		windowCol = append(windowCol, legendEntry{text: "traffic window (profile named at the top)", thumb: legendBand})
-	}
 	if len(labelXYs) > 0 {
 		if lbl, err := plotter.NewLabels(plotter.XYLabels{XYs: labelXYs, Labels: labelTexts}); err == nil {
 			for i := range lbl.TextStyle {
@@ -156,26 +183,32 @@ func poolChart(rd *runData, td *targetData) drawing {
 			p.Add(lbl)
 		}
 	}
+	return legendBand
+}
 
+// addPhaseLines draws each phase's samples and returns the legend column of phases, naming
+// the netio.sys of each and the phases that have nothing to draw.
+func addPhaseLines(p *plot.Plot, rd *runData, td *targetData, series []phaseSeries) []legendEntry {
+	var col []legendEntry
 	for _, s := range series {
 		text := s.name + ": " + phaseNetio(td, s.name)
-		if p, ok := td.phase(s.name); ok && p.Ended.IsZero() {
+		if ph, ok := td.phase(s.name); ok && ph.Ended.IsZero() {
 			text += ", cut short"
 		}
 		if len(s.xys) == 0 {
-			phaseCol = append(phaseCol, legendEntry{text: text + " (no samples)"})
+			col = append(col, legendEntry{text: text + " (no samples)"})
 			continue
 		}
 		line, err := plotter.NewLine(thinned(s.xys, maxLinePoints))
 		if err != nil {
-			phaseCol = append(phaseCol, legendEntry{text: text + " (samples not drawable: " + err.Error() + ")"})
+			col = append(col, legendEntry{text: text + " (samples not drawable: " + err.Error() + ")"})
 			continue
 		}
 		line.LineStyle.Color = s.look.color
 		line.LineStyle.Width = vg.Points(1.6)
 		line.LineStyle.Dashes = s.look.dashes
 		p.Add(line)
-		phaseCol = append(phaseCol, legendEntry{text: text, thumb: line})
+		col = append(col, legendEntry{text: text, thumb: line})
 	}
 	for _, ph := range rd.phases {
 		drawn := false
@@ -183,10 +216,10 @@ func poolChart(rd *runData, td *targetData) drawing {
 			drawn = drawn || s.name == ph
 		}
 		if _, ok := td.phase(ph); !ok && !drawn {
-			phaseCol = append(phaseCol, legendEntry{text: ph + ": not run"})
+			col = append(col, legendEntry{text: ph + ": not run"})
 		}
 	}
-	return drawWithLegend(p, [][]legendEntry{phaseCol, windowCol})
+	return col
 }
 
 func bandColor(i int) color.Color {

@@ -21,14 +21,11 @@ import (
 	"gonum.org/v1/plot/vg/vgsvg"
 )
 
-// Chart size. PNGs are ChartWidthPx × ChartHeightPx.
+// Chart size: PNGs are 960 × 528 pixels.
 const (
 	chartWidth  = 10 * vg.Inch
 	chartHeight = 5.5 * vg.Inch
 	chartDPI    = 96
-
-	ChartWidthPx  = 960 // chartWidth at chartDPI
-	ChartHeightPx = 528 // chartHeight at chartDPI
 )
 
 // maxLinePoints bounds each drawn line; longer series are thinned keeping each bucket's

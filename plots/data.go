@@ -118,71 +118,89 @@ func load(src Source, cfg config) (*runData, error) {
 	if err != nil {
 		fail(fmt.Errorf("plots: reading cell results from the store: %w", err))
 	}
+	rd.collectTargets(infos, results)
+	for _, td := range rd.targets {
+		td.read(src, fail)
+	}
+	rd.readRunEvents(src, fail)
+	rd.layout(results)
+	rd.readMissingTags(src, fail)
+	return rd, errs.ErrorOrNil()
+}
 
-	byName := map[string]*targetData{}
-	addTarget := func(info bench.TargetInfo) *targetData {
-		if td, ok := byName[info.Name]; ok {
-			return td
+// collectTargets lists every target once, in the order the store lists them, then those only
+// the scenario, the results or the expectations name (a store cut short may lack them).
+func (rd *runData) collectTargets(infos []bench.TargetInfo, results []bench.CellResult) {
+	byName := map[string]bool{}
+	add := func(info bench.TargetInfo) {
+		if !byName[info.Name] {
+			byName[info.Name] = true
+			rd.targets = append(rd.targets, &targetData{info: info})
 		}
-		td := &targetData{info: info}
-		byName[info.Name] = td
-		rd.targets = append(rd.targets, td)
-		return td
 	}
 	for _, info := range infos {
-		addTarget(info)
+		add(info)
 	}
 	if rd.scenario != nil {
 		for _, t := range rd.scenario.Targets {
-			addTarget(bench.TargetInfo{Name: t.Name, OS: t.OS})
+			add(bench.TargetInfo{Name: t.Name, OS: t.OS})
 		}
 	}
-	// Results and expectations may name targets the target list lacks (a store cut short).
 	for _, r := range results {
-		addTarget(bench.TargetInfo{Name: r.Target})
+		add(bench.TargetInfo{Name: r.Target})
 	}
-	for _, e := range cfg.expected {
-		addTarget(bench.TargetInfo{Name: e.Target})
+	for _, e := range rd.cfg.expected {
+		add(bench.TargetInfo{Name: e.Target})
 	}
+}
 
-	for _, td := range rd.targets {
-		name := td.info.Name
-		readErr := func(what string, err error) {
-			err = fmt.Errorf("plots: reading %s of target %q from the store: %w", what, name, err)
-			fail(err)
-			td.problems = append(td.problems, err.Error())
-		}
-		if td.phases, err = src.Phases(name); err != nil {
-			readErr("phases", err)
-		}
-		if td.windows, err = src.Windows(name); err != nil {
-			readErr("traffic windows", err)
-		}
-		if td.pool, err = src.Pool(name); err != nil {
-			readErr("pool samples", err)
-		}
-		if td.events, err = src.Events(name); err != nil {
-			readErr("events", err)
-		}
-		if td.traffic, err = src.Traffic(name); err != nil {
-			readErr("traffic counters", err)
-		}
-		sortByTime(td)
+// read reads the target's records (all but its tag samples), each in time order; a failed
+// read goes to fail and to the target's problems.
+func (t *targetData) read(src Source, fail func(error)) {
+	var err error
+	readErr := func(what string, err error) {
+		err = fmt.Errorf("plots: reading %s of target %q from the store: %w", what, t.info.Name, err)
+		fail(err)
+		t.problems = append(t.problems, err.Error())
 	}
-	if all, err := src.Events(""); err != nil {
+	name := t.info.Name
+	if t.phases, err = src.Phases(name); err != nil {
+		readErr("phases", err)
+	}
+	if t.windows, err = src.Windows(name); err != nil {
+		readErr("traffic windows", err)
+	}
+	if t.pool, err = src.Pool(name); err != nil {
+		readErr("pool samples", err)
+	}
+	if t.events, err = src.Events(name); err != nil {
+		readErr("events", err)
+	}
+	if t.traffic, err = src.Traffic(name); err != nil {
+		readErr("traffic counters", err)
+	}
+	sortByTime(t)
+}
+
+// readRunEvents keeps the events that belong to no target, in time order.
+func (rd *runData) readRunEvents(src Source, fail func(error)) {
+	all, err := src.Events("")
+	if err != nil {
 		fail(fmt.Errorf("plots: reading run-wide events from the store: %w", err))
-	} else {
-		for _, e := range all {
-			if e.Target == "" {
-				rd.events = append(rd.events, e)
-			}
-		}
-		sort.SliceStable(rd.events, func(i, j int) bool { return rd.events[i].At.Before(rd.events[j].At) })
+		return
 	}
+	for _, e := range all {
+		if e.Target == "" {
+			rd.events = append(rd.events, e)
+		}
+	}
+	sort.SliceStable(rd.events, func(i, j int) bool { return rd.events[i].At.Before(rd.events[j].At) })
+}
 
-	rd.layout(results)
-	// Tag samples are the largest read (one row per tag per sample); only cells the analysis
-	// never reached need them.
+// readMissingTags reads tag samples where a cell has a window but no result, and measures
+// those cells' tag growth from them. Tag samples are the largest read (one row per tag per
+// sample); only cells the analysis never reached need them.
+func (rd *runData) readMissingTags(src Source, fail func(error)) {
 	for _, td := range rd.targets {
 		need := false
 		for _, c := range td.cells {
@@ -204,7 +222,6 @@ func load(src Source, cfg config) (*runData, error) {
 			c.Tags = td.tagGrowth(c)
 		}
 	}
-	return rd, errs.ErrorOrNil()
 }
 
 // parseScenario reads the scenario stored with the run: it knows every cell's expectation,
@@ -282,67 +299,7 @@ func phaseRank(name string) int {
 // layout builds the grid. The scenario is a full product of targets, phases and profiles, so
 // a combination seen anywhere in the run is a cell of every target.
 func (rd *runData) layout(results []bench.CellResult) {
-	var phases, profiles nameOrder
-	expectBy := map[string]bench.Verdict{}
-	if sc := rd.scenario; sc != nil {
-		for _, ph := range sc.Phases {
-			phases.add(ph.Name)
-		}
-		for _, pr := range sc.Profiles {
-			profiles.add(pr.Name)
-		}
-		for _, c := range sc.Cells() {
-			if c.Expect != "" {
-				expectBy[cellKey(c.Target.Name, c.Phase.Name, c.Profile.Name)] = bench.Verdict(c.Expect)
-			}
-		}
-	}
-	for _, td := range rd.targets {
-		ps := append([]bench.PhaseInfo(nil), td.phases...)
-		sort.SliceStable(ps, func(i, j int) bool { return ps[i].Started.Before(ps[j].Started) })
-		for _, p := range ps {
-			phases.add(p.Phase)
-		}
-	}
-	// Profiles in the order a phase drove them: windows sorted by their offset in the phase.
-	type offsetName struct {
-		off  time.Duration
-		name string
-	}
-	var offs []offsetName
-	for _, td := range rd.targets {
-		for _, w := range td.windows {
-			phases.add(w.Phase)
-			if w.Profile == warmupWindow || w.Profile == "" {
-				continue
-			}
-			var off time.Duration
-			if p, ok := td.phase(w.Phase); ok && !p.Started.IsZero() {
-				off = w.Start.Sub(p.Started)
-			}
-			offs = append(offs, offsetName{off, w.Profile})
-		}
-	}
-	sort.SliceStable(offs, func(i, j int) bool { return offs[i].off < offs[j].off })
-	for _, o := range offs {
-		profiles.add(o.name)
-	}
-	for _, r := range results {
-		phases.add(r.Phase)
-		profiles.add(r.Profile)
-	}
-	for _, e := range rd.cfg.expected {
-		phases.add(e.Phase)
-		profiles.add(e.Profile)
-	}
-	for _, td := range rd.targets {
-		for _, tp := range td.traffic {
-			profiles.add(tp.Profile)
-		}
-	}
-	rd.phases = phases.sorted(phaseRank)
-	rd.profiles = profiles.names
-
+	rd.phases, rd.profiles = rd.gridNames(results)
 	for _, td := range rd.targets {
 		sort.SliceStable(td.phases, func(i, j int) bool {
 			a, b := td.phases[i], td.phases[j]
@@ -358,36 +315,12 @@ func (rd *runData) layout(results []bench.CellResult) {
 		r := &results[i]
 		resultBy[cellKey(r.Target, r.Phase, r.Profile)] = r
 	}
-	for _, e := range rd.cfg.expected {
-		expectBy[cellKey(e.Target, e.Phase, e.Profile)] = e.Verdict
-	}
-
+	expectBy := rd.expectations()
 	for _, td := range rd.targets {
 		for _, ph := range rd.phases {
 			for _, pr := range rd.profiles {
-				c := &cell{Target: td.info.Name, Phase: ph, Profile: pr}
-				key := cellKey(c.Target, ph, pr)
-				c.Expected = expectBy[key]
-				if r, ok := resultBy[key]; ok {
-					c.Result = r
-					if r.Expected != "" {
-						c.Expected = r.Expected
-						c.Met = r.Met
-					} else if c.Expected != "" {
-						c.Met = r.Verdict == c.Expected
-					}
-				}
-				if p, ok := td.phase(ph); ok {
-					c.PhaseInfo = &p
-				}
-				c.Window = td.window(ph, pr)
-				c.Tags = td.tagGrowth(c)
-				for _, tp := range td.traffic {
-					if tp.Phase == ph && tp.Profile == pr {
-						c.Packets += tp.Packets
-						c.TrafficErrors += tp.Errors
-					}
-				}
+				key := cellKey(td.info.Name, ph, pr)
+				c := td.newCell(ph, pr, resultBy[key], expectBy[key])
 				td.cells = append(td.cells, c)
 				rd.cells = append(rd.cells, c)
 			}
@@ -395,6 +328,121 @@ func (rd *runData) layout(results []bench.CellResult) {
 	}
 	rd.count()
 	rd.noteGaps()
+}
+
+// gridNames are the phases (well-known first, then in order of appearance) and profiles (in
+// the order the scenario, then the run, drove them) seen anywhere in the run.
+func (rd *runData) gridNames(results []bench.CellResult) (phaseNames, profileNames []string) {
+	var phases, profiles nameOrder
+	if sc := rd.scenario; sc != nil {
+		for _, ph := range sc.Phases {
+			phases.add(ph.Name)
+		}
+		for _, pr := range sc.Profiles {
+			profiles.add(pr.Name)
+		}
+	}
+	for _, td := range rd.targets {
+		ps := append([]bench.PhaseInfo(nil), td.phases...)
+		sort.SliceStable(ps, func(i, j int) bool { return ps[i].Started.Before(ps[j].Started) })
+		for _, p := range ps {
+			phases.add(p.Phase)
+		}
+	}
+	for _, td := range rd.targets {
+		for _, w := range td.windows {
+			phases.add(w.Phase)
+		}
+	}
+	for _, name := range rd.profilesByOffset() {
+		profiles.add(name)
+	}
+	for _, r := range results {
+		phases.add(r.Phase)
+		profiles.add(r.Profile)
+	}
+	for _, e := range rd.cfg.expected {
+		phases.add(e.Phase)
+		profiles.add(e.Profile)
+	}
+	for _, td := range rd.targets {
+		for _, tp := range td.traffic {
+			profiles.add(tp.Profile)
+		}
+	}
+	return phases.sorted(phaseRank), profiles.names
+}
+
+// profilesByOffset names the profiles of every traffic window in the order a phase drove
+// them: by the window's offset from its phase's start.
+func (rd *runData) profilesByOffset() []string {
+	type offsetName struct {
+		off  time.Duration
+		name string
+	}
+	var offs []offsetName
+	for _, td := range rd.targets {
+		for _, w := range td.windows {
+			if w.Profile == warmupWindow || w.Profile == "" {
+				continue
+			}
+			var off time.Duration
+			if p, ok := td.phase(w.Phase); ok && !p.Started.IsZero() {
+				off = w.Start.Sub(p.Started)
+			}
+			offs = append(offs, offsetName{off, w.Profile})
+		}
+	}
+	sort.SliceStable(offs, func(i, j int) bool { return offs[i].off < offs[j].off })
+	names := make([]string, len(offs))
+	for i, o := range offs {
+		names[i] = o.name
+	}
+	return names
+}
+
+// expectations are the verdicts expected by cell key: the scenario's, overridden by those
+// given to write.
+func (rd *runData) expectations() map[string]bench.Verdict {
+	expectBy := map[string]bench.Verdict{}
+	if sc := rd.scenario; sc != nil {
+		for _, c := range sc.Cells() {
+			if c.Expect != "" {
+				expectBy[cellKey(c.Target.Name, c.Phase.Name, c.Profile.Name)] = bench.Verdict(c.Expect)
+			}
+		}
+	}
+	for _, e := range rd.cfg.expected {
+		expectBy[cellKey(e.Target, e.Phase, e.Profile)] = e.Verdict
+	}
+	return expectBy
+}
+
+// newCell is the target's cell of phase and profile. A result's own expectation wins over
+// the expected verdict given; r may be nil.
+func (t *targetData) newCell(phase, profile string, r *bench.CellResult, expected bench.Verdict) *cell {
+	c := &cell{Target: t.info.Name, Phase: phase, Profile: profile, Expected: expected}
+	if r != nil {
+		c.Result = r
+		if r.Expected != "" {
+			c.Expected = r.Expected
+			c.Met = r.Met
+		} else if c.Expected != "" {
+			c.Met = r.Verdict == c.Expected
+		}
+	}
+	if p, ok := t.phase(phase); ok {
+		c.PhaseInfo = &p
+	}
+	c.Window = t.window(phase, profile)
+	c.Tags = t.tagGrowth(c)
+	for _, tp := range t.traffic {
+		if tp.Phase == phase && tp.Profile == profile {
+			c.Packets += tp.Packets
+			c.TrafficErrors += tp.Errors
+		}
+	}
+	return c
 }
 
 func (t *targetData) window(phase, profile string) *bench.Window {

@@ -35,48 +35,25 @@ type Files struct {
 	Charts  []string // plots/*.png and plots/*.svg
 }
 
-// All lists every path in Files.
-func (f Files) All() []string {
-	var out []string
-	for _, p := range []string{f.Report, f.Summary, f.JUnit, f.Bench} {
-		if p != "" {
-			out = append(out, p)
-		}
-	}
-	return append(out, f.Charts...)
-}
-
-// Expectation is one cell the scenario expects a verdict for. The store holds expectations only
-// in results, so a cell the run never reached is known only from here.
-type Expectation struct {
+// expectation is one cell the scenario expects a verdict for. The store holds expectations
+// only in results (and in the scenario text stored with the run); a caller that has the
+// scenario but a store without its text can name them here.
+type expectation struct {
 	Target  string
 	Phase   string
 	Profile string
 	Verdict bench.Verdict
 }
 
-// Option tunes Write.
-type Option func(*config)
-
+// config is what a store may lack: the expected cells, so that cells without a result become
+// skipped test cases and count as not met, and the verdict rule (threshold in bytes/s,
+// confidence e.g. 0.95) for the report's note on method and the overview chart. Write
+// passes none: every run it reads stores its scenario text.
 type config struct {
-	expected     []Expectation
+	expected     []expectation
 	thresholdBps float64
 	confidence   float64
 	haveRule     bool
-}
-
-// WithExpected names every expected cell of the scenario, so that cells without a result
-// become skipped test cases and count as not met, instead of going unnoticed.
-func WithExpected(cells []Expectation) Option {
-	return func(c *config) { c.expected = append(c.expected, cells...) }
-}
-
-// WithVerdictRule states the scenario's threshold (bytes/s) and confidence (e.g. 0.95) for the
-// report's note on method and the overview chart.
-func WithVerdictRule(thresholdBps, confidence float64) Option {
-	return func(c *config) {
-		c.thresholdBps, c.confidence, c.haveRule = thresholdBps, confidence, true
-	}
 }
 
 // Output file names under the results folder.
@@ -91,19 +68,15 @@ const (
 // Write reads the run from src and writes every output under dir. It writes what it can even
 // when some reads fail (the report then lists the failures), and returns those failures as one
 // go-multierror; Files lists what was written either way.
-func Write(src Source, dir string, opts ...Option) (Files, error) {
+func Write(src Source, dir string) (Files, error) { return write(src, dir, config{}) }
+
+func write(src Source, dir string, cfg config) (Files, error) {
 	var files Files
 	if src == nil {
 		return files, errors.New("plots: no source to read the run from")
 	}
 	if dir == "" {
 		return files, errors.New("plots: no output folder given")
-	}
-	var cfg config
-	for _, o := range opts {
-		if o != nil {
-			o(&cfg)
-		}
 	}
 	if err := os.MkdirAll(filepath.Join(dir, ChartsDir), 0o755); err != nil {
 		return files, fmt.Errorf("plots: creating output folder: %w", err)

@@ -1,7 +1,6 @@
 package plots
 
 import (
-	"bufio"
 	"bytes"
 	"encoding/base64"
 	"encoding/xml"
@@ -13,9 +12,9 @@ import (
 	"strconv"
 	"strings"
 	"testing"
-	"unicode"
 
 	"golang.org/x/net/html"
+	"golang.org/x/perf/benchfmt"
 	"gonum.org/v1/plot/plotter"
 
 	"github.com/wfplab/wfplab/bench"
@@ -26,10 +25,16 @@ const (
 	missingCell = "vista-sp1-x86/after/single-nbl"
 )
 
-func writeRun(t *testing.T, src Source, opts ...Option) (Files, string) {
+func writeRun(t *testing.T, src Source) (Files, string) {
+	t.Helper()
+	return writeRunWith(t, src, config{})
+}
+
+// writeRunWith writes with what a store may lack supplied.
+func writeRunWith(t *testing.T, src Source, cfg config) (Files, string) {
 	t.Helper()
 	dir := t.TempDir()
-	files, err := Write(src, dir, opts...)
+	files, err := write(src, dir, cfg)
 	if err != nil {
 		t.Fatalf("Write: %v", err)
 	}
@@ -46,7 +51,7 @@ func TestWriteCompleteRun(t *testing.T) {
 		"plots/pool-win7-x64.png", "plots/pool-win7-x64.svg",
 		"plots/pool-vista-sp1-x86.png", "plots/pool-vista-sp1-x86.svg"}
 	got := map[string]bool{}
-	for _, p := range files.All() {
+	for _, p := range allPaths(files) {
 		rel, err := filepath.Rel(dir, p)
 		if err != nil {
 			t.Fatal(err)
@@ -55,14 +60,14 @@ func TestWriteCompleteRun(t *testing.T) {
 	}
 	for _, w := range want {
 		if !got[w] {
-			t.Errorf("Files lacks %s (has %v)", w, files.All())
+			t.Errorf("Files lacks %s (has %v)", w, allPaths(files))
 		}
 		if _, err := os.Stat(filepath.Join(dir, w)); err != nil {
 			t.Errorf("%s not written: %v", w, err)
 		}
 	}
 	if len(got) != len(want) {
-		t.Errorf("Files has %d paths, want %d: %v", len(got), len(want), files.All())
+		t.Errorf("Files has %d paths, want %d: %v", len(got), len(want), allPaths(files))
 	}
 
 	for _, name := range []string{"overview", "pool-win7-x64", "pool-vista-sp1-x86"} {
@@ -89,6 +94,17 @@ func TestWriteCompleteRun(t *testing.T) {
 	checkBenchComplete(t, files.Bench, src)
 }
 
+// allPaths lists every path in Files.
+func allPaths(f Files) []string {
+	var out []string
+	for _, p := range []string{f.Report, f.Summary, f.JUnit, f.Bench} {
+		if p != "" {
+			out = append(out, p)
+		}
+	}
+	return append(out, f.Charts...)
+}
+
 func checkPNG(t *testing.T, path string) {
 	t.Helper()
 	data, err := os.ReadFile(path)
@@ -104,8 +120,9 @@ func checkPNGBytes(t *testing.T, what string, data []byte) {
 	if err != nil {
 		t.Fatalf("%s: not a PNG: %v", what, err)
 	}
-	if b := img.Bounds(); b.Dx() != ChartWidthPx || b.Dy() != ChartHeightPx {
-		t.Errorf("%s: %d×%d pixels, want %d×%d", what, b.Dx(), b.Dy(), ChartWidthPx, ChartHeightPx)
+	const wantW, wantH = 960, 528 // 10 × 5.5 inches at 96 dpi
+	if b := img.Bounds(); b.Dx() != wantW || b.Dy() != wantH {
+		t.Errorf("%s: %d×%d pixels, want %d×%d", what, b.Dx(), b.Dy(), wantW, wantH)
 	}
 	// A chart is not a blank page: count pixels that are neither white nor near-white.
 	inked := 0
@@ -519,12 +536,14 @@ func containsLine(lines []string, want string) bool {
 // --- bench.txt, held to the rules of golang.org/design/14313-benchmark-format ---
 
 type benchResult struct {
-	name   string
+	name   string // as benchstat reads it: without the "Benchmark" prefix
 	n      int
 	values map[string]float64
 	config map[string]string
 }
 
+// parseBenchFormat reads bench.txt with benchstat's own reader: what it cannot read is an
+// error, and values keep the units bench.txt wrote (benchfmt tidies some, e.g. B/s).
 func parseBenchFormat(t *testing.T, path string) []benchResult {
 	t.Helper()
 	f, err := os.Open(path)
@@ -532,69 +551,31 @@ func parseBenchFormat(t *testing.T, path string) []benchResult {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	config := map[string]string{}
 	var out []benchResult
-	sc := bufio.NewScanner(f)
-	for line := 1; sc.Scan(); line++ {
-		text := sc.Text()
-		if text == "" || strings.HasPrefix(text, "#") {
-			continue
-		}
-		if key, value, ok := configLine(text); ok {
-			config[key] = value
-			continue
-		}
-		fields := strings.Fields(text)
-		rest, ok := strings.CutPrefix(fields[0], "Benchmark")
-		if !ok || (rest != "" && unicode.IsLower([]rune(rest)[0])) {
-			t.Errorf("bench.txt:%d is neither a configuration line nor a benchmark line: %q", line, text)
-			continue
-		}
-		if len(fields) < 4 || len(fields)%2 != 0 {
-			t.Errorf("bench.txt:%d: want name, N and value/unit pairs: %q", line, text)
-			continue
-		}
-		n, err := strconv.ParseUint(fields[1], 10, 64)
-		if err != nil {
-			t.Errorf("bench.txt:%d: N %q is not an integer", line, fields[1])
-		}
-		r := benchResult{name: fields[0], n: int(n), values: map[string]float64{}, config: map[string]string{}}
-		for k, v := range config {
-			r.config[k] = v
-		}
-		for i := 2; i < len(fields); i += 2 {
-			v, err := strconv.ParseFloat(fields[i], 64)
-			if err != nil {
-				t.Errorf("bench.txt:%d: value %q: %v", line, fields[i], err)
+	r := benchfmt.NewReader(f, filepath.Base(path))
+	for r.Scan() {
+		switch rec := r.Result().(type) {
+		case *benchfmt.SyntaxError:
+			t.Errorf("benchfmt cannot read it: %v", rec)
+		case *benchfmt.Result:
+			br := benchResult{name: rec.Name.String(), n: rec.Iters, values: map[string]float64{}, config: map[string]string{}}
+			for _, c := range rec.Config {
+				br.config[c.Key] = string(c.Value)
 			}
-			r.values[fields[i+1]] = v
+			for _, v := range rec.Values {
+				unit, value := v.Unit, v.Value
+				if v.OrigUnit != "" {
+					unit, value = v.OrigUnit, v.OrigValue
+				}
+				br.values[unit] = value
+			}
+			out = append(out, br)
 		}
-		out = append(out, r)
 	}
-	if err := sc.Err(); err != nil {
+	if err := r.Err(); err != nil {
 		t.Fatal(err)
 	}
 	return out
-}
-
-// configLine: a key starting with a lower-case letter, without spaces or upper case, a colon,
-// then a space (or nothing).
-func configLine(text string) (key, value string, ok bool) {
-	i := strings.IndexByte(text, ':')
-	if i <= 0 {
-		return "", "", false
-	}
-	key = text[:i]
-	for j, r := range key {
-		if unicode.IsSpace(r) || unicode.IsUpper(r) || (j == 0 && !unicode.IsLower(r)) {
-			return "", "", false
-		}
-	}
-	rest := text[i+1:]
-	if rest != "" && rest[0] != ' ' && rest[0] != '\t' {
-		return "", "", false
-	}
-	return key, strings.TrimSpace(rest), true
 }
 
 func checkBenchComplete(t *testing.T, path string, src *fakeSource) {
@@ -617,7 +598,7 @@ func checkBenchComplete(t *testing.T, path string, src *fakeSource) {
 		}
 	}
 	for _, cr := range src.results {
-		name := "BenchmarkKB979223/target=" + cr.Target + "/phase=" + cr.Phase + "/profile=" + cr.Profile
+		name := "KB979223/target=" + cr.Target + "/phase=" + cr.Phase + "/profile=" + cr.Profile
 		r, ok := byName[name]
 		if !ok {
 			t.Errorf("bench.txt lacks %s", name)
@@ -715,16 +696,16 @@ func TestWriteWithoutScenarioText(t *testing.T) {
 		t.Error("report does not say what it cannot know without the scenario")
 	}
 
-	// WithExpected and WithVerdictRule supply what the store lacks.
-	var exp []Expectation
+	// The expected cells and the verdict rule, given, supply what the store lacks.
+	var exp []expectation
 	for _, tt := range testTargets {
 		for _, ph := range testPhases {
 			for _, pr := range testProfiles {
-				exp = append(exp, Expectation{tt.info.Name, ph, pr, expectedVerdict(ph, pr)})
+				exp = append(exp, expectation{tt.info.Name, ph, pr, expectedVerdict(ph, pr)})
 			}
 		}
 	}
-	files, _ = writeRun(t, src, WithExpected(exp), WithVerdictRule(2048, 0.9))
+	files, _ = writeRunWith(t, src, config{expected: exp, thresholdBps: 2048, confidence: 0.9, haveRule: true})
 	js = readJUnit(t, files.JUnit)
 	if js.Tests != 12 || js.Suites[1].Skipped != 1 {
 		t.Errorf("with expectations: tests=%d, vista skipped=%d; want 12 and 1", js.Tests, js.Suites[1].Skipped)
@@ -797,7 +778,7 @@ func TestUnusualNames(t *testing.T) {
 		t.Errorf("chart file name not made safe: %v (%v)", err, files.Charts)
 	}
 	for _, r := range parseBenchFormat(t, files.Bench) {
-		if !strings.HasPrefix(r.name, "BenchmarkKB979223/target=lab_host_1_<b>/phase=") {
+		if !strings.HasPrefix(r.name, "KB979223/target=lab_host_1_<b>/phase=") {
 			t.Errorf("benchmark name %q", r.name)
 		}
 	}
@@ -810,15 +791,19 @@ func TestUnusualNames(t *testing.T) {
 	}
 }
 
-func TestSixTargetsRender(t *testing.T) {
-	// The default scenario's size: six targets, both phases, three profiles.
+// sixTargets is the default scenario's size: six targets (both phases, three profiles each).
+func sixTargets() []testTarget {
 	var targets []testTarget
 	for i := range 6 {
 		tt := testTargets[i%2]
 		tt.info.Name = tt.info.Name + "-" + string(rune('a'+i))
 		targets = append(targets, tt)
 	}
-	files, _ := writeRun(t, synthRun(synthOptions{targets: targets}))
+	return targets
+}
+
+func TestSixTargetsRender(t *testing.T) {
+	files, _ := writeRun(t, synthRun(synthOptions{targets: sixTargets()}))
 	if len(files.Charts) != 14 {
 		t.Errorf("%d chart files, want 14", len(files.Charts))
 	}
@@ -829,13 +814,7 @@ func TestSixTargetsRender(t *testing.T) {
 }
 
 func BenchmarkWriteSixTargets(b *testing.B) {
-	var targets []testTarget
-	for i := range 6 {
-		tt := testTargets[i%2]
-		tt.info.Name = tt.info.Name + "-" + string(rune('a'+i))
-		targets = append(targets, tt)
-	}
-	src := synthRun(synthOptions{targets: targets})
+	src := synthRun(synthOptions{targets: sixTargets()})
 	dir := b.TempDir()
 	for b.Loop() {
 		if _, err := Write(src, dir); err != nil {

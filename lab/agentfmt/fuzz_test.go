@@ -2,10 +2,11 @@ package agentfmt
 
 import (
 	"fmt"
-	"reflect"
 	"sort"
 	"strings"
 	"testing"
+
+	"github.com/google/go-cmp/cmp"
 
 	"github.com/wfplab/wfplab/lab/contract"
 )
@@ -43,8 +44,8 @@ func FuzzParseLine(f *testing.F) {
 		if err != nil {
 			t.Fatalf("re-parse of %q (from %q): %v", out, line, err)
 		}
-		if !reflect.DeepEqual(got, again) {
-			t.Fatalf("round trip changed the value:\n in  %q\n out %q\n %+v\n %+v", line, out, got, again)
+		if diff := cmp.Diff(got, again); diff != "" {
+			t.Fatalf("round trip changed the value (in %q, out %q; -first +again):\n%s", line, out, diff)
 		}
 	})
 }

@@ -130,90 +130,61 @@ func ParseLine(line string) (any, error) {
 	}
 	switch rec.kind {
 	case "H1":
-		h, err := parseHeader(rec)
-		if err != nil {
-			return nil, err
-		}
-		return &h, nil
+		return pointer(parseHeader(rec))
 	case "S1":
-		s, err := parseSample(rec)
-		if err != nil {
-			return nil, err
-		}
-		return &s, nil
+		return pointer(parseSample(rec))
 	case "V1":
-		v, err := parseInventory(rec)
-		if err != nil {
-			return nil, err
-		}
-		return &v, nil
+		return pointer(parseInventory(rec))
 	case "C1":
-		c, err := parseCounters(rec)
-		if err != nil {
-			return nil, err
-		}
-		return &c, nil
+		return pointer(parseCounters(rec))
 	case "E1":
-		e, err := parseAgentError(rec)
-		if err != nil {
-			return nil, err
-		}
-		return &e, nil
+		return pointer(parseAgentError(rec))
 	}
 	return nil, nil
 }
 
-// ParseSample parses a line that must be an S1 record.
-func ParseSample(line string) (contract.Sample, error) {
-	rec, _, err := readRecord(line)
+// pointer gives ParseLine's callers one pointer type per kind to switch on.
+func pointer[T any](v T, err error) (any, error) {
 	if err != nil {
-		return contract.Sample{}, err
+		return nil, err
 	}
-	if rec.kind != "S1" {
-		return contract.Sample{}, fmt.Errorf("expected an S1 line, got %s", describeKind(rec.kind))
-	}
-	return parseSample(rec)
+	return &v, nil
 }
+
+// ParseSample parses a line that must be an S1 record.
+func ParseSample(line string) (contract.Sample, error) { return parseAs(line, "S1", parseSample) }
 
 // ParseInventory parses a line that must be a V1 record.
 func ParseInventory(line string) (contract.Inventory, error) {
-	rec, _, err := readRecord(line)
-	if err != nil {
-		return contract.Inventory{}, err
-	}
-	if rec.kind != "V1" {
-		return contract.Inventory{}, fmt.Errorf("expected a V1 line, got %s", describeKind(rec.kind))
-	}
-	return parseInventory(rec)
+	return parseAs(line, "V1", parseInventory)
 }
 
 // ParseHeader parses a line that must be an H1 record.
-func ParseHeader(line string) (contract.Header, error) {
-	rec, _, err := readRecord(line)
-	if err != nil {
-		return contract.Header{}, err
-	}
-	if rec.kind != "H1" {
-		return contract.Header{}, fmt.Errorf("expected an H1 line, got %s", describeKind(rec.kind))
-	}
-	return parseHeader(rec)
-}
+func ParseHeader(line string) (contract.Header, error) { return parseAs(line, "H1", parseHeader) }
 
 // ParseCounters parses a line that must be a C1 record.
-func ParseCounters(line string) (Counters, error) {
+func ParseCounters(line string) (Counters, error) { return parseAs(line, "C1", parseCounters) }
+
+// parseAs frames line, insists on one kind and parses its fields: the rule every typed
+// parser shares, so a blank line or another kind is refused the same way by each.
+func parseAs[T any](line, kind string, parse func(record) (T, error)) (T, error) {
+	var zero T
 	rec, _, err := readRecord(line)
 	if err != nil {
-		return Counters{}, err
+		return zero, err
 	}
-	if rec.kind != "C1" {
-		return Counters{}, fmt.Errorf("expected a C1 line, got %s", describeKind(rec.kind))
+	if rec.kind != kind {
+		return zero, fmt.Errorf("expected %s, got %s", describeKind(kind), describeKind(rec.kind))
 	}
-	return parseCounters(rec)
+	return parse(rec)
 }
 
 func describeKind(kind string) string {
 	if kind == "" {
 		return "a blank line"
+	}
+	if strings.ContainsRune("AEFHILMNORSX", rune(kind[0])) {
+		return "an " + kind + " line" // said "an ess one", "an aitch one"
 	}
 	return "a " + kind + " line"
 }

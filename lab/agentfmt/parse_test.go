@@ -1,9 +1,10 @@
 package agentfmt
 
 import (
-	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/google/go-cmp/cmp"
 
 	"github.com/wfplab/wfplab/lab/contract"
 )
@@ -22,8 +23,8 @@ func TestGoldenHeader(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := &contract.Header{Agent: "wfplab-agent", Version: "0.1.0", IntervalMS: 100, Arch: "x64", PID: 1234}
-	if !reflect.DeepEqual(got, want) {
-		t.Fatalf("got %+v, want %+v", got, want)
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Fatalf("ParseLine(H1) mismatch (-want +got):\n%s", diff)
 	}
 }
 
@@ -46,8 +47,8 @@ func TestGoldenSample(t *testing.T) {
 				"Ntf ": {Allocs: 3, Frees: 1, Bytes: 256},
 			},
 		}
-		if !reflect.DeepEqual(got, want) {
-			t.Fatalf("ending %q:\n got %+v\nwant %+v", ending, got, want)
+		if diff := cmp.Diff(want, got); diff != "" {
+			t.Fatalf("ending %q: ParseSample mismatch (-want +got):\n%s", ending, diff)
 		}
 	}
 }
@@ -59,8 +60,8 @@ func TestGoldenInventory(t *testing.T) {
 	}
 	want := contract.Inventory{OSVersion: "6.1", OSBuild: "7600.16385", SP: 0, Arch: "x64", Netio: "6.1.7600.16385",
 		Tcpip: "6.1.7600.16385", Fwpkclnt: "6.1.7600.16385", TestSigning: false, DrvService: "absent", BootUS: 123456789}
-	if got != want {
-		t.Fatalf("got %+v, want %+v", got, want)
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Fatalf("ParseInventory mismatch (-want +got):\n%s", diff)
 	}
 	on, err := ParseInventory(strings.Replace(fmtV1, "testsigning=off", "testsigning=on", 1))
 	if err != nil || !on.TestSigning {
@@ -81,9 +82,13 @@ func TestGoldenCounters(t *testing.T) {
 	if !ok {
 		t.Fatalf("got %T, want *Counters", got)
 	}
-	if c.Driver.State != "running" || c.Driver.Layers[contract.LayerForward].NBLs != 3 || c.Driver.Layers[contract.LayerForward].Hist[2] != 1 ||
-		c.Driver.Layers[contract.LayerStream].Hist[3] != 10 || len(c.Driver.Layers) != 3 {
-		t.Fatalf("counters %+v", c)
+	want := &Counters{Driver: contract.Driver{State: "running", Layers: map[contract.Layer]contract.LayerCounters{
+		contract.LayerStream:    {Classify: 10, Blocked: 10, NBLs: 80, MultiChain: 10, Hist: [6]uint64{0, 0, 0, 10, 0, 0}},
+		contract.LayerForward:   {Classify: 1, Blocked: 1, NBLs: 3, MultiChain: 1, Hist: [6]uint64{0, 0, 1, 0, 0, 0}},
+		contract.LayerTransport: {Classify: 5, Blocked: 5, NBLs: 5, Hist: [6]uint64{5, 0, 0, 0, 0, 0}},
+	}}}
+	if diff := cmp.Diff(want, c); diff != "" {
+		t.Fatalf("ParseLine(C1) mismatch (-want +got):\n%s", diff)
 	}
 	absent, err := ParseCounters("C1 drv=absent")
 	if err != nil || absent.Driver.State != "absent" || absent.Driver.Layers != nil {
@@ -101,8 +106,8 @@ func TestGoldenAgentError(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := &AgentError{Where: "SystemPoolTagInformation", Code: 3221225476, Msg: "buffer too small"}
-	if !reflect.DeepEqual(got, want) {
-		t.Fatalf("got %+v, want %+v", got, want)
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Fatalf("ParseLine(E1) mismatch (-want +got):\n%s", diff)
 	}
 	if !strings.Contains(want.Error(), "buffer too small") || !strings.Contains(want.Error(), "SystemPoolTagInformation") {
 		t.Fatalf("Error() = %q", want.Error())
@@ -182,7 +187,7 @@ func TestMalformedKnownKeysAreRejected(t *testing.T) {
 }
 
 func TestTypedParsersRejectOtherKinds(t *testing.T) {
-	if _, err := ParseSample(fmtV1); err == nil || !strings.Contains(err.Error(), "V1") {
+	if _, err := ParseSample(fmtV1); err == nil || err.Error() != "expected an S1 line, got a V1 line" {
 		t.Errorf("ParseSample(V1) error = %v", err)
 	}
 	if _, err := ParseInventory(fmtS1); err == nil || !strings.Contains(err.Error(), "S1") {
@@ -191,11 +196,14 @@ func TestTypedParsersRejectOtherKinds(t *testing.T) {
 	if _, err := ParseInventory(""); err == nil || !strings.Contains(err.Error(), "blank") {
 		t.Errorf("ParseInventory(blank) error = %v", err)
 	}
-	if _, err := ParseHeader(fmtS1); err == nil {
-		t.Error("ParseHeader(S1) accepted")
+	if _, err := ParseHeader(fmtS1); err == nil || err.Error() != "expected an H1 line, got an S1 line" {
+		t.Errorf("ParseHeader(S1) error = %v", err)
 	}
-	if _, err := ParseCounters(fmtS1); err == nil {
-		t.Error("ParseCounters(S1) accepted")
+	if _, err := ParseCounters(fmtE1); err == nil || err.Error() != "expected a C1 line, got an E1 line" {
+		t.Errorf("ParseCounters(E1) error = %v", err)
+	}
+	if _, err := ParseInventory("hello world"); err == nil || !strings.Contains(err.Error(), "not a record kind") {
+		t.Errorf("ParseInventory(garbage) error = %v", err)
 	}
 }
 

@@ -3,8 +3,9 @@ package contract_test
 import (
 	"fmt"
 	"maps"
-	"reflect"
 	"testing"
+
+	"github.com/google/go-cmp/cmp"
 
 	"github.com/wfplab/wfplab/lab/agentfmt"
 	"github.com/wfplab/wfplab/lab/contract"
@@ -36,22 +37,23 @@ func TestTagTableCarriesUnchangedTagsForward(t *testing.T) {
 	var tr contract.TagTable
 	got := apply(t, &tr, sampleLine(0, " T.Nnbl=10,5,640 T.Ntf%20=3,1,256"))
 	want := map[string]contract.TagUsage{"Nnbl": {Allocs: 10, Frees: 5, Bytes: 640}, "Ntf ": {Allocs: 3, Frees: 1, Bytes: 256}}
-	if !reflect.DeepEqual(got, want) {
-		t.Fatalf("after seq 0: %v, want %v", got, want)
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Fatalf("after seq 0 (-want +got):\n%s", diff)
 	}
 	got = apply(t, &tr, sampleLine(1, " T.Nnbl=12,5,768"))
 	want = map[string]contract.TagUsage{"Nnbl": {Allocs: 12, Frees: 5, Bytes: 768}, "Ntf ": {Allocs: 3, Frees: 1, Bytes: 256}}
-	if !reflect.DeepEqual(got, want) {
-		t.Fatalf("after seq 1: %v, want %v", got, want)
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Fatalf("after seq 1 (-want +got):\n%s", diff)
 	}
 	got = apply(t, &tr, sampleLine(2, ""))
-	if !reflect.DeepEqual(got, want) {
-		t.Fatalf("after seq 2 (no change): %v, want %v", got, want)
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Fatalf("after seq 2, no change (-want +got):\n%s", diff)
 	}
 	// A tag that drops to zero usage is a change too and stays in the table at zero.
 	got = apply(t, &tr, sampleLine(3, " T.Ntf%20=3,3,0"))
-	if got["Ntf "] != (contract.TagUsage{Allocs: 3, Frees: 3, Bytes: 0}) || got["Nnbl"] != (contract.TagUsage{Allocs: 12, Frees: 5, Bytes: 768}) {
-		t.Fatalf("after seq 3: %v", got)
+	want = map[string]contract.TagUsage{"Nnbl": {Allocs: 12, Frees: 5, Bytes: 768}, "Ntf ": {Allocs: 3, Frees: 3, Bytes: 0}}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Fatalf("after seq 3 (-want +got):\n%s", diff)
 	}
 	if tr.Gaps() != 0 {
 		t.Fatalf("gaps = %d, want 0", tr.Gaps())
@@ -67,7 +69,7 @@ func TestTagTableNewStreamAndGaps(t *testing.T) {
 	}
 	// A new agent process starts at seq 0 with every non-zero tag: old tags go away.
 	got := apply(t, &tr, sampleLine(0, " T.Nnbl=1,0,64"))
-	if want := map[string]contract.TagUsage{"Nnbl": {Allocs: 1, Frees: 0, Bytes: 64}}; !reflect.DeepEqual(got, want) {
-		t.Fatalf("after restart: %v, want %v", got, want)
+	if diff := cmp.Diff(map[string]contract.TagUsage{"Nnbl": {Allocs: 1, Frees: 0, Bytes: 64}}, got); diff != "" {
+		t.Fatalf("after restart (-want +got):\n%s", diff)
 	}
 }

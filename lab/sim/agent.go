@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/wfplab/wfplab/lab/agentfmt"
 	"github.com/wfplab/wfplab/lab/sim/cmdexe"
 	"github.com/wfplab/wfplab/lab/sim/kernel"
 )
@@ -65,7 +66,7 @@ func (g *Machine) agent(ctx context.Context, b *boot, p *cmdexe.Process) int {
 }
 
 func agentUsage(p *cmdexe.Process, msg string) int {
-	fmt.Fprintf(p.Stdout, "E1 where=usage code=87 msg=%s\r\n", escapeField(msg))
+	fmt.Fprintf(p.Stdout, "E1 where=usage code=87 msg=%s\r\n", agentfmt.Escape(msg))
 	return 1
 }
 
@@ -73,7 +74,7 @@ func agentUsage(p *cmdexe.Process, msg string) int {
 // command is terminated, or the guest goes down.
 func (g *Machine) sample(ctx context.Context, b *boot, p *cmdexe.Process, interval time.Duration) int {
 	fmt.Fprintf(p.Stdout, "H1 agent=wfplab-agent ver=%s interval_ms=%d arch=%s pid=%d\r\n",
-		escapeField(agentVersion), interval/time.Millisecond, g.os.Arch, g.newPID())
+		agentfmt.Escape(agentVersion), interval/time.Millisecond, g.os.Arch, g.newPID())
 	stdinDone := make(chan struct{})
 	go func() {
 		_, _ = io.Copy(io.Discard, p.Stdin)
@@ -123,7 +124,7 @@ func (g *Machine) sampleLine(b *boot, seq uint64, prev map[string]kernel.TagUsag
 		old, seen := prev[u.Tag]
 		changed := prev == nil && (u.Bytes != 0 || u.Allocs != 0) || prev != nil && (!seen || old != u)
 		if changed {
-			fmt.Fprintf(&s, " T.%s=%d,%d,%d", escapeField(u.Tag), u.Allocs, u.Frees, u.Bytes)
+			fmt.Fprintf(&s, " T.%s=%d,%d,%d", agentfmt.Escape(u.Tag), u.Allocs, u.Frees, u.Bytes)
 		}
 	}
 	s.WriteString("\r\n")
@@ -156,18 +157,4 @@ func (g *Machine) inventoryLine(b *boot) string {
 	return fmt.Sprintf("V1 os_build=%s os_version=%s sp=%d arch=%s netio=%s tcpip=%s fwpkclnt=%s testsigning=%s drv_service=%s boot_us=%d\r\n",
 		g.os.Build, g.os.Version, g.os.SP, g.os.Arch, b.files.netio, b.files.tcpip, b.files.fwpkclnt, ts,
 		g.serviceState(b, agentDriverService), b.uptime().Microseconds())
-}
-
-// escapeField escapes a value as FORMAT.md says: bytes outside '!'..'~' and % = / , become %XX.
-func escapeField(s string) string {
-	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if c < '!' || c > '~' || c == '%' || c == '=' || c == '/' || c == ',' {
-			fmt.Fprintf(&b, "%%%02X", c)
-			continue
-		}
-		b.WriteByte(c)
-	}
-	return b.String()
 }

@@ -149,6 +149,18 @@ func (r *run) set(_ context.Context, c *call) int {
 
 // mkdir makes each folder named, with the folders above it (command extensions are on).
 func (r *run) mkdir(_ context.Context, c *call) int {
+	return r.forEachPath(c, func(arg, p string) error {
+		if _, err := r.in.FS.Stat(p); err == nil {
+			return cmdMessage(fmt.Sprintf("A subdirectory or file %s already exists.", arg))
+		}
+		return r.mkdirAll(p)
+	})
+}
+
+// forEachPath calls do with each argument and its absolute path; no argument is a syntax
+// error. An error, from the path or from do, is printed as cmd words it and makes the exit
+// code 1; the other arguments still run.
+func (r *run) forEachPath(c *call, do func(arg, path string) error) int {
 	args := SplitArgs(c.tail)
 	if len(args) == 0 {
 		return c.syntaxError()
@@ -156,17 +168,10 @@ func (r *run) mkdir(_ context.Context, c *call) int {
 	code := 0
 	for _, a := range args {
 		p, err := Abs(r.cwd, a)
+		if err == nil {
+			err = do(a, p)
+		}
 		if err != nil {
-			fmt.Fprintf(c.stderr, "%s\r\n", errMessage(err))
-			code = 1
-			continue
-		}
-		if _, err := r.in.FS.Stat(p); err == nil {
-			fmt.Fprintf(c.stderr, "A subdirectory or file %s already exists.\r\n", a)
-			code = 1
-			continue
-		}
-		if err := r.mkdirAll(p); err != nil {
 			fmt.Fprintf(c.stderr, "%s\r\n", errMessage(err))
 			code = 1
 		}
@@ -287,28 +292,17 @@ func (r *run) del(_ context.Context, c *call) int {
 
 // typ prints files.
 func (r *run) typ(_ context.Context, c *call) int {
-	args := SplitArgs(c.tail)
-	if len(args) == 0 {
-		return c.syntaxError()
-	}
-	code := 0
-	for _, a := range args {
-		p, err := Abs(r.cwd, a)
-		var data []byte
-		if err == nil {
-			data, err = r.in.FS.ReadFile(p)
+	return r.forEachPath(c, func(_, p string) error {
+		data, err := r.in.FS.ReadFile(p)
+		if errors.Is(err, ErrIsDir) {
+			return fs.ErrPermission
 		}
 		if err != nil {
-			if errors.Is(err, ErrIsDir) {
-				err = fs.ErrPermission
-			}
-			fmt.Fprintf(c.stderr, "%s\r\n", errMessage(err))
-			code = 1
-			continue
+			return err
 		}
 		c.stdout.Write(data)
-	}
-	return code
+		return nil
+	})
 }
 
 // cd prints or changes the current folder of this cmd.exe.

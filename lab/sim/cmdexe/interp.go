@@ -188,6 +188,15 @@ func (r *run) openRedirects(redirs []redirect, stdin io.Reader, stdout, stderr i
 		return stdin, stdout, stderr, noop, 0, true
 	}
 	origErr := stderr
+	// setOut points handle 1 or 2 at w; no program of the model writes to a handle above 2.
+	setOut := func(fd int, w io.Writer) {
+		switch fd {
+		case 1:
+			stdout = w
+		case 2:
+			stderr = w
+		}
+	}
 	for _, rd := range redirs {
 		if rd.dup >= 0 {
 			var w io.Writer
@@ -200,12 +209,7 @@ func (r *run) openRedirects(redirs []redirect, stdin io.Reader, stdout, stderr i
 				fmt.Fprintf(origErr, "The handle could not be duplicated\r\nduring redirection of handle %d.\r\n", rd.fd)
 				return nil, nil, nil, noop, 1, false
 			}
-			switch rd.fd {
-			case 1:
-				stdout = w
-			case 2:
-				stderr = w
-			}
+			setOut(rd.fd, w)
 			continue
 		}
 		if dev, ok := IsDevice(rd.target); ok {
@@ -231,13 +235,7 @@ func (r *run) openRedirects(redirs []redirect, stdin io.Reader, stdout, stderr i
 		if err == nil && rd.fd != 0 {
 			err = r.in.FS.WriteFile(path, nil, rd.appendTo)
 			if err == nil {
-				w := &fileWriter{fs: r.in.FS, path: path}
-				switch rd.fd {
-				case 1:
-					stdout = w
-				case 2:
-					stderr = w
-				}
+				setOut(rd.fd, &fileWriter{fs: r.in.FS, path: path})
 				continue
 			}
 		}
@@ -327,8 +325,17 @@ func errMessage(err error) string {
 	case errors.Is(err, ErrDiskFull):
 		return "There is not enough space on the disk."
 	}
+	var m cmdMessage
+	if errors.As(err, &m) {
+		return string(m)
+	}
 	return "The parameter is incorrect."
 }
+
+// cmdMessage is an error cmd words its own way, printed as it is.
+type cmdMessage string
+
+func (m cmdMessage) Error() string { return string(m) }
 
 // fileWriter appends every write to a file of the FS, so streaming output lands as it comes.
 type fileWriter struct {

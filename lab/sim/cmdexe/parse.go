@@ -54,44 +54,12 @@ func parseLine(line string) ([]pipeline, error) {
 		line = line[:i]
 	}
 	line = strings.ReplaceAll(line, "\r", "")
-	var (
-		out     []pipeline
-		cur     = pipeline{join: joinAlways}
-		text    strings.Builder
-		redirs  []redirect
-		inQuote bool
-		pending = "" // operator that needs a command after it
-	)
-	endSimple := func(op string) error {
-		s := &simple{text: text.String(), redirs: redirs}
-		text.Reset()
-		redirs = nil
-		if strings.TrimSpace(s.text) == "" && len(s.redirs) == 0 {
-			if op != "" {
-				return unexpected(op)
-			}
-			if pending != "" && pending != "&" {
-				return errSyntax
-			}
-			if len(cur.stage) > 0 { // "a |" with nothing after
-				return errSyntax
-			}
-			return nil
-		}
-		cur.stage = append(cur.stage, s)
-		pending = op
-		return nil
-	}
-	endPipeline := func(next joinOp) {
-		if len(cur.stage) > 0 {
-			out = append(out, cur)
-		}
-		cur = pipeline{join: next}
-	}
+	p := lineParser{cur: pipeline{join: joinAlways}}
+	inQuote := false
 	for i := 0; i < len(line); i++ {
 		c := line[i]
 		if inQuote {
-			text.WriteByte(c)
+			p.text.WriteByte(c)
 			if c == '"' {
 				inQuote = false
 			}
@@ -100,53 +68,104 @@ func parseLine(line string) ([]pipeline, error) {
 		switch c {
 		case '"':
 			inQuote = true
-			text.WriteByte(c)
+			p.text.WriteByte(c)
 		case '^':
 			if i+1 < len(line) {
 				i++
-				text.WriteByte(line[i])
+				p.text.WriteByte(line[i])
 			}
-		case '&':
-			op, join := "&", joinAlways
-			if i+1 < len(line) && line[i+1] == '&' {
-				op, join = "&&", joinAnd
+		case '&', '|':
+			op := line[i : i+1]
+			if i+1 < len(line) && line[i+1] == c {
+				op = line[i : i+2]
 				i++
 			}
-			if err := endSimple(op); err != nil {
-				return nil, err
-			}
-			endPipeline(join)
-		case '|':
-			if i+1 < len(line) && line[i+1] == '|' {
-				i++
-				if err := endSimple("||"); err != nil {
-					return nil, err
-				}
-				endPipeline(joinOr)
-				continue
-			}
-			if err := endSimple("|"); err != nil {
+			if err := p.operator(op); err != nil {
 				return nil, err
 			}
 		case '>', '<':
-			r, next, err := parseRedirect(line, i, &text)
+			r, next, err := parseRedirect(line, i, &p.text)
 			if err != nil {
 				return nil, err
 			}
-			redirs = append(redirs, r)
+			p.redirs = append(p.redirs, r)
 			i = next - 1
 		default:
-			text.WriteByte(c)
+			p.text.WriteByte(c)
 		}
 	}
-	if err := endSimple(""); err != nil {
+	return p.finish()
+}
+
+// lineParser is parseLine's state between operators: the pipelines so far, the one being
+// built and the simple command being read.
+type lineParser struct {
+	out     []pipeline
+	cur     pipeline
+	text    strings.Builder
+	redirs  []redirect
+	pending string // operator that needs a command after it
+}
+
+// operator ends the simple command before op (`&`, `&&`, `|` or `||`) and, unless op is a
+// pipe, the pipeline too.
+func (p *lineParser) operator(op string) error {
+	if err := p.endSimple(op); err != nil {
+		return err
+	}
+	switch op {
+	case "&":
+		p.endPipeline(joinAlways)
+	case "&&":
+		p.endPipeline(joinAnd)
+	case "||":
+		p.endPipeline(joinOr)
+	}
+	return nil
+}
+
+// endSimple ends the simple command read so far, op being what follows it ("" at the end of
+// the line). An empty one is an error where cmd says so: before an operator, after `|`,
+// `&&` or `||`.
+func (p *lineParser) endSimple(op string) error {
+	s := &simple{text: p.text.String(), redirs: p.redirs}
+	p.text.Reset()
+	p.redirs = nil
+	if strings.TrimSpace(s.text) == "" && len(s.redirs) == 0 {
+		if op != "" {
+			return unexpected(op)
+		}
+		if p.pending != "" && p.pending != "&" {
+			return errSyntax
+		}
+		if len(p.cur.stage) > 0 { // "a |" with nothing after
+			return errSyntax
+		}
+		return nil
+	}
+	p.cur.stage = append(p.cur.stage, s)
+	p.pending = op
+	return nil
+}
+
+// endPipeline keeps the pipeline being built, if it has a command, and starts the next one.
+func (p *lineParser) endPipeline(next joinOp) {
+	if len(p.cur.stage) > 0 {
+		p.out = append(p.out, p.cur)
+	}
+	p.cur = pipeline{join: next}
+}
+
+// finish ends the line: its last simple command and pipeline.
+func (p *lineParser) finish() ([]pipeline, error) {
+	if err := p.endSimple(""); err != nil {
 		return nil, err
 	}
-	if pending != "" && pending != "&" && len(cur.stage) == 0 {
+	if p.pending != "" && p.pending != "&" && len(p.cur.stage) == 0 {
 		return nil, errSyntax
 	}
-	endPipeline(joinAlways)
-	return out, nil
+	p.endPipeline(joinAlways)
+	return p.out, nil
 }
 
 // parseRedirect reads the redirection starting at line[i] ('>' or '<'). A digit written just

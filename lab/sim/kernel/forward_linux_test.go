@@ -202,7 +202,7 @@ func TestFrameForwarderInNetns(t *testing.T) {
 	if got != 3 {
 		t.Fatalf("%d of 3 fragments came out of the out link", got)
 	}
-	if tot := k.Totals()[LayerForward]; tot.Chains != 1 || tot.NBLs != 3 {
+	if tot := k.totals()[LayerForward]; tot.Chains != 1 || tot.NBLs != 3 {
 		t.Errorf("forward totals %+v, want one chain of 3", tot)
 	}
 
@@ -219,13 +219,13 @@ func TestFrameForwarderInNetns(t *testing.T) {
 		}
 	}
 	deadline := time.Now().Add(3 * time.Second)
-	for time.Now().Before(deadline) && k.Totals()[LayerForward].Chains < 6 {
+	for time.Now().Before(deadline) && k.totals()[LayerForward].Chains < 6 {
 		time.Sleep(10 * time.Millisecond)
 	}
 	if fr := p2.next(etherIPv4, 300*time.Millisecond); fr != nil {
 		t.Errorf("a frame came out of a blocked forward path: %x", fr[:34])
 	}
-	if tot := k.Totals()[LayerForward]; tot.Chains != 6 || tot.Blocked != 5 || tot.Leaked != 5 {
+	if tot := k.totals()[LayerForward]; tot.Chains != 6 || tot.Blocked != 5 || tot.Leaked != 5 {
 		t.Errorf("forward totals %+v, want 6 chains, 5 blocked, 5 leaked", tot)
 	}
 	if c, _ := k.Counters(); c[LayerForward].MultiChain != 5 || c[LayerForward].NBLs != 15 {
@@ -331,7 +331,7 @@ func TestTrafficThroughFrameForwarderInNetns(t *testing.T) {
 		t.Fatalf("open path: sent %d, forwarded %d datagrams (%d frames, %d bytes); want 200, 200 (600, 800000)\nforwarder %+v",
 			c.Packets, c.ForwardedDatagrams, c.ForwardedFrames, c.ForwardedBytes, f.Stats())
 	}
-	if tot := k.Totals()[LayerForward]; tot.Chains != 200 || tot.NBLs != 600 || tot.Leaked != 0 {
+	if tot := k.totals()[LayerForward]; tot.Chains != 200 || tot.NBLs != 600 || tot.Leaked != 0 {
 		t.Fatalf("open path: forward layer %+v", tot)
 	}
 
@@ -346,10 +346,10 @@ func TestTrafficThroughFrameForwarderInNetns(t *testing.T) {
 		t.Errorf("blocked path: sent %d, forwarded %d datagrams (%d frames); want 200, 0", c.Packets, c.ForwardedDatagrams, c.ForwardedFrames)
 	}
 	deadline := time.Now().Add(3 * time.Second)
-	for time.Now().Before(deadline) && k.Totals()[LayerForward].Chains < 400 {
+	for time.Now().Before(deadline) && k.totals()[LayerForward].Chains < 400 {
 		time.Sleep(10 * time.Millisecond)
 	}
-	if tot := k.Totals()[LayerForward]; tot.Chains != 400 || tot.Blocked != 200 || tot.Leaked != 200 || tot.LeakedBytes != 200*k.NBLBytes() {
+	if tot := k.totals()[LayerForward]; tot.Chains != 400 || tot.Blocked != 200 || tot.Leaked != 200 || tot.LeakedBytes != 200*k.NBLBytes() {
 		t.Errorf("blocked path: forward layer %+v, want 200 more chains, all blocked and leaking", tot)
 	}
 }

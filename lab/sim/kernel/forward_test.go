@@ -201,11 +201,11 @@ func TestForwarderForwardsWholeGroupsAfterARP(t *testing.T) {
 	// The last fragment first: nothing is indicated until the group is complete.
 	f.fromIn(frames[2])
 	f.fromIn(frames[0])
-	if tot := k.Totals()[LayerForward]; tot.Chains != 0 || len(out.take()) != 0 {
+	if tot := k.totals()[LayerForward]; tot.Chains != 0 || len(out.take()) != 0 {
 		t.Fatalf("an incomplete group was indicated (%d chains) or forwarded", tot.Chains)
 	}
 	f.fromIn(frames[1])
-	if tot := k.Totals()[LayerForward]; tot.Chains != 1 || tot.NBLs != 3 || tot.Blocked != 0 {
+	if tot := k.totals()[LayerForward]; tot.Chains != 1 || tot.NBLs != 3 || tot.Blocked != 0 {
 		t.Fatalf("forward layer totals %+v, want one chain of 3 NBLs, not blocked", tot)
 	}
 	// The next hop is unknown: the guest asks for it and holds the frames.
@@ -242,7 +242,7 @@ func TestForwarderForwardsWholeGroupsAfterARP(t *testing.T) {
 	if n := len(out.take()); n != 4 {
 		t.Errorf("%d frames forwarded, want 4", n)
 	}
-	if tot := k.Totals()[LayerForward]; tot.Chains != 3 || tot.NBLs != 7 {
+	if tot := k.totals()[LayerForward]; tot.Chains != 3 || tot.NBLs != 7 {
 		t.Errorf("totals %+v, want 3 chains, 7 NBLs", tot)
 	}
 }
@@ -273,7 +273,7 @@ func TestForwarderBlockLeaksLastNBLWhenUnpatched(t *testing.T) {
 		if patched {
 			wantLeaks = 0
 		}
-		if tot := k.Totals()[LayerForward]; tot.Leaked != wantLeaks || tot.LeakedBytes != wantLeaks*k.NBLBytes() {
+		if tot := k.totals()[LayerForward]; tot.Leaked != wantLeaks || tot.LeakedBytes != wantLeaks*k.NBLBytes() {
 			t.Errorf("patched %v: leaked %d chains (%d bytes), want %d", patched, tot.Leaked, tot.LeakedBytes, wantLeaks)
 		}
 		if s := f.Stats(); s.Groups != 6 || s.Blocked != 6 || s.FramesOut != 0 {
@@ -304,7 +304,7 @@ func TestForwarderDrops(t *testing.T) {
 	if n := len(out.take()) + len(in.take()); n != 0 {
 		t.Errorf("%d frames written", n)
 	}
-	if tot := k.Totals()[LayerForward]; tot.Chains != 0 {
+	if tot := k.totals()[LayerForward]; tot.Chains != 0 {
 		t.Errorf("%d chains indicated", tot.Chains)
 	}
 	if s := f.Stats(); s.Dropped != 3 || s.FramesIn != 4 {

@@ -178,9 +178,6 @@ func (k *Kernel) StopDriver() error {
 	return nil
 }
 
-// DriverRunning reports whether the driver is loaded.
-func (k *Kernel) DriverRunning() bool { return k.drv.Load() != nil }
-
 // Counters returns the driver's counters, or ok=false when it is not loaded.
 func (k *Kernel) Counters() (c [numLayers]LayerCounters, ok bool) {
 	d := k.drv.Load()
@@ -282,22 +279,6 @@ func (k *Kernel) IndicateN(l Layer, n, count int, local netip.AddrPort) bool {
 		ps.freed.Add(un * uc)
 	}
 	return true
-}
-
-// PathTotals are the model's own totals for one layer since boot (not the driver's).
-type PathTotals struct {
-	Chains, NBLs, Freed, Blocked, Leaked, LeakedBytes uint64
-}
-
-// Totals returns the totals of every layer since boot.
-func (k *Kernel) Totals() [numLayers]PathTotals {
-	var t [numLayers]PathTotals
-	for i := range k.paths {
-		ps := &k.paths[i]
-		t[i] = PathTotals{Freed: ps.freed.Load(), Leaked: ps.leaked.Load(), LeakedBytes: ps.leakBytes.Load(),
-			Blocked: ps.blocked.Load(), Chains: ps.chains.Load(), NBLs: ps.nbls.Load()}
-	}
-	return t
 }
 
 func (k *Kernel) totalNBLs() (allocs, frees, chains uint64) {

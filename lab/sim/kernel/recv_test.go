@@ -65,8 +65,8 @@ func TestIndicateNIsCountIndications(t *testing.T) {
 			if c1 != cN || ok1 != okN {
 				t.Errorf("patched=%v %s: counters %+v, want %+v", patched, name, cN, c1)
 			}
-			if one.Totals() != many.Totals() {
-				t.Errorf("patched=%v %s: totals %+v, want %+v", patched, name, many.Totals(), one.Totals())
+			if one.totals() != many.totals() {
+				t.Errorf("patched=%v %s: totals %+v, want %+v", patched, name, many.totals(), one.totals())
 			}
 			if p1, pN := one.Pool(time.Second), many.Pool(time.Second); !reflect.DeepEqual(p1, pN) {
 				t.Errorf("patched=%v %s: pool %d bytes, want %d", patched, name, pN.Bytes, p1.Bytes)
@@ -82,7 +82,7 @@ func TestIndicateNIsCountIndications(t *testing.T) {
 	if k.IndicateN(numLayers, 1, 1, local) {
 		t.Error("IndicateN on an unknown layer blocked something")
 	}
-	if tot := k.Totals(); tot != ([numLayers]PathTotals{}) {
+	if tot := k.totals(); tot != ([numLayers]pathTotals{}) {
 		t.Errorf("bad input moved the totals: %+v", tot)
 	}
 }

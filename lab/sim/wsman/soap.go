@@ -78,19 +78,15 @@ type requestHeader struct {
 // selectorSet and optionSet are spelled out (not "a>b" tags) so the set element's
 // namespace is checked too.
 type selectorSet struct {
-	Selectors []selector `xml:"http://schemas.dmtf.org/wbem/wsman/1/wsman.xsd Selector"`
+	Selectors []namedValue `xml:"http://schemas.dmtf.org/wbem/wsman/1/wsman.xsd Selector"`
 }
 
 type optionSet struct {
-	Options []option `xml:"http://schemas.dmtf.org/wbem/wsman/1/wsman.xsd Option"`
+	Options []namedValue `xml:"http://schemas.dmtf.org/wbem/wsman/1/wsman.xsd Option"`
 }
 
-type selector struct {
-	Name  string `xml:"Name,attr"`
-	Value string `xml:",chardata"`
-}
-
-type option struct {
+// namedValue is a Selector or an Option: <w:Selector Name="ShellId">value</w:Selector>.
+type namedValue struct {
 	Name  string `xml:"Name,attr"`
 	Value string `xml:",chardata"`
 }
@@ -210,19 +206,19 @@ func firstElement(data []byte) (xml.Name, error) {
 
 // selector returns the value of the named selector (case-insensitive name, as Windows).
 func (h *requestHeader) selector(name string) (string, bool) {
-	for _, s := range h.SelectorSet.Selectors {
-		if strings.EqualFold(s.Name, name) {
-			return strings.TrimSpace(s.Value), true
-		}
-	}
-	return "", false
+	return lookupName(h.SelectorSet.Selectors, name)
 }
 
 // option returns the value of the named option.
 func (h *requestHeader) option(name string) (string, bool) {
-	for _, o := range h.OptionSet.Options {
-		if strings.EqualFold(o.Name, name) {
-			return strings.TrimSpace(o.Value), true
+	return lookupName(h.OptionSet.Options, name)
+}
+
+// lookupName finds a value by name, ignoring case.
+func lookupName(set []namedValue, name string) (string, bool) {
+	for _, nv := range set {
+		if strings.EqualFold(nv.Name, name) {
+			return strings.TrimSpace(nv.Value), true
 		}
 	}
 	return "", false
