@@ -12,7 +12,7 @@ import (
 // tokens taken in each second.
 func takePerSecond(t *testing.T, rate float64, max, seconds int) []int {
 	t.Helper()
-	clock := NewFakeClock(epoch)
+	clock := newFakeClock(epoch)
 	p := NewPacer(clock, rate, 1)
 	counts := make([]int, seconds)
 	end := epoch.Add(time.Duration(seconds) * time.Second)
@@ -55,7 +55,7 @@ func TestPacerTakeSendsTheRateEachSimulatedSecond(t *testing.T) {
 func TestPacerTakeBatchesWakeUps(t *testing.T) {
 	// At 200k/s a wake-up per packet would be 200k sleeps a second; the pacer sleeps at
 	// least pacerMinSleep, so it takes whole batches.
-	clock := NewFakeClock(epoch)
+	clock := newFakeClock(epoch)
 	p := NewPacer(clock, 200000, 1)
 	calls, total := 0, 0
 	for clock.Now().Before(epoch.Add(time.Second)) {
@@ -77,7 +77,7 @@ func TestPacerWaitAccountsWholeBursts(t *testing.T) {
 		rate  float64
 		burst int
 	}{{1000, 8}, {8000, 8}, {100, 10}, {44, 4}} {
-		clock := NewFakeClock(epoch)
+		clock := newFakeClock(epoch)
 		p := NewPacer(clock, tc.rate, tc.burst)
 		bursts := make([]int, 3)
 		for clock.Now().Before(epoch.Add(3 * time.Second)) {
@@ -104,7 +104,7 @@ func TestPacerWaitAccountsWholeBursts(t *testing.T) {
 
 func TestPacerSharedByConcurrentWaiters(t *testing.T) {
 	// Four connections share one pacer: together they get the rate, not four times it.
-	clock := NewFakeClock(epoch)
+	clock := newFakeClock(epoch)
 	const rate, burst = 4000.0, 8
 	p := NewPacer(clock, rate, burst)
 	end := epoch.Add(2 * time.Second)
@@ -141,7 +141,7 @@ func TestPacerSharedByConcurrentWaiters(t *testing.T) {
 func TestPacerCatchUpIsBounded(t *testing.T) {
 	// After an idle stretch the bucket holds at most pacerWindow's worth, so a stalled sender
 	// does not blast seconds of backlog at once.
-	clock := NewFakeClock(epoch)
+	clock := newFakeClock(epoch)
 	p := NewPacer(clock, 10000, 1)
 	if _, err := p.Take(context.Background(), 1<<20); err != nil {
 		t.Fatal(err)
@@ -157,7 +157,7 @@ func TestPacerCatchUpIsBounded(t *testing.T) {
 }
 
 func TestPacerUnpacedAndCancelled(t *testing.T) {
-	clock := NewFakeClock(epoch)
+	clock := newFakeClock(epoch)
 	p := NewPacer(clock, 0, 1)
 	for range 1000 {
 		n, err := p.Take(context.Background(), 64)
@@ -226,7 +226,7 @@ func TestPacketsPerSecond(t *testing.T) {
 // seconds; it returns the tokens and the Take calls in each second.
 func sendsPerSecond(t *testing.T, rate float64, max int, sendTime time.Duration, seconds int) (tokens, calls []int) {
 	t.Helper()
-	clock := NewFakeClock(epoch)
+	clock := newFakeClock(epoch)
 	p := NewPacer(clock, rate, 1)
 	tokens, calls = make([]int, seconds), make([]int, seconds)
 	end := epoch.Add(time.Duration(seconds) * time.Second)

@@ -67,7 +67,7 @@ type Spec struct {
 	// call (default 64).
 	Send  SendMode
 	Batch int
-	// Clock paces the run and bounds its Duration (nil: the real clock). Tests pass a FakeClock.
+	// Clock paces the run and bounds its Duration (nil: the real clock). Tests pass a fake one.
 	Clock Clock
 }
 

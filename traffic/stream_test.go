@@ -182,7 +182,7 @@ func TestStreamBurstBlockedConnectionDoesNotStallTheOthers(t *testing.T) {
 func TestStreamBurstFakeClockBurstAccounting(t *testing.T) {
 	sc := &streamCollector{payload: 100, seqs: map[uint64]struct{}{}}
 	srv := newTCPServer(t, "tcp4", "127.0.0.1:0", sc.handle)
-	clock := NewFakeClock(epoch)
+	clock := newFakeClock(epoch)
 	ticks := &tickLog{t: t}
 	spec := Spec{Profile: StreamBurst, Rate: 1000, BurstSegments: 10, PayloadBytes: 100, Conns: 1, Duration: 3 * time.Second, Clock: clock}
 	c, err := Run(context.Background(), spec, Addrs{Stream: srv.addr()}, nil, ticks.onTick)

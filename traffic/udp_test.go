@@ -112,7 +112,7 @@ func TestDurationBoundsARealRun(t *testing.T) {
 func TestFakeClockRunIsExactPerSecond(t *testing.T) {
 	sink := newUDPSink(t, "udp4", "127.0.0.1:0")
 	for _, rate := range []float64{10, 1000, 20000} {
-		clock := NewFakeClock(epoch)
+		clock := newFakeClock(epoch)
 		ticks := &tickLog{t: t}
 		spec := Spec{Profile: SingleNBL, Rate: rate, Duration: 3 * time.Second, Clock: clock}
 		c, err := Run(context.Background(), spec, Addrs{Control: sink.addr()}, nil, ticks.onTick)
@@ -144,7 +144,7 @@ func TestFakeClockRunIsExactPerSecond(t *testing.T) {
 
 func TestFakeClockRunEndsWithAPartialTick(t *testing.T) {
 	sink := newUDPSink(t, "udp4", "127.0.0.1:0")
-	clock := NewFakeClock(epoch)
+	clock := newFakeClock(epoch)
 	ticks := &tickLog{t: t}
 	spec := Spec{Profile: SingleNBL, Rate: 100, Duration: 2500 * time.Millisecond, Clock: clock}
 	c, err := Run(context.Background(), spec, Addrs{Control: sink.addr()}, nil, ticks.onTick)
@@ -239,7 +239,7 @@ func TestMixSplitsRateAndPacketsByWeight(t *testing.T) {
 
 func TestBitRate(t *testing.T) {
 	sink := newUDPSink(t, "udp4", "127.0.0.1:0")
-	clock := NewFakeClock(epoch)
+	clock := newFakeClock(epoch)
 	// 512 kbit/s of 64-byte payloads is 1000 datagrams/s.
 	spec := Spec{Profile: SingleNBL, BitRate: 512000, Duration: 2 * time.Second, Clock: clock}
 	ticks := &tickLog{t: t}
