@@ -134,6 +134,8 @@ func (m Machine) validate() error {
 	}
 	if m.OS == "" {
 		p = append(p, "no os (a catalog name such as win7-x64)")
+	} else if _, err := lab.LookupOS(m.OS); err != nil {
+		p = append(p, err.Error())
 	}
 	if m.Image == "" && m.Kernel == "" {
 		p = append(p, "neither image nor kernel: give a base image, or a kernel for direct boot")

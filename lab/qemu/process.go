@@ -33,19 +33,33 @@ type spawnReq struct {
 
 func startSpawner() *spawner {
 	s := &spawner{reqs: make(chan spawnReq), stop: make(chan struct{}), done: make(chan struct{})}
-	go func() {
-		runtime.LockOSThread() // never unlocked: the thread ends with this goroutine
-		defer close(s.done)
-		for {
-			select {
-			case r := <-s.reqs:
-				r.errc <- r.cmd.Start()
-			case <-s.stop:
-				return
-			}
-		}
-	}()
+	ready := make(chan struct{})
+	go s.serve(ready)
+	<-ready
 	return s
+}
+
+func (s *spawner) serve(ready chan struct{}) {
+	runtime.LockOSThread() // kept to the end (but on the main thread): the thread ends with this goroutine
+	if syscall.Gettid() == syscall.Getpid() {
+		// This is the main thread, which the runtime parks instead of ending, so its
+		// children would outlive close. Hold it while another goroutine locks a thread of
+		// its own (it cannot get this one), then give it back.
+		go s.serve(ready)
+		<-ready
+		runtime.UnlockOSThread()
+		return
+	}
+	close(ready)
+	defer close(s.done)
+	for {
+		select {
+		case r := <-s.reqs:
+			r.errc <- r.cmd.Start()
+		case <-s.stop:
+			return
+		}
+	}
 }
 
 // start starts cmd so that the kernel kills it with SIGKILL when wfplab dies. It also puts
