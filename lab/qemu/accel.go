@@ -19,7 +19,7 @@ import (
 // How a trial decides: the target boots under KVM; KVM works when WinRM answers within
 // the target's ProbeTimeout (default 60 s). It does not when QEMU exits, when WinRM stays
 // silent that long, or, for a direct kernel boot, when the serial console is still empty
-// after DefaultKVMSilence (20 s). Then that QEMU is killed and the target boots under TCG,
+// after DefaultKVMSilence (15 s). Then that QEMU is killed and the target boots under TCG,
 // with one warning. /dev/kvm alone proves nothing: on nested hosts KVM creates guests that
 // never get past the BIOS.
 //

@@ -101,7 +101,7 @@ func cleanupQEMU(t *testing.T, p *Provider) {
 	})
 }
 
-// startRunning brings up a blank-disk VM under TCG without waiting for WinRM (nothing
+// startRunning brings up a VM under TCG without waiting for WinRM (nothing
 // would answer), as Up would have left it.
 func startRunning(t *testing.T, p *Provider, m Machine) *vm {
 	t.Helper()
@@ -120,8 +120,10 @@ func startRunning(t *testing.T, p *Provider, m Machine) *vm {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	if err := createOverlay(ctx, p.cfg.QemuImg, m.Image, v.paths.Overlay); err != nil {
-		t.Fatal(err)
+	if m.Image != "" {
+		if err := createOverlay(ctx, p.cfg.QemuImg, m.Image, v.paths.Overlay); err != nil {
+			t.Fatal(err)
+		}
 	}
 	if m.StateDiskMB > 0 {
 		if err := createStateDisk(v.paths.State, m.StateDiskMB); err != nil {
@@ -367,6 +369,77 @@ func TestRealQEMUAccelAutoFallsBackToTCG(t *testing.T) {
 	}
 	if rec2.count("decided on this host before") != 1 || rec2.count("falls back") != 0 {
 		t.Errorf("second run should use the cached verdict without a trial; log: %q", rec2.lines)
+	}
+}
+
+// TestRealKernelConsoleFromBoot boots a bare kernel (no initramfs: it panics for want of
+// a root file system and, with panic=-1, reboots) and checks that the serial console is
+// logged from the first line.
+func TestRealKernelConsoleFromBoot(t *testing.T) {
+	needQEMU(t)
+	kernel := os.Getenv("WFPLAB_QEMU_KERNEL")
+	if kernel == "" {
+		t.Skip("SKIP: set WFPLAB_QEMU_KERNEL to a bzImage (e.g. Debian's vmlinuz) to check the console log of a real kernel")
+	}
+	p, err := New(Config{RunDir: t.TempDir(), AccelCacheDir: "off", PowerdownWait: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := Machine{Name: "bare", OS: "win7-x64", Kernel: kernel, Append: "console=ttyS0 panic=-1", Accel: AccelTCG,
+		Creds: lab.Credentials{User: "u"}}
+	start := time.Now()
+	v := startRunning(t, p, m)
+	deadline := time.Now().Add(90 * time.Second)
+	for !strings.Contains(tailLines(v.paths.Console, 400), "Linux version") {
+		if time.Now().After(deadline) {
+			t.Fatalf("no kernel banner on the console within 90s; %s", quoteTail(v.paths.Console, 10))
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	t.Logf("kernel banner on the console %.1fs after QEMU started (TCG)", time.Since(start).Seconds())
+	b, _ := os.ReadFile(v.paths.Console)
+	if first, _, _ := strings.Cut(strings.TrimLeft(string(b), "\r\n"), "\n"); !strings.Contains(first, "Linux version") {
+		t.Errorf("the console log does not start at boot; first line %q", first)
+	}
+}
+
+// TestRealKernelKVMTrial runs accel auto's trial on a bare kernel. Where KVM hangs (the
+// project's nested machines) the console stays empty and the trial ends at the silence
+// bound; where it works, the kernel prints, nothing answers WinRM, and the probe bound ends
+// it. Either way the target ends under TCG, once.
+func TestRealKernelKVMTrial(t *testing.T) {
+	needQEMU(t)
+	kernel := os.Getenv("WFPLAB_QEMU_KERNEL")
+	if kernel == "" {
+		t.Skip("SKIP: set WFPLAB_QEMU_KERNEL to a bzImage to run accel auto's KVM trial on a real kernel")
+	}
+	rec := &logRecorder{}
+	runDir := t.TempDir()
+	m := Machine{Name: "bare", OS: "win7-x64", Kernel: kernel, Append: "console=ttyS0 panic=-1", Accel: AccelAuto,
+		ProbeTimeout: DefaultKVMSilence + 10*time.Second, Creds: lab.Credentials{User: "u"}}
+	p, err := New(Config{RunDir: runDir, AccelCacheDir: "off", BootTimeout: DefaultKVMSilence + 5*time.Second, Logf: rec.logf}, m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cleanupQEMU(t, p)
+	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
+	defer cancel()
+	start := time.Now()
+	_, err = p.Up(ctx)
+	if err == nil || !strings.Contains(err.Error(), "(accel tcg;") {
+		t.Fatalf("Up: %v; want a failure under TCG after the trial", err)
+	}
+	t.Logf("trial and TCG boot took %.1fs; log: %q", time.Since(start).Seconds(), rec.lines)
+	if rec.count("falls back to TCG") != 1 {
+		t.Errorf("want one fallback warning; log: %q", rec.lines)
+	}
+	trial, err := os.ReadFile(filepath.Join(runDir, "vm", "bare", "console.kvm-trial.log"))
+	if err != nil {
+		t.Fatalf("the trial's console was not kept: %v", err)
+	}
+	silent := len(trial) == 0
+	if silent != (rec.count("nothing on the serial console") == 1) {
+		t.Errorf("trial console %d bytes, but the warning says otherwise: %q", len(trial), rec.lines)
 	}
 }
 

@@ -14,7 +14,7 @@ import (
 	"github.com/digitalocean/go-qemu/qmp"
 )
 
-// qmpTimeout bounds a QMP call whose context has no earlier deadline.
+// qmpTimeout bounds every QMP call (the caller may give a shorter deadline).
 const qmpTimeout = 10 * time.Second
 
 // qmpClient talks to one QEMU's QMP socket with go-qemu's SocketMonitor, one connection
@@ -68,11 +68,8 @@ func (q qmpClient) screendump(ctx context.Context, path string) error {
 
 // call runs one command and returns the "return" member of its reply.
 func (q qmpClient) call(ctx context.Context, execute string, args any) (json.RawMessage, error) {
-	if _, ok := ctx.Deadline(); !ok {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, qmpTimeout)
-		defer cancel()
-	}
+	ctx, cancel := context.WithTimeout(ctx, qmpTimeout) // or the caller's deadline, if sooner
+	defer cancel()
 	fail := func(err error) (json.RawMessage, error) {
 		return nil, fmt.Errorf("QMP %s on %s: %w", execute, q.socket, err)
 	}
