@@ -21,8 +21,8 @@ import (
 
 // These tests run a real QEMU under TCG. Without a kernel they boot a blank disk: SeaBIOS
 // finds nothing to boot, which is enough to exercise the command line, QMP, screendump,
-// reset, the boot wait's failure path and Down. With WFPLAB_QEMU_KERNEL (and optionally
-// WFPLAB_QEMU_INITRD, an appliance) TestRealApplianceBoots boots it up to WinRM.
+// reset, the boot wait's failure path and Down. WFPLAB_QEMU_KERNEL adds real-kernel tests
+// (see README.md); WFPLAB_QEMU_APPLIANCE_KERNEL/_INITRD boot an appliance up to WinRM.
 
 const testPassword = "pw-not-on-argv-1f2e3d"
 
@@ -447,12 +447,12 @@ func TestRealKernelKVMTrial(t *testing.T) {
 // answers WinRM on NIC 1) and measures the time to WinRM under TCG.
 func TestRealApplianceBoots(t *testing.T) {
 	needQEMU(t)
-	kernel := os.Getenv("WFPLAB_QEMU_KERNEL")
-	if kernel == "" {
-		t.Skip("SKIP: set WFPLAB_QEMU_KERNEL (and WFPLAB_QEMU_INITRD) to an appliance to boot it to WinRM; the blank-disk tests cover the rest")
+	kernel, initrd := os.Getenv("WFPLAB_QEMU_APPLIANCE_KERNEL"), os.Getenv("WFPLAB_QEMU_APPLIANCE_INITRD")
+	if kernel == "" || initrd == "" {
+		t.Skip("SKIP: set WFPLAB_QEMU_APPLIANCE_KERNEL and WFPLAB_QEMU_APPLIANCE_INITRD to an appliance to boot it to WinRM")
 	}
-	m := Machine{Name: "appliance", OS: "win7-x64", Kernel: kernel, Initrd: os.Getenv("WFPLAB_QEMU_INITRD"),
-		Append: os.Getenv("WFPLAB_QEMU_APPEND"), Accel: AccelTCG, StateDiskMB: 16, ForwardLinks: true,
+	m := Machine{Name: "appliance", OS: "win7-x64", Kernel: kernel, Initrd: initrd,
+		Append: os.Getenv("WFPLAB_QEMU_APPLIANCE_APPEND"), Accel: AccelTCG, StateDiskMB: 16, ForwardLinks: true,
 		Creds: lab.Credentials{User: "wfplab", Password: testPassword}}
 	if m.Append == "" {
 		m.Append = "console=ttyS0 panic=-1"

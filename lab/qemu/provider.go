@@ -279,6 +279,8 @@ func (p *Provider) start(ctx context.Context, v *vm, accel string, w bootWait) e
 	if err != nil {
 		return err
 	}
+	p.cfg.Logf("qemu: %s: booting under %s, WinRM forwarded from 127.0.0.1:%d, console in %s",
+		v.m.Name, accel, v.ports.Host.WinRM, v.paths.Console)
 	return p.waitReady(ctx, v, w)
 }
 
