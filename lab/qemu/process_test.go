@@ -16,9 +16,29 @@ import (
 // helperEnv makes the test binary a dummy long-running process (see TestMain).
 const helperEnv = "WFPLAB_QEMU_TEST_DUMMY"
 
+// parentEnv makes the test binary a stand-in for wfplab: it spawns the dummy named by the
+// variable through a spawner, writes the dummy's PID to the file named by parentPIDEnv,
+// and waits to be killed.
+const (
+	parentEnv    = "WFPLAB_QEMU_TEST_PARENT"
+	parentPIDEnv = "WFPLAB_QEMU_TEST_PARENT_PIDFILE"
+)
+
 func TestMain(m *testing.M) {
 	if os.Getenv(helperEnv) == "1" {
 		time.Sleep(60 * time.Second) // bounded: a dummy never outlives a minute
+		os.Exit(0)
+	}
+	if bin := os.Getenv(parentEnv); bin != "" {
+		s := startSpawner()
+		cmd := exec.Command(bin)
+		cmd.Env = []string{helperEnv + "=1"}
+		if err := s.start(cmd); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(2)
+		}
+		os.WriteFile(os.Getenv(parentPIDEnv), fmt.Appendf(nil, "%d", cmd.Process.Pid), 0o600)
+		time.Sleep(60 * time.Second)
 		os.Exit(0)
 	}
 	os.Exit(m.Run())
@@ -202,5 +222,41 @@ func TestSpawnerChildrenDieWithItsThread(t *testing.T) {
 	}
 	if err := s.start(exec.Command(bin)); err == nil {
 		t.Errorf("a closed spawner started a process")
+	}
+}
+
+func TestSpawnedChildDiesWithKilledParent(t *testing.T) {
+	dir := t.TempDir()
+	dummy := dummyBinary(t, dir, "qemu-system-x86_64")
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	pidOut := filepath.Join(dir, "child.pid")
+	parent := exec.Command(self)
+	parent.Env = append(os.Environ(), parentEnv+"="+dummy, parentPIDEnv+"="+pidOut)
+	if err := parent.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { parent.Process.Kill(); parent.Wait() })
+	var child int
+	for deadline := time.Now().Add(10 * time.Second); child == 0; time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the stand-in parent did not start its child within 10s")
+		}
+		if b, err := os.ReadFile(pidOut); err == nil && len(b) > 0 {
+			fmt.Sscan(string(b), &child)
+		}
+	}
+	t.Cleanup(func() { syscall.Kill(child, syscall.SIGKILL) })
+	if !alive(child) {
+		t.Fatalf("child %d is not running", child)
+	}
+	parent.Process.Signal(syscall.SIGKILL) // as kill -9 of wfplab
+	parent.Wait()
+	for deadline := time.Now().Add(10 * time.Second); alive(child); time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("child %d outlived its SIGKILLed parent by 10s", child)
+		}
 	}
 }
