@@ -11,8 +11,9 @@ import (
 	"time"
 )
 
-// probeTimeout bounds one WinRM probe (connect, request, status line).
-const probeTimeout = 3 * time.Second
+// probeTimeout bounds one WinRM probe (connect, request, status line). Probes overlap
+// (see waitReady), so a slow answer does not delay noticing a fast one.
+const probeTimeout = 5 * time.Second
 
 // winrmAnswers says whether an HTTP server answers POST /wsman at addr with any status.
 // A bare TCP connect is not enough: QEMU's user-mode networking accepts connections on a
@@ -26,6 +27,8 @@ func winrmAnswers(ctx context.Context, addr string) error {
 		return err
 	}
 	defer c.Close()
+	stop := context.AfterFunc(ctx, func() { c.Close() }) // cancellation ends a blocked read
+	defer stop()
 	if dl, ok := ctx.Deadline(); ok {
 		c.SetDeadline(dl)
 	}

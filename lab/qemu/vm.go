@@ -180,28 +180,47 @@ type bootWait struct {
 
 var errSilent = errors.New("silent console")
 
+// maxProbes is how many WinRM probes may be in flight at once.
+const maxProbes = 4
+
 // waitReady waits until WinRM answers through the forwarded port, the QEMU exits, or the
-// bound passes.
+// bound passes. A probe starts every pollInterval, overlapping: until the guest listens,
+// user-mode networking accepts the connection and holds it silent, and a lone probe would
+// wait out its whole timeout before the next try.
 func (p *Provider) waitReady(ctx context.Context, v *vm, w bootWait) error {
 	addr := fmt.Sprintf("127.0.0.1:%d", v.ports.Host.WinRM)
 	start := time.Now()
 	ctx, cancel := context.WithTimeout(ctx, w.bound)
-	defer cancel()
+	defer cancel() // also ends the probes still in flight
 	v.mu.Lock()
 	exited, accel := v.exited, v.accel
 	v.mu.Unlock()
+	results := make(chan error, maxProbes)
+	inflight := 0
+	probe := func() {
+		inflight++
+		go func() { results <- winrmAnswers(ctx, addr) }()
+	}
+	probe()
+	tick := time.NewTicker(pollInterval)
+	defer tick.Stop()
 	var last error
 	for {
-		if err := winrmAnswers(ctx, addr); err == nil {
-			p.cfg.Logf("qemu: %s: WinRM answers at %s after %.1fs (accel %s)", v.m.Name, addr, time.Since(start).Seconds(), accel)
-			return nil
-		} else {
-			last = err
-		}
-		if w.silence > 0 && time.Since(start) >= w.silence && consoleSize(v.paths.Console) == 0 {
-			return fmt.Errorf("%w: nothing on the serial console %.0fs after start under %s", errSilent, w.silence.Seconds(), accel)
-		}
 		select {
+		case err := <-results:
+			inflight--
+			if err == nil {
+				p.cfg.Logf("qemu: %s: WinRM answers at %s after %.1fs (accel %s)", v.m.Name, addr, time.Since(start).Seconds(), accel)
+				return nil
+			}
+			last = err
+		case <-tick.C:
+			if w.silence > 0 && time.Since(start) >= w.silence && consoleSize(v.paths.Console) == 0 {
+				return fmt.Errorf("%w: nothing on the serial console %.0fs after start under %s", errSilent, w.silence.Seconds(), accel)
+			}
+			if inflight < maxProbes {
+				probe()
+			}
 		case <-exited:
 			return v.exitError(fmt.Sprintf("QEMU exited while the guest booted (accel %s)", accel))
 		case <-ctx.Done():
@@ -210,7 +229,6 @@ func (p *Provider) waitReady(ctx context.Context, v *vm, w bootWait) error {
 			}
 			return fmt.Errorf("WinRM did not answer at %s within %s (accel %s; last probe: %v); %s",
 				addr, w.bound, accel, last, quoteTail(v.paths.Console, 15))
-		case <-time.After(pollInterval):
 		}
 	}
 }

@@ -43,8 +43,9 @@ func main() {
 		f.Close()
 	}
 	ifup("lo", nil, nil)
+	// virtio_net probes every NIC while its module loads; NIC 1 showing means all did.
 	var nic1, linkA, linkB *net.Interface
-	for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+	for deadline := time.Now().Add(20 * time.Second); nic1 == nil && time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
 		ifs, _ := net.Interfaces()
 		for i := range ifs {
 			mac := ifs[i].HardwareAddr.String()
@@ -56,9 +57,6 @@ func main() {
 			case strings.HasPrefix(mac, "52:54:00:77:") && strings.HasSuffix(mac, ":03"):
 				linkB = &ifs[i]
 			}
-		}
-		if nic1 != nil && linkA != nil && linkB != nil {
-			break
 		}
 	}
 	if nic1 == nil {
