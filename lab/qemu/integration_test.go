@@ -495,3 +495,64 @@ func TestRealApplianceBoots(t *testing.T) {
 	}
 	t.Logf("WinRM answered %.1fs after a QMP reset (TCG)", time.Since(start).Seconds())
 }
+
+func TestRealQEMUPortTakenMeanwhileIsRetried(t *testing.T) {
+	needQEMU(t)
+	base, _ := blankBase(t)
+	rec := &logRecorder{}
+	p, err := New(Config{RunDir: t.TempDir(), AccelCacheDir: "off", Logf: rec.logf})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := blankMachine("busy", base).withDefaults()
+	v := startRunning(t, p, m) // a VM that holds its ports
+	taken := v.ports
+
+	m2 := m
+	m2.StateDiskMB = 0
+	w := &vm{m: m2, index: 1, paths: newVMPaths(p.cfg.RunDir, "busy2")}
+	w.qmp = qmpClient{socket: w.paths.QMP}
+	if err := os.MkdirAll(w.paths.Dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	if err := createOverlay(ctx, p.cfg.QemuImg, m.Image, w.paths.Overlay); err != nil {
+		t.Fatal(err)
+	}
+	w.ports = taken // as if another program had bound them since they were chosen
+	err = p.start(ctx, w, AccelTCG, bootWait{bound: time.Second})
+	defer w.kill()
+	if err == nil || !strings.Contains(err.Error(), "WinRM did not answer") {
+		t.Fatalf("start: %v; want QEMU started on fresh ports (and no WinRM from a blank disk)", err)
+	}
+	if rec.count("retrying with other ports") != 1 {
+		t.Errorf("want one retry; log: %q", rec.lines)
+	}
+	if w.ports.Host.WinRM == taken.Host.WinRM {
+		t.Errorf("the retry kept the taken WinRM port %d", taken.Host.WinRM)
+	}
+}
+
+func TestQEMUThatCannotStartSaysWhy(t *testing.T) {
+	dir := t.TempDir()
+	base := filepath.Join(dir, "base.raw")
+	os.WriteFile(base, make([]byte, 512), 0o600)
+	for _, c := range []struct{ bin, want string }{
+		{"/bin/false", "QEMU exited at start (exit status 1)"},
+		{filepath.Join(dir, "no-qemu"), "is qemu-system-x86 installed?"},
+	} {
+		p, err := New(Config{RunDir: filepath.Join(dir, filepath.Base(c.bin)), QemuBinary: c.bin, AccelCacheDir: "off"},
+			Machine{Name: "x", OS: "win7-x64", Kernel: base, Accel: AccelTCG, Creds: lab.Credentials{User: "u"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		cleanupQEMU(t, p)
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		_, err = p.Up(ctx)
+		cancel()
+		if err == nil || !strings.Contains(err.Error(), c.want) || !strings.Contains(err.Error(), "x: ") {
+			t.Errorf("%s: %v; want %q naming the target", c.bin, err, c.want)
+		}
+	}
+}

@@ -78,6 +78,9 @@ func (p *Provider) launch(ctx context.Context, v *vm, accel string) error {
 			return v.exitError("QEMU exited at start")
 		case <-ctx.Done():
 			v.kill()
+			if !errors.Is(ctx.Err(), context.DeadlineExceeded) {
+				return fmt.Errorf("starting QEMU: %w", ctx.Err())
+			}
 			return fmt.Errorf("QEMU's QMP socket did not answer within %s; %s", startupTimeout, v.qemuLogTail())
 		case <-time.After(100 * time.Millisecond):
 		}
