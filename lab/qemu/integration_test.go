@@ -556,3 +556,36 @@ func TestQEMUThatCannotStartSaysWhy(t *testing.T) {
 		}
 	}
 }
+
+func TestRealQEMUEvidenceOfADeadGuest(t *testing.T) {
+	needQEMU(t)
+	base, _ := blankBase(t)
+	p, err := New(Config{RunDir: t.TempDir(), AccelCacheDir: "off"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	v := startRunning(t, p, blankMachine("dead", base))
+	os.WriteFile(v.paths.Console, []byte("BUGCHECK 0x000000D1\nlast words\n"), 0o600)
+	v.cmd.Process.Signal(syscall.SIGKILL)
+	if !v.waitExit(10 * time.Second) {
+		t.Fatal("QEMU did not die")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	ev, err := p.Evidence(ctx, "dead")
+	if err == nil || !strings.Contains(err.Error(), "dead: QEMU is not running") {
+		t.Errorf("evidence error %v; want one saying QEMU is not running", err)
+	}
+	if !strings.HasPrefix(ev.Status, "exited: ") || !strings.Contains(ev.Status, "signal: killed") {
+		t.Errorf("status %q; want how QEMU ended", ev.Status)
+	}
+	if ev.ConsoleTail != "BUGCHECK 0x000000D1\nlast words" || ev.ConsoleLog != v.paths.Console || ev.Screenshot != "" || ev.At.IsZero() {
+		t.Errorf("evidence %+v", ev)
+	}
+	if _, err := p.Recover(ctx, "dead"); err == nil || !strings.Contains(err.Error(), "cannot be reset") {
+		t.Errorf("recover of a dead QEMU: %v", err)
+	}
+	if err := p.Down(ctx); err != nil {
+		t.Errorf("down after the guest died: %v", err)
+	}
+}
