@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -89,7 +91,25 @@ const (
 	// EventGuestHung records a guest that stopped answering: GUEST_HUNG, its last pool
 	// figure and, when the provider could reset it, the evidence it kept.
 	EventGuestHung = "guest_hung"
+	// EventFile names a file the run kept for a target (a console log, a screenshot), as
+	// FileMessage writes it; the report links it.
+	EventFile = "file"
 )
+
+// FileMessage is an EventFile's message: a label and the file's path relative to the run
+// folder (the store's folder), or the path as given when it lies outside.
+func FileMessage(store *Store, label, path string) string {
+	if rel, err := filepath.Rel(filepath.Dir(store.Path()), path); err == nil && filepath.IsLocal(rel) {
+		path = filepath.ToSlash(rel)
+	}
+	return label + ": " + path
+}
+
+// ParseFileMessage splits an EventFile's message into its label and path.
+func ParseFileMessage(msg string) (label, path string, ok bool) {
+	label, path, ok = strings.Cut(msg, ": ")
+	return label, path, ok && label != "" && path != ""
+}
 
 // Default bounds of the runner's waits.
 const (
@@ -305,6 +325,11 @@ func (t *targetRun) recover(ctx context.Context, phase string) error {
 		err = fmt.Errorf("target %s: resetting the hung guest: %w", t.name, err)
 		t.event(phase, EventError, err.Error())
 		return err
+	}
+	for _, f := range []struct{ label, path string }{{"console log", ev.ConsoleLog}, {"screenshot when hung", ev.Screenshot}} {
+		if f.path != "" {
+			t.event(phase, EventFile, FileMessage(t.Store, f.label, f.path))
+		}
 	}
 	msg := fmt.Sprintf("reset through the hypervisor (it reported %q)", ev.Status)
 	if ev.ConsoleLog != "" {

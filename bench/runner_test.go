@@ -8,6 +8,7 @@ import (
 	"math/rand"
 	"net/netip"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -651,6 +652,15 @@ func TestRunnerDetectsAHungGuestAndRecoversIt(t *testing.T) {
 		} else if e.Kind == EventGuestHung {
 			evidence = e.Message
 		}
+	}
+	var files []string
+	for _, e := range evs {
+		if e.Kind == EventFile {
+			files = append(files, e.Message)
+		}
+	}
+	if want := []string{"console log: vm/hangs/console.log", "screenshot when hung: vm/hangs/hung.png"}; !slices.Equal(files, want) {
+		t.Errorf("file events %q, want %q", files, want)
 	}
 	if !strings.Contains(hungMsg, "last nonpaged pool") || !strings.Contains(evidence, "vm/hangs/console.log") ||
 		!strings.Contains(evidence, "vm/hangs/hung.png") {

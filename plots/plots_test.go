@@ -901,3 +901,27 @@ func TestNaNEstimates(t *testing.T) {
 	}
 	checkPNG(t, filepath.Join(filepath.Dir(files.Report), "plots", "overview.png"))
 }
+
+// Files the run kept for a guest (console log, screenshot) are linked from its section;
+// a path outside the run folder is not.
+func TestReportLinksKeptFiles(t *testing.T) {
+	src := synthRun(synthOptions{targets: testTargets})
+	at := src.events["win7-x64"][0].At
+	src.events["win7-x64"] = append(src.events["win7-x64"],
+		bench.Event{Target: "win7-x64", Phase: "before", At: at, Kind: bench.EventFile, Message: "console log: vm/win7-x64/console.log"},
+		bench.Event{Target: "win7-x64", Phase: "before", At: at, Kind: bench.EventFile, Message: "screenshot when hung: vm/win7-x64/hung-1.png"},
+		bench.Event{Target: "win7-x64", Phase: "before", At: at, Kind: bench.EventFile, Message: "elsewhere: ../../etc/passwd"})
+	_, dir := writeRun(t, src)
+	html, err := os.ReadFile(filepath.Join(dir, "report.html"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{`<a href="vm/win7-x64/console.log">console log</a>`, `<a href="vm/win7-x64/hung-1.png">screenshot when hung</a>`} {
+		if !strings.Contains(string(html), want) {
+			t.Errorf("report.html lacks %s", want)
+		}
+	}
+	if strings.Contains(string(html), `href="../../etc/passwd"`) {
+		t.Error("report.html links a file outside the run folder")
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"fmt"
 	"html/template"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -58,7 +59,10 @@ type htmlTarget struct {
 	Tags                   []htmlTags
 	Events                 []htmlEvent
 	EventsMore             int
+	Files                  []htmlFile // files the run kept for the target: console log, screenshots
 }
+
+type htmlFile struct{ Label, Href string }
 
 type htmlPhase struct{ Phase, Build, Netio, Hotfix, Started, Ended, Duration string }
 
@@ -275,6 +279,15 @@ func htmlTargetOf(rd *runData, td *targetData, charts chartSet, anchors map[stri
 	}
 	for _, e := range events {
 		t.Events = append(t.Events, htmlEventOf(e))
+	}
+	for _, e := range td.events {
+		if e.Kind != bench.EventFile {
+			continue
+		}
+		// Only files inside the run folder are linked: the report travels with the folder.
+		if label, path, ok := bench.ParseFileMessage(e.Message); ok && filepath.IsLocal(filepath.FromSlash(path)) {
+			t.Files = append(t.Files, htmlFile{Label: label, Href: path})
+		}
 	}
 	return t
 }

@@ -10,7 +10,7 @@
 //	state.raw         blank state disk (StateDiskMB > 0); removed by Down unless KeepVMs
 //	console.log       serial console from boot; always kept
 //	qemu.log          QEMU's own stderr; always kept
-//	screendump-N.png  screenshots taken by Evidence/Recover; always kept
+//	screendump-N.png  screenshots taken by contract.Evidence/Recover; always kept
 //	qmp.sock, qemu.pid, owner.pid   removed by Down
 //
 // No QEMU outlives the process that started it: QEMU is spawned from one OS thread that is

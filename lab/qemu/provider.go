@@ -30,7 +30,10 @@ type Provider struct {
 	cache  accelCache
 }
 
-var _ contract.Provider = (*Provider)(nil)
+var (
+	_ contract.Provider  = (*Provider)(nil)
+	_ contract.Recoverer = (*Provider)(nil)
+)
 
 // New returns a provider for the given machines. Nothing starts before Up.
 func New(cfg Config, machines ...Machine) (*Provider, error) {
@@ -366,26 +369,17 @@ func (p *Provider) cleanup(v *vm) error {
 	return errs.ErrorOrNil()
 }
 
-// Evidence is what a guest showed when it stopped answering.
-type Evidence struct {
-	ConsoleLog  string // path of the serial console log
-	ConsoleTail string // its last ~40 lines
-	Screenshot  string // path of a PNG of the display; "" when the screendump failed
-	Status      string // QMP query-status ("running", "paused", ...) or why there is none
-	At          time.Time
-}
-
 const evidenceTailLines = 40
 
 // Evidence records a target's console tail, QEMU's run state and a screenshot, without
 // touching the guest. It returns what it could gather, with an error naming what it could
 // not (a QEMU that exited has no status and no screen).
-func (p *Provider) Evidence(ctx context.Context, target string) (Evidence, error) {
+func (p *Provider) Evidence(ctx context.Context, target string) (contract.Evidence, error) {
 	v, err := p.vm(target)
 	if err != nil {
-		return Evidence{}, err
+		return contract.Evidence{}, err
 	}
-	ev := Evidence{ConsoleLog: v.paths.Console, At: time.Now().UTC()}
+	ev := contract.Evidence{ConsoleLog: v.paths.Console, At: time.Now().UTC()}
 	var errs *multierror.Error
 	if !v.running() {
 		ev.Status = "exited: " + v.exitError("QEMU exited").Error()
@@ -428,7 +422,7 @@ func (p *Provider) screenshot(ctx context.Context, v *vm) (string, error) {
 // Recover is for a guest that QEMU runs but that stopped answering: it takes the evidence
 // (screenshot first), then resets the VM through QMP and returns without waiting for the
 // guest; use WaitReady for that. The reset is attempted even when the evidence is partial.
-func (p *Provider) Recover(ctx context.Context, target string) (Evidence, error) {
+func (p *Provider) Recover(ctx context.Context, target string) (contract.Evidence, error) {
 	ev, everr := p.Evidence(ctx, target)
 	var errs *multierror.Error
 	if everr != nil {
