@@ -18,6 +18,7 @@ func newSimCmd() *cobra.Command {
 	var target, listen string
 	var seed int64
 	var quiet bool
+	var hangPoolMB uint64
 	serve := &cobra.Command{
 		Use:   "serve",
 		Short: "Run one simulated guest in the foreground until interrupted",
@@ -31,6 +32,7 @@ It prints the WinRM URL and the traffic addresses, then serves until Ctrl-C.`,
 			cfg := sim.DefaultConfig()
 			cfg.Seed = seed
 			cfg.Noise = !quiet
+			cfg.HangPoolBytes = hangPoolMB << 20
 			if err := sim.Serve(ctx, target, listen, cfg, cmd.OutOrStdout()); err != nil {
 				return withExit(exitFailure, err)
 			}
@@ -41,6 +43,7 @@ It prints the WinRM URL and the traffic addresses, then serves until Ctrl-C.`,
 	serve.Flags().StringVar(&listen, "listen", "127.0.0.1:5985", "WinRM listen address (loopback only; port 0 picks one)")
 	serve.Flags().Int64Var(&seed, "seed", 1, "seed for the kernel model's noise")
 	serve.Flags().BoolVar(&quiet, "no-noise", false, "turn the pool's background noise off")
+	serve.Flags().Uint64Var(&hangPoolMB, "hang-pool-mb", 0, "stop answering (WinRM and sampler) once nonpaged pool passes this many MiB, as Windows does when the leak exhausts pool (0: never)")
 	simCmd.AddCommand(serve)
 	return simCmd
 }
