@@ -1,0 +1,184 @@
+//go:build linux
+
+package appliance
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/masterzen/winrm"
+)
+
+// TestApplianceBootsAndRebootsUnderQEMU builds a win7-x64 appliance from a freshly built
+// wfplab binary and Debian's kernel, boots it under TCG with a blank state disk, drives it
+// over WinRM through hostfwd, reboots it for real and checks a file written before the
+// reboot survived while the boot time changed. It reports the boot and reboot times.
+func TestApplianceBootsAndRebootsUnderQEMU(t *testing.T) {
+	qemu, err := exec.LookPath("qemu-system-x86_64")
+	if err != nil {
+		t.Skip("qemu-system-x86_64 is not installed (apt-get install qemu-system-x86): the appliance cannot be booted here")
+	}
+	kernelPath := os.Getenv("WFPLAB_KERNEL") // a linux-image .deb or its unpacked tree
+	if kernelPath == "" {
+		if _, err := exec.LookPath("apt-get"); err != nil {
+			t.Skip("no apt-get to fetch Debian's kernel and WFPLAB_KERNEL is not set: no kernel to boot")
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	dir := t.TempDir()
+
+	exe := filepath.Join(dir, "wfplab")
+	build := exec.CommandContext(ctx, "go", "build", "-o", exe, "../../../cmd/wfplab")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("go build ./cmd/wfplab: %v\n%s", err, out)
+	}
+	var log bytes.Buffer
+	b, err := Build(ctx, Options{Target: "win7-x64", KernelPath: kernelPath, Executable: exe, Seed: 3, Log: &log})
+	t.Logf("build:\n%s", log.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	state := filepath.Join(dir, "state.img")
+	if err := os.WriteFile(state, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Truncate(state, 64<<20); err != nil { // blank and sparse
+		t.Fatal(err)
+	}
+	port := freePort(t)
+	consolePath := filepath.Join(dir, "console.log")
+	console, err := os.Create(consolePath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer console.Close()
+	cmd := exec.Command(qemu, "-accel", "tcg", "-m", "512", "-smp", "1", "-nographic", "-nodefaults", "-serial", "stdio",
+		"-kernel", b.Kernel, "-initrd", b.Initrd, "-append", b.Append,
+		"-netdev", fmt.Sprintf("user,id=n0,hostfwd=tcp:127.0.0.1:%d-:%d", port, WinRMPort),
+		"-device", "virtio-net-pci,netdev=n0",
+		"-drive", "file="+state+",format=raw,if=virtio")
+	cmd.Stdout, cmd.Stderr = console, console
+	// QEMU dies with the test process even if it is killed.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	start := time.Now()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		select {
+		case <-exited:
+		case <-time.After(10 * time.Second):
+			t.Errorf("qemu (pid %d) did not exit 10 s after SIGKILL", cmd.Process.Pid)
+		}
+		if t.Failed() {
+			data, _ := os.ReadFile(consolePath)
+			t.Logf("serial console:\n%s", data)
+		}
+	})
+
+	c := newClient(t, port, 30*time.Second)
+	run := func(line string) string {
+		t.Helper()
+		rctx, rcancel := context.WithTimeout(ctx, 30*time.Second)
+		defer rcancel()
+		out, errOut, code, err := c.RunWithContextWithString(rctx, line, "")
+		if err != nil || code != 0 {
+			t.Fatalf("%s: exit %d, %v\nstdout %q\nstderr %q", line, code, err, out, errOut)
+		}
+		return out
+	}
+	// waitWinRM polls until `wmic` answers with a boot time other than not; bounded by ctx.
+	waitWinRM := func(not string) string {
+		t.Helper()
+		for {
+			select {
+			case err := <-exited:
+				t.Fatalf("qemu exited: %v", err)
+			case <-ctx.Done():
+				t.Fatalf("WinRM did not answer within the test's bound (%v since QEMU started)", time.Since(start).Round(time.Second))
+			default:
+			}
+			pctx, pcancel := context.WithTimeout(ctx, 5*time.Second)
+			// A short HTTP timeout: until the guest listens, hostfwd holds connections open
+			// (and the client does not give up on ctx alone).
+			out, _, code, err := newClient(t, port, 2*time.Second).RunWithContextWithString(pctx, `wmic os get LastBootUpTime /value`, "")
+			pcancel()
+			if m := bootTimeRe.FindStringSubmatch(out); err == nil && code == 0 && m != nil && m[1] != not {
+				return m[1]
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	}
+
+	boot1 := waitWinRM("")
+	bootTook := time.Since(start)
+	if v := run("ver"); !strings.Contains(v, "Microsoft Windows [Version 6.1.7600]") {
+		t.Fatalf("ver: %q", v)
+	}
+	run(`mkdir C:\wfplab`)
+	run(`echo x > C:\wfplab\t.txt`)
+
+	rebootAt := time.Now()
+	// The answer may be lost when the VM goes down first, as against Windows.
+	sctx, scancel := context.WithTimeout(ctx, 20*time.Second)
+	_, _, _, _ = c.RunWithContextWithString(sctx, `shutdown /r /t 0`, "")
+	scancel()
+	boot2 := waitWinRM(boot1)
+	rebootTook := time.Since(rebootAt)
+
+	if got := run(`type C:\wfplab\t.txt`); got != "x \r\n" {
+		t.Fatalf("after the reboot C:\\wfplab\\t.txt holds %q, want %q", got, "x \r\n")
+	}
+	data, _ := os.ReadFile(consolePath)
+	if n := strings.Count(string(data), "simulated win7-x64 (Windows 7 x64) booting"); n != 2 {
+		t.Fatalf("the console shows %d boots of the VM, want 2 (a real reboot)", n)
+	}
+	if !strings.Contains(string(data), "rebooting (reboot(2))") || !strings.Contains(string(data), "state loaded from /dev/vda") {
+		t.Fatal("the console shows no reboot(2) or no state loaded from the state disk")
+	}
+	for _, l := range strings.Split(string(data), "\n") {
+		if i := strings.Index(l, "wfplab ["); i >= 0 && !strings.Contains(l, "wsman:") {
+			l = l[i:]
+			t.Logf("console: %s", strings.TrimSpace(l))
+		}
+	}
+	t.Logf("boot times %s then %s", boot1, boot2)
+	t.Logf("MEASURED: QEMU start to WinRM answering %.1f s; shutdown /r to WinRM answering again %.1f s (TCG, 1 vCPU)",
+		bootTook.Seconds(), rebootTook.Seconds())
+}
+
+var bootTimeRe = regexp.MustCompile(`LastBootUpTime=(\S+)`)
+
+func newClient(t *testing.T, port int, timeout time.Duration) *winrm.Client {
+	t.Helper()
+	ep := winrm.NewEndpoint("127.0.0.1", port, false, false, nil, nil, nil, timeout)
+	c, err := winrm.NewClientWithParameters(ep, "vagrant", "vagrant", winrm.NewParameters("PT20S", "en-US", 153600))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+func freePort(t *testing.T) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}

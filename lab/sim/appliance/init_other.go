@@ -1,0 +1,14 @@
+//go:build !linux
+
+package appliance
+
+import (
+	"fmt"
+	"os"
+)
+
+// Init is /init of the appliance; the appliance is a Linux VM, so elsewhere it only says so.
+func Init() {
+	fmt.Fprintln(os.Stderr, "wfplab appliance: /init runs only inside the Linux appliance VM")
+	os.Exit(1)
+}

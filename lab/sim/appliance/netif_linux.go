@@ -1,0 +1,169 @@
+//go:build linux
+
+package appliance
+
+import (
+	"encoding/binary"
+	"fmt"
+	"net/netip"
+	"os"
+	"sort"
+	"strings"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// NIC is a network interface of the VM, as QEMU gave it: eth0 is user-mode networking (WinRM,
+// stream, control), eth1 and eth2 the forward path when present.
+type NIC struct {
+	Name string
+	MAC  string
+}
+
+// Interfaces lists the VM's network interfaces other than lo, by name.
+func Interfaces() ([]NIC, error) {
+	ents, err := os.ReadDir("/sys/class/net")
+	if err != nil {
+		return nil, err
+	}
+	var out []NIC
+	for _, e := range ents {
+		if e.Name() == "lo" {
+			continue
+		}
+		mac, _ := os.ReadFile("/sys/class/net/" + e.Name() + "/address")
+		out = append(out, NIC{Name: e.Name(), MAC: strings.TrimSpace(string(mac))})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out, nil
+}
+
+// setupNetwork brings lo and eth0 up with user-mode networking's addresses and a default
+// route, and the other NICs' links up (their addresses are the forward path's business).
+func setupNetwork(logf func(string, ...any)) error {
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if _, err := os.Stat("/sys/class/net/eth0"); err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("network: no eth0 10 s after loading virtio_net: give QEMU -device virtio-net-pci")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return fmt.Errorf("network: %w", err)
+	}
+	defer unix.Close(fd)
+	if err := ifConfig(fd, "lo", netip.MustParseAddr("127.0.0.1"), netip.MustParseAddr("255.0.0.0")); err != nil {
+		return err
+	}
+	if err := ifConfig(fd, "eth0", guestAddr, guestMask); err != nil {
+		return err
+	}
+	if err := addDefaultRoute(gateway); err != nil {
+		logf("network: default route via %s: %v (hostfwd still works: its peer is on-link)", gateway, err)
+	}
+	nics, err := Interfaces()
+	if err != nil {
+		return fmt.Errorf("network: %w", err)
+	}
+	for _, n := range nics {
+		if n.Name != "eth0" {
+			if err := ifUp(fd, n.Name); err != nil {
+				return err
+			}
+		}
+		if n.Name == "eth0" {
+			logf("network: eth0 %s up, %s/24 via %s", n.MAC, guestAddr, gateway)
+		} else {
+			logf("network: %s %s link up", n.Name, n.MAC)
+		}
+	}
+	return nil
+}
+
+func ifConfig(fd int, name string, addr, mask netip.Addr) error {
+	for _, s := range []struct {
+		req uint
+		a   netip.Addr
+	}{{unix.SIOCSIFADDR, addr}, {unix.SIOCSIFNETMASK, mask}} {
+		ifr, err := unix.NewIfreq(name)
+		if err != nil {
+			return fmt.Errorf("network: %s: %w", name, err)
+		}
+		a4 := s.a.As4()
+		if err := ifr.SetInet4Addr(a4[:]); err != nil {
+			return fmt.Errorf("network: %s: %w", name, err)
+		}
+		if err := unix.IoctlIfreq(fd, s.req, ifr); err != nil {
+			return fmt.Errorf("network: %s: setting %s: %w", name, s.a, err)
+		}
+	}
+	return ifUp(fd, name)
+}
+
+func ifUp(fd int, name string) error {
+	ifr, err := unix.NewIfreq(name)
+	if err != nil {
+		return fmt.Errorf("network: %s: %w", name, err)
+	}
+	if err := unix.IoctlIfreq(fd, unix.SIOCGIFFLAGS, ifr); err != nil {
+		return fmt.Errorf("network: %s: reading flags: %w", name, err)
+	}
+	ifr.SetUint16(ifr.Uint16() | unix.IFF_UP)
+	if err := unix.IoctlIfreq(fd, unix.SIOCSIFFLAGS, ifr); err != nil {
+		return fmt.Errorf("network: %s: link up: %w", name, err)
+	}
+	return nil
+}
+
+// addDefaultRoute adds 0.0.0.0/0 via gw over rtnetlink (RTM_NEWROUTE) and reads the ack.
+func addDefaultRoute(gw netip.Addr) error {
+	fd, err := unix.Socket(unix.AF_NETLINK, unix.SOCK_RAW|unix.SOCK_CLOEXEC, unix.NETLINK_ROUTE)
+	if err != nil {
+		return err
+	}
+	defer unix.Close(fd)
+	if err := unix.Bind(fd, &unix.SockaddrNetlink{Family: unix.AF_NETLINK}); err != nil {
+		return err
+	}
+	attrLen := unix.SizeofRtAttr + 4
+	total := unix.SizeofNlMsghdr + unix.SizeofRtMsg + attrLen
+	msg := make([]byte, total)
+	ne := binary.NativeEndian
+	ne.PutUint32(msg[0:], uint32(total))
+	ne.PutUint16(msg[4:], unix.RTM_NEWROUTE)
+	ne.PutUint16(msg[6:], unix.NLM_F_REQUEST|unix.NLM_F_ACK|unix.NLM_F_CREATE|unix.NLM_F_EXCL)
+	ne.PutUint32(msg[8:], 1) // seq
+	rt := msg[unix.SizeofNlMsghdr:]
+	rt[0] = unix.AF_INET // family; dst_len, src_len, tos 0
+	rt[4] = unix.RT_TABLE_MAIN
+	rt[5] = unix.RTPROT_BOOT
+	rt[6] = unix.RT_SCOPE_UNIVERSE
+	rt[7] = unix.RTN_UNICAST
+	at := rt[unix.SizeofRtMsg:]
+	ne.PutUint16(at[0:], uint16(attrLen))
+	ne.PutUint16(at[2:], unix.RTA_GATEWAY)
+	g4 := gw.As4()
+	copy(at[unix.SizeofRtAttr:], g4[:])
+	if err := unix.Sendto(fd, msg, 0, &unix.SockaddrNetlink{Family: unix.AF_NETLINK}); err != nil {
+		return err
+	}
+	buf := make([]byte, 4096)
+	tv := unix.Timeval{Sec: 2}
+	_ = unix.SetsockoptTimeval(fd, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &tv)
+	n, _, err := unix.Recvfrom(fd, buf, 0)
+	if err != nil {
+		return fmt.Errorf("netlink ack: %w", err)
+	}
+	if n < unix.SizeofNlMsghdr+4 || ne.Uint16(buf[4:]) != unix.NLMSG_ERROR {
+		return fmt.Errorf("netlink: unexpected answer of %d bytes", n)
+	}
+	if code := int32(ne.Uint32(buf[unix.SizeofNlMsghdr:])); code != 0 {
+		return fmt.Errorf("netlink: %w", unix.Errno(-code))
+	}
+	return nil
+}
