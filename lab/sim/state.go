@@ -28,8 +28,13 @@ type savedState struct {
 	Versions     savedVersions
 	Pending      *savedVersions
 	HotfixDone   bool
-	Stores       map[string]map[[20]byte]string
-	LastBootWall int64 // informational: Unix ns of the boot that saved it
+	Certs        []savedCert
+}
+
+type savedCert struct {
+	Store string
+	Thumb [20]byte
+	Name  string
 }
 
 type savedVersions struct{ Netio, Tcpip, Fwpkclnt string }
@@ -56,7 +61,8 @@ type savedService struct {
 	Deleted                bool
 }
 
-// SaveState encodes the guest's persistent state (gob). Safe to call while the guest runs.
+// SaveState encodes the guest's persistent state (gob), the same bytes for the same state.
+// Safe to call while the guest runs.
 func (g *Guest) SaveState() ([]byte, error) {
 	s := savedState{Version: stateVersion, Name: g.name, OS: g.os.Name, Files: g.fs.Entries()}
 	g.reg.mu.Lock()
@@ -86,14 +92,20 @@ func (g *Guest) SaveState() ([]byte, error) {
 		s.Pending = &p
 	}
 	s.HotfixDone = g.hotfixDone
-	s.Stores = g.stores
-	if g.cur != nil {
-		s.LastBootWall = g.cur.wall.UnixNano()
+	for store, certs := range g.stores {
+		for thumb, name := range certs {
+			s.Certs = append(s.Certs, savedCert{store, thumb, name})
+		}
 	}
-	var buf bytes.Buffer
-	err := gob.NewEncoder(&buf).Encode(&s) // under mu: Stores is read while encoding
 	g.mu.Unlock()
-	if err != nil {
+	// Sorted, so an unchanged machine encodes to the same bytes and the appliance skips the write.
+	sort.Slice(s.Services, func(i, j int) bool { return s.Services[i].Name < s.Services[j].Name })
+	sort.Slice(s.Certs, func(i, j int) bool {
+		a, b := s.Certs[i], s.Certs[j]
+		return a.Store < b.Store || a.Store == b.Store && bytes.Compare(a.Thumb[:], b.Thumb[:]) < 0
+	})
+	var buf bytes.Buffer
+	if err := gob.NewEncoder(&buf).Encode(&s); err != nil {
 		return nil, fmt.Errorf("sim: guest %s: encoding its state: %w", g.name, err)
 	}
 	return buf.Bytes(), nil
@@ -144,9 +156,12 @@ func (g *Guest) LoadState(data []byte) error {
 		g.pendingFiles = &p
 	}
 	g.hotfixDone = s.HotfixDone
-	g.stores = s.Stores
-	if g.stores == nil {
-		g.stores = map[string]map[[20]byte]string{}
+	g.stores = map[string]map[[20]byte]string{}
+	for _, c := range s.Certs {
+		if g.stores[c.Store] == nil {
+			g.stores[c.Store] = map[[20]byte]string{}
+		}
+		g.stores[c.Store][c.Thumb] = c.Name
 	}
 	return nil
 }

@@ -1,6 +1,7 @@
 package sim
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"net"
@@ -27,9 +28,14 @@ func TestStateSurvivesSaveAndLoad(t *testing.T) {
 	name := tg.g.os.HotfixPackage
 	tg.upload(`C:\wfplab\`+name, HotfixPackage(name))
 	check(t, tg.run(`wusa C:\wfplab\`+name+` /quiet /norestart`), answer{"", "", 3010})
+	tg.upload(`C:\wfplab\c.cer`, selfSignedCert(t, "wfplab state test"))
+	tg.must(`certutil -addstore root C:\wfplab\c.cer`)
 	state, err := tg.g.SaveState()
 	if err != nil {
 		t.Fatal(err)
+	}
+	if again, _ := tg.g.SaveState(); !bytes.Equal(again, state) {
+		t.Fatal("two saves of an unchanged machine differ: the appliance would rewrite its disk after every command")
 	}
 
 	o, _ := lab.LookupOS("win7-x64")
@@ -65,6 +71,9 @@ func TestStateSurvivesSaveAndLoad(t *testing.T) {
 	}
 	if !tg2.kern().Patched() {
 		t.Fatal("the hotfix installed before the save is not in force after the load's boot")
+	}
+	if a := tg2.must(`certutil -addstore root C:\wfplab\c.cer`); !strings.Contains(a.out, "already in store") {
+		t.Fatalf("certificate store after load: %q", a.out)
 	}
 	// The running state is the new boot's: nothing of the old one's services.
 	if a := tg2.run(`sc query keptsvc`); !strings.Contains(a.out, "STOPPED") {

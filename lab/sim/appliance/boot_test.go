@@ -5,8 +5,11 @@ package appliance
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"net"
+	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -49,46 +52,8 @@ func TestApplianceBootsAndRebootsUnderQEMU(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	state := filepath.Join(dir, "state.img")
-	if err := os.WriteFile(state, nil, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Truncate(state, 64<<20); err != nil { // blank and sparse
-		t.Fatal(err)
-	}
-	port := freePort(t)
-	consolePath := filepath.Join(dir, "console.log")
-	console, err := os.Create(consolePath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer console.Close()
-	cmd := exec.Command(qemu, "-accel", "tcg", "-m", "512", "-smp", "1", "-nographic", "-nodefaults", "-serial", "stdio",
-		"-kernel", b.Kernel, "-initrd", b.Initrd, "-append", b.Append,
-		"-netdev", fmt.Sprintf("user,id=n0,hostfwd=tcp:127.0.0.1:%d-:%d", port, WinRMPort),
-		"-device", "virtio-net-pci,netdev=n0",
-		"-drive", "file="+state+",format=raw,if=virtio")
-	cmd.Stdout, cmd.Stderr = console, console
-	// QEMU dies with the test process even if it is killed.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	start := time.Now()
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		select {
-		case <-exited:
-		case <-time.After(10 * time.Second):
-			t.Errorf("qemu (pid %d) did not exit 10 s after SIGKILL", cmd.Process.Pid)
-		}
-		if t.Failed() {
-			data, _ := os.ReadFile(consolePath)
-			t.Logf("serial console:\n%s", data)
-		}
-	})
+	v := bootVM(ctx, t, qemu, b, b.Append)
+	start, port, exited, consolePath := v.start, v.port, v.exited, v.console
 
 	c := newClient(t, port, 30*time.Second)
 	run := func(line string) string {
@@ -159,6 +124,92 @@ func TestApplianceBootsAndRebootsUnderQEMU(t *testing.T) {
 	t.Logf("boot times %s then %s", boot1, boot2)
 	t.Logf("MEASURED: QEMU start to WinRM answering %.1f s; shutdown /r to WinRM answering again %.1f s (TCG, 1 vCPU)",
 		bootTook.Seconds(), rebootTook.Seconds())
+
+	// wfplab.hang_pool_mb below the idle pool: the guest hangs right after it boots.
+	t.Run("HangPoolMB", func(t *testing.T) {
+		p, err := ParseCmdline(b.Append, Params{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		p.HangPoolMB = 1
+		v := bootVM(ctx, t, qemu, b, p.Append())
+		for {
+			if data, _ := os.ReadFile(v.console); strings.Contains(string(data), "the guest stops answering") {
+				break
+			}
+			select {
+			case err := <-v.exited:
+				t.Fatalf("qemu exited: %v", err)
+			case <-ctx.Done():
+				t.Fatal("the console never said the guest stopped answering")
+			case <-time.After(200 * time.Millisecond):
+			}
+		}
+		// Unauthenticated, a live guest answers 401 at once; a hung one holds the request.
+		hc := &http.Client{Timeout: 3 * time.Second}
+		resp, err := hc.Post(fmt.Sprintf("http://127.0.0.1:%d/wsman", v.port), "application/soap+xml;charset=UTF-8", strings.NewReader("<x/>"))
+		var ue *url.Error
+		if err == nil {
+			resp.Body.Close()
+			t.Fatalf("a hung guest answered HTTP %d", resp.StatusCode)
+		}
+		if !errors.As(err, &ue) || !ue.Timeout() {
+			t.Fatalf("a hung guest failed the request with %v, want a timeout (held, not refused)", err)
+		}
+		t.Logf("hung %.1f s after QEMU started; WinRM holds requests", time.Since(v.start).Seconds())
+	})
+}
+
+type vm struct {
+	start   time.Time
+	port    int // host port forwarded to WinRM
+	exited  chan error
+	console string // path of the serial console's log
+}
+
+// bootVM boots b under TCG with a blank 64 MiB state disk; t.Cleanup kills QEMU.
+func bootVM(ctx context.Context, t *testing.T, qemu string, b Boot, appendLine string) *vm {
+	t.Helper()
+	dir := t.TempDir()
+	state := filepath.Join(dir, "state.img")
+	if err := os.WriteFile(state, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Truncate(state, 64<<20); err != nil { // blank and sparse
+		t.Fatal(err)
+	}
+	v := &vm{port: freePort(t), exited: make(chan error, 1), console: filepath.Join(dir, "console.log")}
+	console, err := os.Create(v.console)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { console.Close() })
+	cmd := exec.CommandContext(ctx, qemu, "-accel", "tcg", "-m", "512", "-smp", "1", "-nographic", "-nodefaults", "-serial", "stdio",
+		"-kernel", b.Kernel, "-initrd", b.Initrd, "-append", appendLine,
+		"-netdev", fmt.Sprintf("user,id=n0,hostfwd=tcp:127.0.0.1:%d-:%d", v.port, WinRMPort),
+		"-device", "virtio-net-pci,netdev=n0",
+		"-drive", "file="+state+",format=raw,if=virtio")
+	cmd.Stdout, cmd.Stderr = console, console
+	// QEMU dies with the test process even if that is killed.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	v.start = time.Now()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { v.exited <- cmd.Wait() }()
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		select {
+		case <-v.exited:
+		case <-time.After(10 * time.Second):
+			t.Errorf("qemu (pid %d) did not exit 10 s after SIGKILL", cmd.Process.Pid)
+		}
+		if t.Failed() {
+			data, _ := os.ReadFile(v.console)
+			t.Logf("serial console:\n%s", data)
+		}
+	})
+	return v
 }
 
 var bootTimeRe = regexp.MustCompile(`LastBootUpTime=(\S+)`)
