@@ -19,16 +19,16 @@ import (
 const stateVersion = 1
 
 type savedState struct {
-	Version      int
-	Name, OS     string // a state belongs to one guest of one catalog OS
-	Files        []cmdexe.MemEntry
-	Registry     []savedKey
-	Services     []savedService
-	TestSigning  bool
-	Versions     savedVersions
-	Pending      *savedVersions
-	HotfixDone   bool
-	Certs        []savedCert
+	Version     int
+	Name, OS    string // a state belongs to one guest of one catalog OS
+	Files       []cmdexe.MemEntry
+	Registry    []savedKey
+	Services    []savedService
+	TestSigning bool
+	Versions    savedVersions
+	Pending     *savedVersions
+	HotfixDone  bool
+	Certs       []savedCert
 }
 
 type savedCert struct {
