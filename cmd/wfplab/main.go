@@ -33,7 +33,7 @@ func (e *exitError) Unwrap() error { return e.err }
 func withExit(code int, err error) error { return &exitError{code: code, err: err} }
 
 func main() {
-	if os.Getpid() == 1 { // booted as /init of a `wfplab sim appliance` VM
+	if appliance.Booted() { // /init of a `wfplab sim appliance` VM; never returns
 		appliance.Init()
 	}
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))

@@ -55,6 +55,15 @@ type Config struct {
 	// StateChanged, when set, is called after every WinRM command ends: the persistent state
 	// (SaveState) may have changed.
 	StateChanged func()
+	// NICs are the VM's network interfaces, by name: eth0 carries WinRM, stream and control;
+	// eth1 and eth2, when QEMU adds them, are the forward path (links up, no addresses yet).
+	NICs []NIC
+}
+
+// NIC is a network interface of the VM the guest runs in.
+type NIC struct {
+	Name string // e.g. eth1
+	MAC  string // e.g. 52:54:00:12:34:57
 }
 
 // DefaultConfig is the model's default configuration: noise on, 3 s reboots.

@@ -132,7 +132,13 @@ func TestApplianceBootsAndRebootsUnderQEMU(t *testing.T) {
 			t.Fatal(err)
 		}
 		p.HangPoolMB = 1
-		v := bootVM(ctx, t, qemu, b, p.Append())
+		// With the forward path's two NICs as the qemu provider adds them (dgram on loopback).
+		var nics []string
+		for i, mac := range []string{"52:54:00:12:34:57", "52:54:00:12:34:58"} {
+			nics = append(nics, "-netdev", fmt.Sprintf("dgram,id=f%d,local.type=inet,local.host=127.0.0.1,local.port=%d,remote.type=inet,remote.host=127.0.0.1,remote.port=%d",
+				i, freeUDPPort(t), freeUDPPort(t)), "-device", fmt.Sprintf("virtio-net-pci,netdev=f%d,mac=%s", i, mac))
+		}
+		v := bootVM(ctx, t, qemu, b, p.Append(), nics...)
 		for {
 			if data, _ := os.ReadFile(v.console); strings.Contains(string(data), "the guest stops answering") {
 				break
@@ -143,6 +149,12 @@ func TestApplianceBootsAndRebootsUnderQEMU(t *testing.T) {
 			case <-ctx.Done():
 				t.Fatal("the console never said the guest stopped answering")
 			case <-time.After(200 * time.Millisecond):
+			}
+		}
+		data, _ := os.ReadFile(v.console)
+		for _, want := range []string{"eth1 52:54:00:12:34:57 link up", "eth2 52:54:00:12:34:58 link up"} {
+			if !strings.Contains(string(data), want) {
+				t.Errorf("the console does not say %q", want)
 			}
 		}
 		// Unauthenticated, a live guest answers 401 at once; a hung one holds the request.
@@ -168,7 +180,7 @@ type vm struct {
 }
 
 // bootVM boots b under TCG with a blank 64 MiB state disk; t.Cleanup kills QEMU.
-func bootVM(ctx context.Context, t *testing.T, qemu string, b Boot, appendLine string) *vm {
+func bootVM(ctx context.Context, t *testing.T, qemu string, b Boot, appendLine string, extra ...string) *vm {
 	t.Helper()
 	dir := t.TempDir()
 	state := filepath.Join(dir, "state.img")
@@ -189,6 +201,7 @@ func bootVM(ctx context.Context, t *testing.T, qemu string, b Boot, appendLine s
 		"-netdev", fmt.Sprintf("user,id=n0,hostfwd=tcp:127.0.0.1:%d-:%d", v.port, WinRMPort),
 		"-device", "virtio-net-pci,netdev=n0",
 		"-drive", "file="+state+",format=raw,if=virtio")
+	cmd.Args = append(cmd.Args, extra...)
 	cmd.Stdout, cmd.Stderr = console, console
 	// QEMU dies with the test process even if that is killed.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
@@ -232,4 +245,14 @@ func freePort(t *testing.T) int {
 	}
 	defer l.Close()
 	return l.Addr().(*net.TCPAddr).Port
+}
+
+func freeUDPPort(t *testing.T) int {
+	t.Helper()
+	c, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	return c.LocalAddr().(*net.UDPAddr).Port
 }

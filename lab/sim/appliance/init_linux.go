@@ -35,6 +35,17 @@ var (
 	gateway   = netip.MustParseAddr("10.0.2.2")
 )
 
+// Booted reports whether this process is the appliance's /init: PID 1, started as /init,
+// with the initramfs' module list present. A wfplab that is PID 1 elsewhere (a container's
+// entrypoint) is not.
+func Booted() bool {
+	if os.Getpid() != 1 || len(os.Args) == 0 || os.Args[0] != "/init" {
+		return false
+	}
+	_, err := os.Stat(orderFile)
+	return err == nil
+}
+
 // Init is /init of the appliance: the wfplab binary started by the kernel as PID 1. It mounts
 // the kernel's file systems, loads the virtio modules, brings the NICs up, loads the machine's
 // state from the state disk and runs the simulated guest until a simulated shutdown turns
@@ -121,7 +132,8 @@ func run(con io.Writer) error {
 	if err := loadModules(logf); err != nil {
 		return err
 	}
-	if err := setupNetwork(logf); err != nil {
+	nics, err := setupNetwork(logf)
+	if err != nil {
 		return err
 	}
 
@@ -138,6 +150,7 @@ func run(con io.Writer) error {
 	cfg.InVM, cfg.ListenHost = true, "0.0.0.0"
 	cfg.TrafficPorts = kernel.Ports{Stream: StreamPort, Forward: ForwardPort, Control: ControlPort}
 	cfg.Logf = logf
+	cfg.NICs = nics
 	cfg.StateChanged = s.changed
 	cfg.PowerCycle = s.powerCycle
 	g, err := sim.NewGuest(sim.GuestSpec{Name: o.Name, OS: o}, cfg)

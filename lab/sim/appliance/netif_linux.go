@@ -12,28 +12,24 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/wfplab/wfplab/lab/sim"
 )
 
-// NIC is a network interface of the VM, as QEMU gave it: eth0 is user-mode networking (WinRM,
-// stream, control), eth1 and eth2 the forward path when present.
-type NIC struct {
-	Name string
-	MAC  string
-}
-
-// Interfaces lists the VM's network interfaces other than lo, by name.
-func Interfaces() ([]NIC, error) {
+// Interfaces lists the VM's network interfaces other than lo, by name: eth0 is user-mode
+// networking (WinRM, stream, control), eth1 and eth2 the forward path when present.
+func Interfaces() ([]sim.NIC, error) {
 	ents, err := os.ReadDir("/sys/class/net")
 	if err != nil {
 		return nil, err
 	}
-	var out []NIC
+	var out []sim.NIC
 	for _, e := range ents {
 		if e.Name() == "lo" {
 			continue
 		}
 		mac, _ := os.ReadFile("/sys/class/net/" + e.Name() + "/address")
-		out = append(out, NIC{Name: e.Name(), MAC: strings.TrimSpace(string(mac))})
+		out = append(out, sim.NIC{Name: e.Name(), MAC: strings.TrimSpace(string(mac))})
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
 	return out, nil
@@ -41,48 +37,46 @@ func Interfaces() ([]NIC, error) {
 
 // setupNetwork brings lo and eth0 up with user-mode networking's addresses and a default
 // route, and the other NICs' links up (their addresses are the forward path's business).
-func setupNetwork(logf func(string, ...any)) error {
+func setupNetwork(logf func(string, ...any)) ([]sim.NIC, error) {
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		if _, err := os.Stat("/sys/class/net/eth0"); err == nil {
 			break
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("network: no eth0 10 s after loading virtio_net: give QEMU -device virtio-net-pci")
+			return nil, fmt.Errorf("network: no eth0 10 s after loading virtio_net: give QEMU -device virtio-net-pci")
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
 	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
-		return fmt.Errorf("network: %w", err)
+		return nil, fmt.Errorf("network: %w", err)
 	}
 	defer unix.Close(fd)
 	if err := ifConfig(fd, "lo", netip.MustParseAddr("127.0.0.1"), netip.MustParseAddr("255.0.0.0")); err != nil {
-		return err
+		return nil, err
 	}
 	if err := ifConfig(fd, "eth0", guestAddr, guestMask); err != nil {
-		return err
+		return nil, err
 	}
 	if err := addDefaultRoute(gateway); err != nil {
 		logf("network: default route via %s: %v (hostfwd still works: its peer is on-link)", gateway, err)
 	}
 	nics, err := Interfaces()
 	if err != nil {
-		return fmt.Errorf("network: %w", err)
+		return nil, fmt.Errorf("network: %w", err)
 	}
 	for _, n := range nics {
-		if n.Name != "eth0" {
-			if err := ifUp(fd, n.Name); err != nil {
-				return err
-			}
-		}
 		if n.Name == "eth0" {
 			logf("network: eth0 %s up, %s/24 via %s", n.MAC, guestAddr, gateway)
-		} else {
-			logf("network: %s %s link up", n.Name, n.MAC)
+			continue
 		}
+		if err := ifUp(fd, n.Name); err != nil {
+			return nil, err
+		}
+		logf("network: %s %s link up", n.Name, n.MAC)
 	}
-	return nil
+	return nics, nil
 }
 
 func ifConfig(fd int, name string, addr, mask netip.Addr) error {
