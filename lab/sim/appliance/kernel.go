@@ -94,7 +94,7 @@ func FetchKernel(ctx context.Context, cacheDir string, log io.Writer) (Kernel, e
 func KernelFrom(ctx context.Context, path, cacheDir string, log io.Writer) (Kernel, error) {
 	st, err := os.Stat(path)
 	if err != nil {
-		return Kernel{}, fmt.Errorf("kernel: %w", err)
+		return Kernel{}, fmt.Errorf("kernel: %w: give a linux-image .deb or its unpacked tree, or no kernel path to fetch Debian's with apt-get", err)
 	}
 	if st.IsDir() {
 		if k, err := loadKernelDir(path); err == nil {
