@@ -32,6 +32,9 @@ func (g *Guest) watchPool(b *boot) {
 	}
 }
 
+// maxHeld bounds the connections a hung listener holds.
+const maxHeld = 256
+
 // hangListener stops handing out connections once hung is closed; it holds them unanswered
 // until it is closed.
 type hangListener struct {
@@ -50,7 +53,11 @@ func (l *hangListener) Accept() (net.Conn, error) {
 		select {
 		case <-l.hung:
 			l.mu.Lock()
-			l.held = append(l.held, c)
+			if len(l.held) < maxHeld {
+				l.held = append(l.held, c)
+			} else {
+				c.Close() // bound the file descriptors a retrying client can pin
+			}
 			l.mu.Unlock()
 		default:
 			return &hangConn{Conn: c, hung: l.hung, closed: make(chan struct{})}, nil
