@@ -5,6 +5,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/wfplab/wfplab/lab/sim/appliance"
 )
 
 // TestSimApplianceWritesKernelAndInitrd builds an appliance from an unpacked kernel folder
@@ -13,7 +15,7 @@ func TestSimApplianceWritesKernelAndInitrd(t *testing.T) {
 	dir := t.TempDir()
 	kdir := filepath.Join(dir, "kernel")
 	for name, text := range map[string]string{"vmlinuz-6.1.0-0-amd64": "image", "virtio.ko": "m",
-		"kernel.txt": "version 6.1.0-0-amd64\nmodule virtio.ko\n"} {
+		"kernel.txt": "version 6.1.0-0-amd64\nwant " + strings.Join(appliance.Modules, ",") + "\nmodule virtio.ko\n"} {
 		writeFile(t, mkdir(t, kdir), name, text)
 	}
 	out := filepath.Join(dir, "out")

@@ -3,6 +3,7 @@
 package appliance
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"errors"
@@ -53,7 +54,7 @@ func TestApplianceBootsAndRebootsUnderQEMU(t *testing.T) {
 		t.Fatal(err)
 	}
 	v := bootVM(ctx, t, qemu, b, b.Append)
-	start, port, exited, consolePath := v.start, v.port, v.exited, v.console
+	start, port, consolePath := v.start, v.port, v.console
 
 	c := newClient(t, port, 30*time.Second)
 	run := func(line string) string {
@@ -71,8 +72,8 @@ func TestApplianceBootsAndRebootsUnderQEMU(t *testing.T) {
 		t.Helper()
 		for {
 			select {
-			case err := <-exited:
-				t.Fatalf("qemu exited: %v", err)
+			case <-v.done:
+				t.Fatalf("qemu exited: %v", v.err)
 			case <-ctx.Done():
 				t.Fatalf("WinRM did not answer within the test's bound (%v since QEMU started)", time.Since(start).Round(time.Second))
 			default:
@@ -133,6 +134,18 @@ func TestApplianceBootsAndRebootsUnderQEMU(t *testing.T) {
 	t.Logf("MEASURED: QEMU start to WinRM answering %.1f s; shutdown /r to WinRM answering again %.1f s; %d ms a command (TCG, 1 vCPU)",
 		bootTook.Seconds(), rebootTook.Seconds(), perCommand.Milliseconds())
 
+	// QMP system_powerdown presses the ACPI power button: the guest saves and powers off, and
+	// QEMU exits.
+	qmpExecute(t, v.qmp, "system_powerdown")
+	select {
+	case <-v.done:
+	case <-time.After(30 * time.Second):
+		t.Fatal("QEMU still runs 30 s after system_powerdown")
+	}
+	if data, _ := os.ReadFile(consolePath); !strings.Contains(string(data), "power button pressed") {
+		t.Fatal("QEMU exited after system_powerdown, but the console does not show the guest's power-off")
+	}
+
 	// wfplab.hang_pool_mb below the idle pool: the guest hangs right after it boots.
 	t.Run("HangPoolMB", func(t *testing.T) {
 		p, err := ParseCmdline(b.Append, Params{})
@@ -152,8 +165,8 @@ func TestApplianceBootsAndRebootsUnderQEMU(t *testing.T) {
 				break
 			}
 			select {
-			case err := <-v.exited:
-				t.Fatalf("qemu exited: %v", err)
+			case <-v.done:
+				t.Fatalf("qemu exited: %v", v.err)
 			case <-ctx.Done():
 				t.Fatal("the console never said the guest stopped answering")
 			case <-time.After(200 * time.Millisecond):
@@ -182,9 +195,11 @@ func TestApplianceBootsAndRebootsUnderQEMU(t *testing.T) {
 
 type vm struct {
 	start   time.Time
-	port    int // host port forwarded to WinRM
-	exited  chan error
-	console string // path of the serial console's log
+	port    int           // host port forwarded to WinRM
+	qmp     string        // QMP socket
+	done    chan struct{} // closed when QEMU exited
+	err     error         // QEMU's exit, once done
+	console string        // path of the serial console's log
 }
 
 // bootVM boots b under TCG with a blank 64 MiB state disk; t.Cleanup kills QEMU.
@@ -198,7 +213,7 @@ func bootVM(ctx context.Context, t *testing.T, qemu string, b Boot, appendLine s
 	if err := os.Truncate(state, 64<<20); err != nil { // blank and sparse
 		t.Fatal(err)
 	}
-	v := &vm{port: freePort(t), exited: make(chan error, 1), console: filepath.Join(dir, "console.log")}
+	v := &vm{port: freePort(t), done: make(chan struct{}), console: filepath.Join(dir, "console.log"), qmp: filepath.Join(dir, "qmp.sock")}
 	console, err := os.Create(v.console)
 	if err != nil {
 		t.Fatal(err)
@@ -208,7 +223,7 @@ func bootVM(ctx context.Context, t *testing.T, qemu string, b Boot, appendLine s
 		"-kernel", b.Kernel, "-initrd", b.Initrd, "-append", appendLine,
 		"-netdev", fmt.Sprintf("user,id=n0,hostfwd=tcp:127.0.0.1:%d-:%d", v.port, WinRMPort),
 		"-device", "virtio-net-pci,netdev=n0",
-		"-drive", "file="+state+",format=raw,if=virtio")
+		"-drive", "file="+state+",format=raw,if=virtio", "-qmp", "unix:"+v.qmp+",server=on,wait=off")
 	cmd.Args = append(cmd.Args, extra...)
 	cmd.Stdout, cmd.Stderr = console, console
 	// QEMU dies with the test process even if that is killed.
@@ -217,11 +232,11 @@ func bootVM(ctx context.Context, t *testing.T, qemu string, b Boot, appendLine s
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	go func() { v.exited <- cmd.Wait() }()
+	go func() { v.err = cmd.Wait(); close(v.done) }()
 	t.Cleanup(func() {
 		_ = cmd.Process.Kill()
 		select {
-		case <-v.exited:
+		case <-v.done:
 		case <-time.After(10 * time.Second):
 			t.Errorf("qemu (pid %d) did not exit 10 s after SIGKILL", cmd.Process.Pid)
 		}
@@ -263,4 +278,34 @@ func freeUDPPort(t *testing.T) int {
 	}
 	defer c.Close()
 	return c.LocalAddr().(*net.UDPAddr).Port
+}
+
+// qmpExecute runs one QMP command without arguments and checks it returned.
+func qmpExecute(t *testing.T, sock, command string) {
+	t.Helper()
+	c, err := net.DialTimeout("unix", sock, 5*time.Second)
+	if err != nil {
+		t.Fatalf("QMP: %v", err)
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+	r := bufio.NewReader(c)
+	if _, err := r.ReadString('\n'); err != nil { // the greeting
+		t.Fatalf("QMP greeting: %v", err)
+	}
+	for _, cmd := range []string{"qmp_capabilities", command} {
+		fmt.Fprintf(c, "{\"execute\":%q}\n", cmd)
+		for i := 0; ; i++ { // skip asynchronous events
+			line, err := r.ReadString('\n')
+			if err != nil || i > 100 {
+				t.Fatalf("QMP %s: %v", cmd, err)
+			}
+			if strings.Contains(line, `"error"`) {
+				t.Fatalf("QMP %s: %s", cmd, line)
+			}
+			if strings.Contains(line, `"return"`) {
+				break
+			}
+		}
+	}
 }

@@ -122,7 +122,7 @@ func fakeKernel(t *testing.T) string {
 			t.Fatal(err)
 		}
 	}
-	manifest := "version 6.1.0-0-amd64\nmodule virtio.ko\nmodule virtio_net.ko\n"
+	manifest := "version 6.1.0-0-amd64\nwant " + strings.Join(Modules, ",") + "\nmodule virtio.ko\nmodule virtio_net.ko\n"
 	if err := os.WriteFile(filepath.Join(dir, "kernel.txt"), []byte(manifest), 0o644); err != nil {
 		t.Fatal(err)
 	}

@@ -176,6 +176,7 @@ func run(con io.Writer) error {
 		return err
 	}
 	go s.loop()
+	watchPowerButton(func() { s.powerCycle(false) }, logf)
 	logf("WinRM on :%d, stream tcp :%d, control udp :%d (user vagrant)", WinRMPort, StreamPort, ControlPort)
 	return nil
 }

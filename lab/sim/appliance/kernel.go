@@ -18,9 +18,10 @@ import (
 )
 
 // Modules are the kernel modules the appliance loads, by name. In Debian's kernel virtio and
-// its NIC and block drivers are modules (=m); their dependencies come from each .ko's
-// .modinfo "depends=", so the list need not be in order.
-var Modules = []string{"virtio_net", "virtio_blk", "virtio_pci"}
+// its NIC and block drivers are modules (=m), and so are the ACPI power button and evdev that
+// let QMP system_powerdown reach /init; their dependencies come from each .ko's .modinfo
+// "depends=", so the list need not be in order.
+var Modules = []string{"virtio_net", "virtio_blk", "virtio_pci", "button", "evdev"}
 
 // Kernel is an unpacked Debian kernel: the image and the modules the appliance needs, in
 // load order.
@@ -178,7 +179,7 @@ func pickKernel(tree, dir string) (Kernel, error) {
 	if err := copyFile(k.Vmlinuz, out.Vmlinuz); err != nil {
 		return Kernel{}, err
 	}
-	manifest := "version " + ver + "\n"
+	manifest := "version " + ver + "\nwant " + strings.Join(Modules, ",") + "\n"
 	for _, p := range k.Modules {
 		dst := filepath.Join(dir, filepath.Base(p))
 		if err := copyFile(p, dst); err != nil {
@@ -202,6 +203,7 @@ func loadKernelDir(dir string) (Kernel, error) {
 	}
 	defer f.Close()
 	var k Kernel
+	var want string
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {
 		key, val, _ := strings.Cut(sc.Text(), " ")
@@ -211,10 +213,16 @@ func loadKernelDir(dir string) (Kernel, error) {
 			k.Vmlinuz = filepath.Join(dir, "vmlinuz-"+val)
 		case "module":
 			k.Modules = append(k.Modules, filepath.Join(dir, val))
+		case "want":
+			want = val
 		}
 	}
 	if k.Version == "" || len(k.Modules) == 0 {
 		return Kernel{}, fmt.Errorf("kernel: %s/kernel.txt is incomplete", dir)
+	}
+	if want != strings.Join(Modules, ",") {
+		// Kept for another module list (an older wfplab): unpack again.
+		return Kernel{}, fmt.Errorf("kernel: %s holds the modules for %q, this wfplab wants %q", dir, want, strings.Join(Modules, ","))
 	}
 	for _, p := range append([]string{k.Vmlinuz}, k.Modules...) {
 		if _, err := os.Stat(p); err != nil {

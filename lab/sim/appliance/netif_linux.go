@@ -5,8 +5,10 @@ package appliance
 import (
 	"encoding/binary"
 	"fmt"
+	"io"
 	"net/netip"
 	"os"
+	"path/filepath"
 	"sort"
 	"strings"
 	"time"
@@ -161,3 +163,45 @@ func addDefaultRoute(gw netip.Addr) error {
 	}
 	return nil
 }
+
+// watchPowerButton powers the VM off when the ACPI power button is pressed (QMP
+// system_powerdown), as Windows shuts down on it: it finds the input device named
+// "Power Button" and reads its events (struct input_event: 24 bytes on amd64).
+func watchPowerButton(press func(), logf func(string, ...any)) {
+	paths, _ := filepath.Glob("/sys/class/input/event*/device/name")
+	for _, p := range paths {
+		name, _ := os.ReadFile(p)
+		if strings.TrimSpace(string(name)) != "Power Button" {
+			continue
+		}
+		dev := "/dev/input/" + filepath.Base(filepath.Dir(filepath.Dir(p)))
+		f, err := os.Open(dev)
+		if err != nil {
+			logf("power button %s: %v", dev, err)
+			continue
+		}
+		go func() {
+			defer f.Close()
+			var ev [24]byte
+			for {
+				if _, err := io.ReadFull(f, ev[:]); err != nil {
+					logf("power button %s: %v", dev, err)
+					return
+				}
+				typ, code := binary.NativeEndian.Uint16(ev[16:]), binary.NativeEndian.Uint16(ev[18:])
+				if typ == evKey && code == keyPower && binary.NativeEndian.Uint32(ev[20:]) == 1 {
+					logf("power button pressed: shutting down")
+					press()
+				}
+			}
+		}()
+		return
+	}
+	logf("no ACPI power button: QMP system_powerdown will not reach the guest (use quit)")
+}
+
+// From linux/input-event-codes.h.
+const (
+	evKey    = 1
+	keyPower = 116
+)
