@@ -264,13 +264,15 @@ func (g *Guest) bootUp() error {
 	g.winrm = netip.MustParseAddrPort(ln.Addr().String())
 	g.startBootDrivers(b)
 	g.mu.Unlock()
-	go func() {
-		defer close(b.serveDone)
-		_ = b.srv.Serve(&hangListener{Listener: ln, hung: b.hung})
-	}()
+	var serveLn net.Listener = ln
 	if g.cfg.HangPoolBytes > 0 {
+		serveLn = &hangListener{Listener: ln, hung: b.hung}
 		go g.watchPool(b)
 	}
+	go func() {
+		defer close(b.serveDone)
+		_ = b.srv.Serve(serveLn)
+	}()
 	g.logf("booted (boot %d, WinRM %s, netio %s, test signing %v)", b.n, ln.Addr(), files.netio, b.testSigning)
 	return nil
 }
