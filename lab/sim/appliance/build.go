@@ -89,6 +89,8 @@ func Build(ctx context.Context, o Options) (Boot, error) {
 	b := Boot{Kernel: k.Vmlinuz, Initrd: initrd, KernelVersion: k.Version,
 		Append: Params{Target: osEntry.Name, Seed: o.Seed, Noise: !o.NoNoise, HangPoolMB: o.HangPoolMB}.Append()}
 	if _, err := os.Stat(initrd); err == nil {
+		now := time.Now()
+		_ = os.Chtimes(initrd, now, now) // recently used: pruned last
 		fmt.Fprintf(log, "appliance %s: initramfs cached in %s\n", osEntry.Name, initrd)
 		return b, nil
 	}
@@ -103,7 +105,36 @@ func Build(ctx context.Context, o Options) (Boot, error) {
 	if st, err := os.Stat(initrd); err == nil {
 		fmt.Fprintf(log, "appliance %s: %s (%.1f MB) in %.1fs\n", osEntry.Name, initrd, float64(st.Size())/1e6, time.Since(start).Seconds())
 	}
+	pruneAppliances(filepath.Dir(dir), keepAppliances, log)
 	return b, nil
+}
+
+// keepAppliances is how many built initramfs images the cache keeps (about 22 MB each): every
+// rebuilt wfplab makes new ones.
+const keepAppliances = 8
+
+// pruneAppliances removes all but the keep most recently built or used appliance folders.
+func pruneAppliances(root string, keep int, log io.Writer) {
+	ents, err := os.ReadDir(root)
+	if err != nil {
+		return
+	}
+	type built struct {
+		path string
+		at   time.Time
+	}
+	var all []built
+	for _, e := range ents {
+		if st, err := os.Stat(filepath.Join(root, e.Name(), "initrd.gz")); err == nil && e.IsDir() {
+			all = append(all, built{filepath.Join(root, e.Name()), st.ModTime()})
+		}
+	}
+	sort.Slice(all, func(i, j int) bool { return all[i].at.After(all[j].at) })
+	for _, a := range all[min(keep, len(all)):] {
+		if err := os.RemoveAll(a.path); err == nil {
+			fmt.Fprintf(log, "appliance: removed the old %s from the cache\n", a.path)
+		}
+	}
 }
 
 // initrdFormat changes whenever the initramfs layout changes, so cached ones are rebuilt.

@@ -228,11 +228,6 @@ func TestBuildInitramfsAndCache(t *testing.T) {
 	if err != nil || b3.Initrd == b.Initrd {
 		t.Fatalf("a changed binary did not give a new initramfs: %v, %s", err, b3.Initrd)
 	}
-	o.Target = "no-such-os"
-	if _, err := Build(context.Background(), o); err == nil || !strings.Contains(err.Error(), "no-such-os") {
-		t.Fatalf("unknown target: %v", err)
-	}
-
 	inst, err := Install(b, filepath.Join(dir, "out"))
 	if err != nil {
 		t.Fatal(err)
@@ -243,4 +238,24 @@ func TestBuildInitramfsAndCache(t *testing.T) {
 	if data, _ := os.ReadFile(inst.Initrd); !bytes.Equal(data, gz) {
 		t.Fatal("installed initrd differs from the cached one")
 	}
+	// The cache keeps the newest keepAppliances builds.
+	for i := 0; i < keepAppliances+2; i++ {
+		if err := os.WriteFile(exe, append(exeData, 1, byte(i)), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := Build(context.Background(), o); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if ents, _ := os.ReadDir(filepath.Join(cache, "appliance")); len(ents) != keepAppliances {
+		t.Fatalf("the cache holds %d appliances, want %d", len(ents), keepAppliances)
+	}
+	if _, err := os.Stat(b.Initrd); err == nil {
+		t.Fatal("the oldest build is still in the cache")
+	}
+	o.Target = "no-such-os"
+	if _, err := Build(context.Background(), o); err == nil || !strings.Contains(err.Error(), "no-such-os") {
+		t.Fatalf("unknown target: %v", err)
+	}
+
 }
