@@ -8,6 +8,8 @@ import (
 	"os"
 
 	"github.com/spf13/cobra"
+
+	"github.com/wfplab/wfplab/lab/sim/appliance"
 )
 
 // Exit codes: 0 every expectation met, 1 an expectation not met, 2 an error.
@@ -29,6 +31,9 @@ func (e *exitError) Unwrap() error { return e.err }
 func withExit(code int, err error) error { return &exitError{code: code, err: err} }
 
 func main() {
+	if appliance.Booted() { // /init of a `wfplab sim appliance` VM; never returns
+		appliance.Init()
+	}
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
 

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"os"
 	"os/signal"
 	"syscall"
@@ -8,6 +9,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/wfplab/wfplab/lab/sim"
+	"github.com/wfplab/wfplab/lab/sim/appliance"
 )
 
 func newSimCmd() *cobra.Command {
@@ -18,6 +20,7 @@ func newSimCmd() *cobra.Command {
 	var target, listen string
 	var seed int64
 	var quiet bool
+	var hangPoolMB uint64
 	serve := &cobra.Command{
 		Use:   "serve",
 		Short: "Run one simulated guest in the foreground until interrupted",
@@ -31,6 +34,7 @@ It prints the WinRM URL and the traffic addresses, then serves until Ctrl-C.`,
 			cfg := sim.DefaultConfig()
 			cfg.Seed = seed
 			cfg.Noise = !quiet
+			cfg.HangPoolBytes = hangPoolMB << 20
 			if err := sim.Serve(ctx, target, listen, cfg, cmd.OutOrStdout()); err != nil {
 				return withExit(exitFailure, err)
 			}
@@ -41,6 +45,51 @@ It prints the WinRM URL and the traffic addresses, then serves until Ctrl-C.`,
 	serve.Flags().StringVar(&listen, "listen", "127.0.0.1:5985", "WinRM listen address (loopback only; port 0 picks one)")
 	serve.Flags().Int64Var(&seed, "seed", 1, "seed for the kernel model's noise")
 	serve.Flags().BoolVar(&quiet, "no-noise", false, "turn the pool's background noise off")
-	simCmd.AddCommand(serve)
+	serve.Flags().Uint64Var(&hangPoolMB, "hang-pool-mb", 0, "stop answering (WinRM and sampler) once nonpaged pool passes this many MiB, as Windows does when the leak exhausts pool (0: never)")
+	simCmd.AddCommand(serve, newSimApplianceCmd())
 	return simCmd
+}
+
+func newSimApplianceCmd() *cobra.Command {
+	var o appliance.Options
+	var out string
+	cmd := &cobra.Command{
+		Use:   "appliance",
+		Short: "Build a bootable micro-VM (kernel + initramfs) of a simulated guest",
+		Long: `Appliance builds a simulated Windows guest that boots in a real VM: Debian's kernel
+(the current linux-image-amd64 package, fetched with apt-get download, or --kernel) and an
+initramfs whose /init is this wfplab binary, running the simulated guest on the VM's NIC
+(WinRM 5985, stream tcp 5001, control udp 5002; user vagrant, password vagrant). Both are
+cached under the user's cache folder and rebuilt when the wfplab binary changes. It writes
+DIR/vmlinuz and DIR/initrd.gz and prints the QEMU command line to boot them.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			o.Log = cmd.ErrOrStderr()
+			b, err := appliance.Build(cmd.Context(), o)
+			if err == nil {
+				b, err = appliance.Install(b, out)
+			}
+			if err != nil {
+				return withExit(exitFailure, err)
+			}
+			w := cmd.OutOrStdout()
+			fmt.Fprintf(w, "kernel  %s (%s)\ninitrd  %s\nappend  %s\n\n", b.Kernel, b.KernelVersion, b.Initrd, b.Append)
+			fmt.Fprintf(w, "boot it (TCG; a blank raw state disk keeps what Windows keeps across reboots):\n")
+			fmt.Fprintf(w, "  qemu-img create -f raw state.img 64M\n")
+			fmt.Fprintf(w, "  qemu-system-x86_64 -accel tcg -m 512 -smp 1 -nographic -kernel %s -initrd %s \\\n", b.Kernel, b.Initrd)
+			fmt.Fprintf(w, "    -append %q \\\n", b.Append)
+			fmt.Fprintf(w, "    -netdev user,id=n0,hostfwd=tcp:127.0.0.1:5985-:5985,hostfwd=tcp:127.0.0.1:5001-:5001,hostfwd=udp:127.0.0.1:5002-:5002 \\\n")
+			fmt.Fprintf(w, "    -device virtio-net-pci,netdev=n0 -drive file=state.img,format=raw,if=virtio\n")
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&o.Target, "target", "win7-x64", "catalog OS of the guest")
+	cmd.Flags().StringVar(&out, "out", "", "folder to write vmlinuz and initrd.gz to (required)")
+	cmd.Flags().StringVar(&o.KernelPath, "kernel", "", "a linux-image .deb or its unpacked tree (default: fetch the current Debian package with apt-get)")
+	cmd.Flags().StringVar(&o.CacheDir, "cache-dir", "", "cache folder (default: the user's cache folder/wfplab)")
+	cmd.Flags().Int64Var(&o.Seed, "seed", 1, "seed for the kernel model's noise")
+	cmd.Flags().BoolVar(&o.NoNoise, "no-noise", false, "turn the pool's background noise off")
+	cmd.Flags().Uint64Var(&o.HangPoolMB, "hang-pool-mb", 0, "stop answering once nonpaged pool passes this many MiB (0: never)")
+	_ = cmd.MarkFlagRequired("out")
+	return cmd
 }

@@ -92,6 +92,12 @@ func (g *Machine) sample(ctx context.Context, b *boot, p *cmdexe.Process, interv
 			return 0
 		case <-b.down:
 			return 0
+		case <-b.hung: // a hung guest samples nothing more
+			select {
+			case <-ctx.Done():
+			case <-b.down:
+			}
+			return 0
 		case <-t.C:
 		}
 		line, tags := g.sampleLine(b, seq, prev)

@@ -39,6 +39,25 @@ type Config struct {
 	// ExtraNICs are network adapters beyond the first (which WinRM reaches): getmac lists
 	// them and netsh configures them. None by default; the appliance passes its eth1 and eth2.
 	ExtraNICs []NIC
+
+	// HangPoolBytes, when set, makes the guest stop answering once its nonpaged pool passes
+	// it, as Windows does when the leak exhausts pool: WinRM holds every request (new and
+	// open connections alike) and samplers stop, until the next boot. 0: never.
+	HangPoolBytes uint64
+
+	// The fields below serve `wfplab sim appliance` (package appliance), where the guest runs
+	// alone inside a VM as its /init. Leave them zero on a host.
+
+	// InVM lets ListenHost and the WinRM address be any address (e.g. 0.0.0.0, the VM's NIC).
+	InVM bool
+	// TrafficPorts fixes the traffic sockets' ports; 0 picks ephemeral ones.
+	TrafficPorts kernel.Ports
+	// PowerCycle, when set, replaces the in-process power cycle: after `shutdown` the guest
+	// goes down and then PowerCycle(reboot) is called instead of booting again in-process.
+	PowerCycle func(reboot bool)
+	// StateChanged, when set, is called after every WinRM command ends: the persistent state
+	// (SaveState) may have changed.
+	StateChanged func()
 }
 
 // DefaultConfig is the model's default configuration: noise on, 3 s reboots.
@@ -66,13 +85,13 @@ func (c Config) withDefaults() Config {
 	return c
 }
 
-// listenAddr parses ListenHost and insists on loopback.
+// listenAddr parses ListenHost and insists on loopback (outside a VM).
 func (c Config) listenAddr() (netip.Addr, error) {
 	a, err := netip.ParseAddr(strings.Trim(c.ListenHost, "[]"))
 	if err != nil {
 		return netip.Addr{}, fmt.Errorf("sim: listen host %q is not an IP address: use 127.0.0.1 or ::1", c.ListenHost)
 	}
-	if !a.IsLoopback() {
+	if !a.IsLoopback() && !c.InVM {
 		return netip.Addr{}, fmt.Errorf("sim: listen host %s is not a loopback address: the simulated guests listen on loopback only", a)
 	}
 	return a.Unmap(), nil

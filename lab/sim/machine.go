@@ -79,6 +79,7 @@ type boot struct {
 	ln          net.Listener
 	serveDone   chan struct{}
 	down        chan struct{} // closed when the boot ends
+	hung        chan struct{} // closed when the pool passed Config.HangPoolBytes
 
 	// guarded by Guest.mu
 	driverOwner string          // lower-case name of the kernel service whose image is loaded
@@ -184,7 +185,7 @@ func (g *Machine) Start(addr netip.AddrPort) error {
 		return fmt.Errorf("sim: guest %s already started", g.name)
 	}
 	if addr.IsValid() {
-		if !addr.Addr().IsLoopback() {
+		if !addr.Addr().IsLoopback() && !g.cfg.InVM {
 			g.mu.Unlock()
 			return fmt.Errorf("sim: guest %s: WinRM address %s is not loopback", g.name, addr)
 		}
@@ -192,6 +193,7 @@ func (g *Machine) Start(addr netip.AddrPort) error {
 	} else {
 		g.winrm = netip.AddrPortFrom(g.host, 0)
 	}
+	g.ports = g.cfg.TrafficPorts
 	g.mu.Unlock()
 	return g.bootUp()
 }
@@ -224,7 +226,7 @@ func (g *Machine) bootUp() error {
 	b := &boot{
 		n: g.boots, wall: now.UTC().Add(-offset), mono: now, offset: offset,
 		testSigning: g.bcdTestSigning, files: g.files,
-		serveDone: make(chan struct{}), down: make(chan struct{}), started: map[string]bool{},
+		serveDone: make(chan struct{}), down: make(chan struct{}), hung: make(chan struct{}), started: map[string]bool{},
 	}
 	ports, winrm, files := g.ports, g.winrm, g.files
 	g.mu.Unlock()
@@ -239,7 +241,11 @@ func (g *Machine) bootUp() error {
 		Arch: g.os.Arch, OSVersion: g.os.Version, Patched: !netio.leaks,
 		Seed: g.seed ^ int64(b.n), Noise: g.cfg.Noise, Params: g.cfg.Model,
 	})
-	b.net, err = retryListen(func() (*kernel.NetStack, error) { return kernel.Listen(b.kern, g.host, ports) })
+	listen := kernel.Listen
+	if g.cfg.InVM {
+		listen = kernel.ListenVM
+	}
+	b.net, err = retryListen(func() (*kernel.NetStack, error) { return listen(b.kern, g.host, ports) })
 	if err != nil {
 		b.kern.Close()
 		return g.bootFailed(fmt.Errorf("sim: guest %s boot %d: %w", g.name, b.n, err))
@@ -272,9 +278,14 @@ func (g *Machine) bootUp() error {
 	g.winrm = netip.MustParseAddrPort(ln.Addr().String())
 	g.startBootDrivers(b)
 	g.mu.Unlock()
+	var serveLn net.Listener = ln
+	if g.cfg.HangPoolBytes > 0 {
+		serveLn = &hangListener{Listener: ln, hung: b.hung}
+		go g.watchPool(b)
+	}
 	go func() {
 		defer close(b.serveDone)
-		_ = b.srv.Serve(ln)
+		_ = b.srv.Serve(serveLn)
 	}()
 	g.syncForwarder(b)
 	g.logf("booted (boot %d, WinRM %s, netio %s, test signing %v)", b.n, ln.Addr(), files.netio, b.testSigning)
@@ -391,6 +402,10 @@ func (g *Machine) powerCycle(reboot bool) {
 		return
 	}
 	g.goDown()
+	if g.cfg.PowerCycle != nil {
+		g.cfg.PowerCycle(reboot)
+		return
+	}
 	if !reboot {
 		g.logf("powered off")
 		return
@@ -441,7 +456,11 @@ func (g *Machine) Close(ctx context.Context) error {
 
 // run is the guest's WinRM host for one boot: every command is a `cmd /c LINE`.
 func (g *Machine) run(ctx context.Context, b *boot, c wsman.Command) int {
-	return g.interp(b).Run(ctx, c.Line, c.Stdin, c.Stdout, c.Stderr)
+	code := g.interp(b).Run(ctx, c.Line, c.Stdin, c.Stdout, c.Stderr)
+	if g.cfg.StateChanged != nil {
+		g.cfg.StateChanged()
+	}
+	return code
 }
 
 func (g *Machine) interp(b *boot) *cmdexe.Interp {

@@ -240,3 +240,41 @@ func (m *MemFS) mkdirAllLocked(p string) {
 		p = parent
 	}
 }
+
+// MemEntry is one file or folder of a MemFS, as saved to a simulated machine's state disk.
+type MemEntry struct {
+	Key  string // lower-case absolute path
+	Name string // the name as created
+	Dir  bool
+	Data []byte
+}
+
+// Entries lists every file and folder, sorted by key; the data is copied.
+func (m *MemFS) Entries() []MemEntry {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	out := make([]MemEntry, 0, len(m.nodes))
+	for k, n := range m.nodes {
+		out = append(out, MemEntry{Key: k, Name: n.name, Dir: n.dir, Data: append([]byte(nil), n.data...)})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Key < out[j].Key })
+	return out
+}
+
+// Load replaces the content with entries (from Entries), keeping the protection and the size
+// limit. It fails, changing nothing, when the data exceeds the limit.
+func (m *MemFS) Load(entries []MemEntry) error {
+	nodes := map[string]*memNode{`c:\`: {name: `C:\`, dir: true}}
+	var used int64
+	for _, e := range entries {
+		nodes[key(e.Key)] = &memNode{name: e.Name, dir: e.Dir, data: append([]byte(nil), e.Data...)}
+		used += int64(len(e.Data))
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if used > m.limit {
+		return ErrDiskFull
+	}
+	m.nodes, m.used = nodes, used
+	return nil
+}

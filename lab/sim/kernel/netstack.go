@@ -53,6 +53,11 @@ func Listen(k *Kernel, host netip.Addr, ports Ports) (*NetStack, error) {
 	if !host.IsLoopback() {
 		return nil, fmt.Errorf("traffic sockets: %s is not a loopback address; the simulated guest listens on loopback only", host)
 	}
+	return ListenVM(k, host, ports)
+}
+
+// ListenVM is Listen on any address: only for a guest alone inside a VM (wfplab sim appliance).
+func ListenVM(k *Kernel, host netip.Addr, ports Ports) (*NetStack, error) {
 	n := &NetStack{k: k, conns: map[*net.TCPConn]struct{}{}}
 	var err error
 	n.tcp, err = net.ListenTCP("tcp", net.TCPAddrFromAddrPort(netip.AddrPortFrom(host, ports.Stream)))
