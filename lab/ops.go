@@ -157,7 +157,8 @@ func (g *Session) EnsureTestSigning(ctx context.Context) (rebooted bool, err err
 }
 
 // InstallDriver creates the service (1073 = exists is fine), writes StreamPort, ControlPort
-// and ForwardPrefix from Target.Traffic under DriverParamsKey, and starts it (1056 = running
+// (the guest's own, TrafficAddrs.DriverPorts) and ForwardPrefix from Target.Traffic under
+// DriverParamsKey, and starts it (1056 = running
 // is fine). 577 becomes an error that says to enable test signing and reboot.
 func (g *Session) InstallDriver(ctx context.Context) error {
 	tr := g.target.Traffic
@@ -165,13 +166,14 @@ func (g *Session) InstallDriver(ctx context.Context) error {
 		return g.errorf("install driver: the target's traffic addresses are incomplete (stream %v, control %v, forward prefix %v); the provider must set all three",
 			tr.Stream, tr.Control, tr.ForwardPrefix)
 	}
+	stream, control := tr.DriverPorts()
 	return g.withShell(ctx, func(sh *shell) error {
 		if _, err := sh.must(ctx, cmdCreateService, 0, exitServiceExists); err != nil {
 			return err
 		}
 		for _, line := range []string{
-			fmt.Sprintf(fmtRegDword, regStreamPort, tr.Stream.Port()),
-			fmt.Sprintf(fmtRegDword, regControlPort, tr.Control.Port()),
+			fmt.Sprintf(fmtRegDword, regStreamPort, stream),
+			fmt.Sprintf(fmtRegDword, regControlPort, control),
 			fmt.Sprintf(fmtRegSz, regForwardPrefix, tr.ForwardPrefix.Masked()),
 		} {
 			if _, err := sh.must(ctx, line); err != nil {

@@ -30,6 +30,7 @@ type runFlags struct {
 	seed     int64
 	seedSet  bool
 	quiet    bool
+	keepVMs  bool
 }
 
 func newRunCmd() *cobra.Command {
@@ -51,6 +52,7 @@ Exit status: 0 every expectation met, 1 an expectation not met, 2 an error.`,
 	cmd.Flags().StringVar(&f.out, "out", "results", "folder that receives the run's folder")
 	cmd.Flags().Int64Var(&f.seed, "seed", 0, "seed for the simulated guests' random parts (default: random, printed)")
 	cmd.Flags().BoolVar(&f.quiet, "quiet", false, "no live progress")
+	cmd.Flags().BoolVar(&f.keepVMs, "keep-vms", false, "keep the VMs' disk overlays in the run folder (qemu provider)")
 	return cmd
 }
 
@@ -127,12 +129,13 @@ func runScenario(ctx context.Context, f runFlags, stdout, stderr io.Writer) erro
 	fmt.Fprintf(stdout, "results: %s\n", dir)
 
 	var runErrs *multierror.Error
-	provider, kind, err := providerFor(sc, seed)
+	prog := newProgress(stderr, f.quiet)
+	defer prog.close()
+	reapStaleVMs(f.out, prog.logf)
+	provider, kind, err := providerFor(ctx, openArgs{sc: sc, seed: seed, runDir: dir, keepVMs: f.keepVMs, logf: prog.logf})
 	if err != nil {
 		return withExit(exitFailure, err)
 	}
-	prog := newProgress(stderr, f.quiet)
-	defer prog.close()
 	upCtx, cancelUp := context.WithTimeout(ctx, 10*time.Minute)
 	targets, err := provider.Up(upCtx)
 	cancelUp()
@@ -147,6 +150,7 @@ func runScenario(ctx context.Context, f runFlags, stdout, stderr io.Writer) erro
 		}
 	}()
 
+	recordVMFiles(store, provider, targets)
 	runTargets, guests, err := wireTargets(sc, kind, provider, targets, prog.logf)
 	if err != nil {
 		runErrs = multierror.Append(runErrs, err)

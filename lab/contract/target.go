@@ -48,6 +48,10 @@ type TrafficAddrs struct {
 	ForwardPrefix netip.Prefix
 	// Control is the guest's UDP address for single-NBL traffic, blocked at inbound transport.
 	Control netip.AddrPort
+	// GuestStreamPort and GuestControlPort are the ports inside the guest when a hypervisor
+	// forwards Stream and Control to them from other ports (QEMU's user-mode network); the
+	// driver blocks these. 0: the same as Stream's and Control's.
+	GuestStreamPort, GuestControlPort uint16
 	// ForwardIn and ForwardOut, when a provider gives the guest two routed links (the qemu
 	// provider's NICs 2 and 3), are those links: Prepare gives the guest its address on each
 	// and turns IP forwarding on, and fragment-forward traffic goes in as Ethernet frames.
@@ -97,4 +101,17 @@ type Evidence struct {
 // of what the guest showed first. Providers without a hypervisor (static hosts) have none.
 type Recoverer interface {
 	Recover(ctx context.Context, target string) (Evidence, error)
+}
+
+// DriverPorts are the stream and control ports as the guest sees them: what its driver
+// blocks.
+func (t TrafficAddrs) DriverPorts() (stream, control uint16) {
+	stream, control = t.Stream.Port(), t.Control.Port()
+	if t.GuestStreamPort != 0 {
+		stream = t.GuestStreamPort
+	}
+	if t.GuestControlPort != 0 {
+		control = t.GuestControlPort
+	}
+	return stream, control
 }

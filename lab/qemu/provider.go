@@ -152,8 +152,10 @@ func target(v *vm) (contract.Target, error) {
 		Endpoint: contract.Endpoint{Host: lo.String(), Port: v.ports.Host.WinRM},
 		Creds:    v.m.Creds,
 		Traffic: contract.TrafficAddrs{
-			Stream:  netip.AddrPortFrom(lo, uint16(v.ports.Host.Stream)),
-			Control: netip.AddrPortFrom(lo, uint16(v.ports.Host.Control)),
+			Stream:           netip.AddrPortFrom(lo, uint16(v.ports.Host.Stream)),
+			Control:          netip.AddrPortFrom(lo, uint16(v.ports.Host.Control)),
+			GuestStreamPort:  uint16(v.m.GuestPorts.Stream),
+			GuestControlPort: uint16(v.m.GuestPorts.Control),
 		},
 	}
 	if l := v.ports.Links; l != nil {

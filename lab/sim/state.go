@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/gob"
 	"fmt"
+	"net/netip"
 	"sort"
 	"strings"
 
@@ -29,6 +30,14 @@ type savedState struct {
 	Pending     *savedVersions
 	HotfixDone  bool
 	Certs       []savedCert
+	NICs        []savedNIC // what netsh set, which Windows keeps across a reboot
+}
+
+// savedNIC is one adapter's configuration, found again by its MAC address.
+type savedNIC struct {
+	MAC        string
+	Addr       string // netip.Prefix text; "" while DHCP
+	Forwarding bool
 }
 
 type savedCert struct {
@@ -92,6 +101,13 @@ func (g *Machine) SaveState() ([]byte, error) {
 		s.Pending = &p
 	}
 	s.HotfixDone = g.hotfixDone
+	for _, n := range g.nics {
+		sn := savedNIC{MAC: n.MAC.String(), Forwarding: n.Forwarding}
+		if n.Addr.IsValid() {
+			sn.Addr = n.Addr.String()
+		}
+		s.NICs = append(s.NICs, sn)
+	}
 	for store, certs := range g.stores {
 		for thumb, name := range certs {
 			s.Certs = append(s.Certs, savedCert{store, thumb, name})
@@ -156,6 +172,17 @@ func (g *Machine) LoadState(data []byte) error {
 		g.pendingFiles = &p
 	}
 	g.hotfixDone = s.HotfixDone
+	for _, sn := range s.NICs {
+		for _, n := range g.nics {
+			if n.MAC.String() != sn.MAC {
+				continue // an adapter the VM no longer has keeps nothing
+			}
+			n.Forwarding = sn.Forwarding
+			if a, err := netip.ParsePrefix(sn.Addr); err == nil {
+				n.Addr = a
+			}
+		}
+	}
 	g.stores = map[string]map[[20]byte]string{}
 	for _, c := range s.Certs {
 		if g.stores[c.Store] == nil {

@@ -19,7 +19,11 @@ import (
 // state, loads it into a fresh guest (as the appliance does from its state disk after a real
 // reboot) and checks it all came back, with what waited for the reboot in force.
 func TestStateSurvivesSaveAndLoad(t *testing.T) {
-	tg := startGuest(t, "win7-x64", testConfig())
+	cfg := testConfig()
+	cfg.ExtraNICs = []NIC{{MAC: net.HardwareAddr{0x52, 0x54, 0x00, 0x77, 0, 2}}}
+	tg := startGuest(t, "win7-x64", cfg)
+	tg.must(`netsh interface ipv4 set address name="Local Area Connection 2" static 198.51.100.1 255.255.255.0`)
+	tg.must(`netsh interface ipv4 set interface "Local Area Connection 2" forwarding=enabled`)
 	tg.must(`mkdir C:\wfplab`)
 	tg.must(`echo kept > C:\wfplab\t.txt`)
 	tg.must(`reg add HKLM\SOFTWARE\wfplab /v Kept /t REG_DWORD /d 7 /f`)
@@ -39,7 +43,7 @@ func TestStateSurvivesSaveAndLoad(t *testing.T) {
 	}
 
 	o, _ := contract.LookupOS("win7-x64")
-	g2, err := NewMachine(MachineSpec{Name: "win7-x64", OS: o}, testConfig())
+	g2, err := NewMachine(MachineSpec{Name: "win7-x64", OS: o}, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -57,6 +61,9 @@ func TestStateSurvivesSaveAndLoad(t *testing.T) {
 			t.Error(err)
 		}
 	})
+	if n := g2.NICs()[1]; n.Addr.String() != "198.51.100.1/24" || !n.Forwarding {
+		t.Errorf("NIC 2 after load: %+v; want its address and forwarding kept", n)
+	}
 	if a := tg2.must(`type C:\wfplab\t.txt`); a.out != "kept \r\n" {
 		t.Fatalf("file after load: %q", a.out)
 	}

@@ -1,0 +1,173 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io/fs"
+	"maps"
+	"net"
+	"net/netip"
+	"os"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/wfplab/wfplab/lab"
+	"github.com/wfplab/wfplab/lab/contract"
+	"github.com/wfplab/wfplab/lab/sim"
+	"github.com/wfplab/wfplab/scenarios"
+)
+
+// providerKind is what the CLI knows of one kind of provider: how to open it from a
+// scenario, where its KB979223 packages come from when the scenario names no folder, and
+// how often a rebooting guest is probed. This table is the one place that knows the kinds;
+// lab and bench never ask.
+type providerKind struct {
+	open func(ctx context.Context, a openArgs) (contract.Provider, error)
+	// hotfix is the packages' source when lab.hotfix_dir is not set; nil or nil FS: none.
+	hotfix func(sc *scenarios.Scenario) fs.FS
+	// rebootPoll is the wait between probes of a rebooting guest; 0: lab's default.
+	rebootPoll time.Duration
+	// check finds, offline, what would stop a run of this kind (preflight); nil: nothing.
+	check func(sc *scenarios.Scenario) error
+}
+
+// openArgs is what opening a provider may need besides the scenario.
+type openArgs struct {
+	sc      *scenarios.Scenario
+	seed    int64
+	runDir  string // results/<run-id>
+	keepVMs bool
+	logf    func(format string, args ...any)
+}
+
+var providerKinds = map[string]providerKind{
+	// Simulated guests reboot in well under a second: probe them often.
+	scenarios.ProviderSim:    {open: openSim, hotfix: simHotfixes, rebootPoll: 250 * time.Millisecond},
+	scenarios.ProviderStatic: {open: openStatic, check: checkStatic},
+	// Appliances and Windows images alike: the appliance packages are the simulator's.
+	scenarios.ProviderQEMU: {open: openQEMU, check: checkQEMU, hotfix: applianceHotfixes, rebootPoll: time.Second},
+}
+
+// providerFor opens the provider the scenario names.
+func providerFor(ctx context.Context, a openArgs) (contract.Provider, providerKind, error) {
+	kind, ok := providerKinds[a.sc.Provider.Kind]
+	if !ok {
+		return nil, providerKind{}, fmt.Errorf("%s: provider %q is not available yet (use %s)", a.sc.Source, a.sc.Provider.Kind, availableProviders())
+	}
+	p, err := kind.open(ctx, a)
+	return p, kind, err
+}
+
+func availableProviders() string {
+	names := slices.Sorted(maps.Keys(providerKinds))
+	return strings.Join(names, " or ")
+}
+
+func openSim(_ context.Context, a openArgs) (contract.Provider, error) {
+	sc, seed := a.sc, a.seed
+	specs := make([]sim.MachineSpec, 0, len(sc.Targets))
+	for _, t := range sc.Targets {
+		entry, err := contract.LookupOS(t.OS)
+		if err != nil {
+			return nil, fmt.Errorf("%s: target %s: %w", sc.Source, t.Name, err)
+		}
+		specs = append(specs, sim.MachineSpec{Name: t.Name, OS: entry})
+	}
+	cfg := sim.DefaultConfig()
+	cfg.Seed = seed
+	cfg.Noise = sc.Provider.SimNoise
+	if sc.Provider.SimRebootDown > 0 {
+		cfg.RebootDown = sc.Provider.SimRebootDown
+	}
+	if pw := os.Getenv(sim.PasswordEnv); pw != "" {
+		cfg.Password = pw
+	}
+	return sim.NewProvider(specs, cfg), nil
+}
+
+func openStatic(_ context.Context, a openArgs) (contract.Provider, error) {
+	sc := a.sc
+	var sts []lab.StaticTarget
+	for _, t := range sc.Targets {
+		st, err := staticTarget(t)
+		if err != nil {
+			return nil, fmt.Errorf("%s: target %s: %w", sc.Source, t.Name, err)
+		}
+		sts = append(sts, st)
+	}
+	return lab.NewStatic(sts...), nil
+}
+
+// hotfixPackages is where the KB979223 MSU files come from: the scenario's hotfix folder,
+// or the provider's own packages (the simulator's) when it has some.
+func hotfixPackages(sc *scenarios.Scenario, kind providerKind) fs.FS {
+	if sc.Lab.HotfixDir != "" {
+		return os.DirFS(sc.Lab.HotfixDir)
+	}
+	if kind.hotfix != nil {
+		return kind.hotfix(sc)
+	}
+	return nil
+}
+
+// staticTarget turns a scenario's static target into the lab's form. The user name comes
+// from UserEnv (default WFPLAB_USER, then "vagrant"); the password never leaves its source.
+func staticTarget(t scenarios.TargetSpec) (lab.StaticTarget, error) {
+	userEnv := t.UserEnv
+	if userEnv == "" {
+		userEnv = scenarios.DefaultUserEnv
+	}
+	user := os.Getenv(userEnv)
+	if user == "" {
+		user = "vagrant"
+	}
+	passEnv := t.PasswordEnv
+	if passEnv == "" && t.PasswordFile == "" {
+		passEnv = scenarios.DefaultPasswordEnv
+	}
+	host, err := netipAddr(t.Host)
+	if err != nil {
+		return lab.StaticTarget{}, err
+	}
+	return lab.StaticTarget{
+		Name:         t.Name,
+		OS:           t.OS,
+		Endpoint:     contract.Endpoint{Host: t.Host, Port: t.Port, HTTPS: t.HTTPS, Insecure: t.Insecure},
+		User:         user,
+		PasswordEnv:  passEnv,
+		PasswordFile: t.PasswordFile,
+		Traffic: contract.TrafficAddrs{
+			Stream:        netip.AddrPortFrom(host, uint16(t.StreamPort)),
+			Forward:       t.ForwardDest,
+			ForwardPrefix: t.ForwardPrefix,
+			Control:       netip.AddrPortFrom(host, uint16(t.ControlPort)),
+		},
+	}, nil
+}
+
+// netipAddr resolves a static target's host to the address traffic is sent to.
+func netipAddr(host string) (netip.Addr, error) {
+	if a, err := netip.ParseAddr(host); err == nil {
+		return a, nil
+	}
+	addrs, err := net.LookupHost(host)
+	if err != nil || len(addrs) == 0 {
+		return netip.Addr{}, fmt.Errorf("host %q does not resolve: %v", host, err)
+	}
+	return netip.ParseAddr(addrs[0])
+}
+
+// simHotfixes are the simulator's own KB979223 packages, which only its wusa accepts.
+func simHotfixes(*scenarios.Scenario) fs.FS { return sim.HotfixPackages() }
+
+// applianceHotfixes are the simulator's packages when every target is an appliance;
+// Windows images need the real ones from lab.hotfix_dir.
+func applianceHotfixes(sc *scenarios.Scenario) fs.FS {
+	for _, t := range sc.Targets {
+		if !t.Appliance {
+			return nil
+		}
+	}
+	return sim.HotfixPackages()
+}
