@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Every test wfplab has, on a fresh machine with only Go: installs the guest toolchain
-# (mingw-w64, osslsigncode) when missing, builds the guest tools, checks formatting, vet and
-# staticcheck, runs every Go test, and runs the default scenario on the simulated guests end
-# to end. Prints how many tests passed, failed and skipped, and why each skip happened.
+# (mingw-w64, osslsigncode) and QEMU when missing, builds the guest tools, fetches Debian's
+# kernel for the VM tests, checks formatting, vet and staticcheck, runs every Go test, then
+# the default scenario on simulated guests and the appliance scenario on real QEMU VMs,
+# end to end. Prints how many tests passed, failed and skipped, and why each skip happened.
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -13,6 +14,19 @@ echo "== guest toolchain"
 
 echo "== build guest tools"
 make -C guest
+
+echo "== QEMU, Debian's kernel and an appliance for the VM tests"
+./lab/qemu/install-deps.sh
+appliance=$(mktemp -d)
+out=$(mktemp -d)
+log=$(mktemp)
+trap 'rm -rf "$appliance" "$out" "$log"' EXIT
+# Fetches Debian's kernel package once (cached in the user's cache folder) and builds an
+# appliance from this wfplab; the lab/qemu tests boot both.
+go run ./cmd/wfplab sim appliance --target win7-x64 --out "$appliance" >/dev/null
+kernel=$(ls -t "${XDG_CACHE_HOME:-$HOME/.cache}"/wfplab/kernel/*/vmlinuz-* | head -n 1)
+export WFPLAB_QEMU_KERNEL="$kernel" WFPLAB_QEMU_MODULES="$(dirname "$kernel")"
+export WFPLAB_QEMU_APPLIANCE_KERNEL="$appliance/vmlinuz" WFPLAB_QEMU_APPLIANCE_INITRD="$appliance/initrd.gz"
 
 echo "== gofmt"
 unformatted=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))
@@ -25,8 +39,6 @@ echo "== staticcheck"
 go run honnef.co/go/tools/cmd/staticcheck@v0.8.2 ./...
 
 echo "== go test"
-log=$(mktemp)
-trap 'rm -f "$log"' EXIT
 status=0
 go test -race -timeout 20m -v ./... >"$log" 2>&1 || status=$?
 grep -E '^(ok|FAIL|\?|panic:)' "$log" || true
@@ -45,6 +57,7 @@ echo "go test: $passed passed, $failed failed, $skipped skipped"
 [ "$status" -eq 0 ] || exit "$status"
 
 echo "== wfplab run (default scenario, simulated guests)"
-out=$(mktemp -d)
-trap 'rm -f "$log"; rm -rf "$out"' EXIT
 go run ./cmd/wfplab run --out "$out" --seed 1
+
+echo "== wfplab run (two simulated guests booted in real QEMU VMs, TCG)"
+go run ./cmd/wfplab run --scenario scenarios/examples/qemu-appliances.yaml --out "$out" --seed 1 --quiet

@@ -61,6 +61,10 @@ func netguestInitrd(t *testing.T, modulesDir string) string {
 		"drivers/virtio/virtio_pci.ko", "net/core/failover.ko", "drivers/net/net_failover.ko", "drivers/net/virtio_net.ko"} {
 		data, err := os.ReadFile(filepath.Join(modulesDir, "kernel", rel))
 		if err != nil {
+			// The appliance's kernel cache keeps the modules it needs side by side.
+			data, err = os.ReadFile(filepath.Join(modulesDir, filepath.Base(rel)))
+		}
+		if err != nil {
 			t.Skipf("SKIP: the kernel's modules are not next to it (%v); set WFPLAB_QEMU_MODULES to lib/modules/<version>", err)
 		}
 		entries = append(entries, cpioEntry{name: filepath.Base(rel), mode: 0o100644, data: data})
