@@ -24,10 +24,10 @@ const maxFileBytes = 1 << 20
 // The keys each mapping accepts, in the order the canonical form writes them.
 var (
 	topKeys      = []string{"name", "description", "provider", "targets", "lab", "phases", "timing", "profiles", "verdict", "expect"}
-	providerKeys = []string{"kind", "reboot_down", "noise", "dir", "memory_budget_mb", "boot_timeout", "appliance_kernel", "appliance_hang_mb"}
+	providerKeys = []string{"kind", "reboot_down", "noise", "dir", "memory_budget_mb", "boot_timeout", "appliance_kernel"}
 	targetKeys   = []string{"name", "os", "host", "port", "https", "insecure", "user_env", "password_env", "password_file",
 		"stream_port", "control_port", "forward_dest", "forward_prefix",
-		"image", "appliance", "kernel", "initrd", "append", "memory_mb", "cpus", "accel", "winrm_port"}
+		"image", "appliance", "kernel", "initrd", "append", "memory_mb", "cpus", "accel", "winrm_port", "hang_pool_mb"}
 	credentialKeys   = []string{"user_env", "password_env", "password_file"}
 	staticTargetKeys = targetKeys[2:13]
 	qemuTargetKeys   = targetKeys[13:]
@@ -430,7 +430,7 @@ func (d *decoder) providerSection(v *yaml.Node, p *ProviderSpec) {
 		return
 	}
 	kindOnly := map[string][]string{ProviderSim: {"reboot_down", "noise"}, ProviderVagrant: {"dir"},
-		ProviderQEMU: {"memory_budget_mb", "boot_timeout", "appliance_kernel", "appliance_hang_mb"}}
+		ProviderQEMU: {"memory_budget_mb", "boot_timeout", "appliance_kernel"}}
 	for kind, keys := range kindOnly {
 		for _, key := range keys {
 			if k := f.key[key]; k != nil && p.Kind != kind && slices.Contains(providerKinds, p.Kind) {
@@ -441,7 +441,6 @@ func (d *decoder) providerSection(v *yaml.Node, p *ProviderSpec) {
 	d.getInt(f, "memory_budget_mb", "a size in MiB", &p.QEMUMemoryBudgetMB)
 	d.getDuration(f, "boot_timeout", &p.QEMUBootTimeout)
 	d.getString(f, "appliance_kernel", &p.ApplianceKernel)
-	d.getInt(f, "appliance_hang_mb", "a size in MiB", &p.ApplianceHangMB)
 	d.getDuration(f, "reboot_down", &p.SimRebootDown)
 	d.getBool(f, "noise", &p.SimNoise)
 	if !d.getString(f, "dir", &p.VagrantDir) && p.Kind == ProviderVagrant && !f.has("dir") {
@@ -491,6 +490,7 @@ func (d *decoder) target(item *yaml.Node, path string) TargetSpec {
 		d.getInt(f, "cpus", "a number of CPUs", &t.CPUs)
 		d.getString(f, "accel", &t.Accel)
 		d.getInt(f, "winrm_port", "a port number (1-65535)", &t.WinRMPort)
+		d.getInt(f, "hang_pool_mb", "a size in MiB", &t.HangPoolMB)
 		return d.qemuDefaults(t, f.has("password_file"))
 	}
 	if d.provider != ProviderStatic && slices.Contains(providerKinds, d.provider) {

@@ -30,7 +30,6 @@ type (
 		MemoryBudgetMB  int    `yaml:"memory_budget_mb,omitempty"`
 		BootTimeout     string `yaml:"boot_timeout,omitempty"`
 		ApplianceKernel string `yaml:"appliance_kernel,omitempty"`
-		ApplianceHangMB int    `yaml:"appliance_hang_mb,omitempty"`
 	}
 	fileTarget struct {
 		Name          string `yaml:"name"`
@@ -55,6 +54,7 @@ type (
 		CPUs          int    `yaml:"cpus,omitempty"`
 		Accel         string `yaml:"accel,omitempty"`
 		WinRMPort     int    `yaml:"winrm_port,omitempty"`
+		HangPoolMB    int    `yaml:"hang_pool_mb,omitempty"`
 	}
 	fileLab struct {
 		Allow         []string `yaml:"allow,omitempty"`
@@ -114,14 +114,13 @@ func (s *Scenario) YAML() ([]byte, error) {
 			f.Provider.BootTimeout = s.Provider.QEMUBootTimeout.String()
 		}
 		f.Provider.ApplianceKernel = s.Provider.ApplianceKernel
-		f.Provider.ApplianceHangMB = s.Provider.ApplianceHangMB
 	}
 	for _, t := range s.Targets {
 		ft := fileTarget{Name: t.Name, OS: t.OS, Host: t.Host, Port: t.Port, HTTPS: t.HTTPS, Insecure: t.Insecure,
 			UserEnv: t.UserEnv, PasswordEnv: t.PasswordEnv, PasswordFile: t.PasswordFile,
 			StreamPort: t.StreamPort, ControlPort: t.ControlPort,
 			Image: t.Image, Appliance: t.Appliance, Kernel: t.Kernel, Initrd: t.Initrd, Append: t.Append,
-			MemoryMB: t.MemoryMB, CPUs: t.CPUs, Accel: t.Accel, WinRMPort: t.WinRMPort}
+			MemoryMB: t.MemoryMB, CPUs: t.CPUs, Accel: t.Accel, WinRMPort: t.WinRMPort, HangPoolMB: t.HangPoolMB}
 		if t.ForwardDest.IsValid() {
 			ft.ForwardDest = t.ForwardDest.String()
 		}

@@ -32,13 +32,11 @@ type ProviderSpec struct {
 	// Vagrant: the folder holding the Vagrantfile.
 	VagrantDir string
 	// QEMU: memory all VMs may take at once (0: half of what the host has available),
-	// how long a VM may take to answer WinRM, the kernel folder appliances boot ("": the
-	// Debian package, fetched and cached), and a pool limit past which simulated
-	// appliances stop answering (0: never; for testing hang detection).
+	// how long a VM may take to answer WinRM, and the kernel appliances boot ("": the
+	// Debian package, fetched and cached).
 	QEMUMemoryBudgetMB int
 	QEMUBootTimeout    time.Duration
 	ApplianceKernel    string
-	ApplianceHangMB    int
 	// Static: hosts are on each Target.
 }
 
@@ -70,6 +68,9 @@ type TargetSpec struct {
 	CPUs      int
 	Accel     string // auto, kvm or tcg
 	WinRMPort int    // the guest's WinRM port (5985; 80 for WinRM 1.1)
+	// HangPoolMB makes an appliance stop answering once its simulated nonpaged pool passes
+	// it, as Windows does when the leak exhausts pool (0: never): to test hang handling.
+	HangPoolMB int
 }
 
 // Lab holds run-wide settings.

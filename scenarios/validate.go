@@ -150,6 +150,10 @@ func (s *Scenario) validateQEMU(el *errorList, path string, t TargetSpec) {
 		el.field(path+".appliance", "an appliance brings its own kernel and initrd; leave image, kernel, initrd and append out")
 	case t.Initrd != "" && t.Kernel == "":
 		el.field(path+".initrd", "needs kernel")
+	case t.HangPoolMB != 0 && !t.Appliance:
+		el.field(path+".hang_pool_mb", "only an appliance (a simulated guest) can be told to hang")
+	case t.HangPoolMB < 0:
+		el.field(path+".hang_pool_mb", "must be a size in MiB, got %d", t.HangPoolMB)
 	}
 	if t.MemoryMB < 64 || t.MemoryMB > 1<<20 {
 		el.field(path+".memory_mb", "must be between 64 and 1048576 MiB, got %d", t.MemoryMB)

@@ -38,7 +38,7 @@ func openQEMU(ctx context.Context, a openArgs) (contract.Provider, error) {
 		}
 		if t.Appliance {
 			boot, err := buildAppliance(ctx, applianceRequest{target: t.OS, kernelDir: sc.Provider.ApplianceKernel,
-				seed: a.seed, hangPoolMB: sc.Provider.ApplianceHangMB, logf: a.logf})
+				seed: a.seed, hangPoolMB: t.HangPoolMB, logf: a.logf})
 			if err != nil {
 				errs = multierror.Append(errs, fmt.Errorf("%s: target %s: building its appliance: %w", sc.Source, t.Name, err))
 				continue
@@ -53,6 +53,8 @@ func openQEMU(ctx context.Context, a openArgs) (contract.Provider, error) {
 				continue
 			}
 			m.Creds = creds
+			// Vista and 7 drive an e1000 and an IDE disk out of the box; virtio needs drivers.
+			m.NICModel, m.DiskInterface = "e1000", "ide"
 		}
 		machines = append(machines, m)
 	}
