@@ -551,19 +551,18 @@ func (d *decoder) qemuDefaults(t TargetSpec, hasFile bool) TargetSpec {
 	if t.Appliance {
 		return t
 	}
-	if t.UserEnv == "" {
-		t.UserEnv = DefaultUserEnv
-	}
-	if t.PasswordEnv == "" && !hasFile {
-		t.PasswordEnv = DefaultPasswordEnv
-	}
-	return t
+	return credentialDefaults(t, hasFile)
 }
 
 func (d *decoder) targetDefaults(t TargetSpec, hasFile bool) TargetSpec {
 	if d.provider != ProviderStatic {
 		return t
 	}
+	return credentialDefaults(t, hasFile)
+}
+
+// credentialDefaults names the default variables for a real guest's user and password.
+func credentialDefaults(t TargetSpec, hasFile bool) TargetSpec {
 	if t.UserEnv == "" {
 		t.UserEnv = DefaultUserEnv
 	}
