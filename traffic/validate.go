@@ -59,7 +59,20 @@ func (s Spec) Validate() error {
 func (s Spec) parts() ([]part, error) {
 	var errs []error
 	bad := func(format string, a ...any) { errs = append(errs, fmt.Errorf("traffic: "+format, a...)) }
+	s.checkFields(bad)
+	weights := s.weights(bad)
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
+	}
+	parts := s.split(weights, bad)
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
+	}
+	return parts, nil
+}
 
+// checkFields checks each of the Spec's own fields.
+func (s Spec) checkFields(bad func(string, ...any)) {
 	if !isBasic(s.Profile) && s.Profile != Mix {
 		bad("Spec.Profile %q is unknown: use one of %v or %q", s.Profile, Profiles, Mix)
 	}
@@ -95,7 +108,10 @@ func (s Spec) parts() ([]part, error) {
 	if s.PayloadBytes < 0 {
 		bad("Spec.PayloadBytes = %d is negative", s.PayloadBytes)
 	}
+}
 
+// weights are the profiles a run sends and their shares: one profile, or a mix's.
+func (s Spec) weights(bad func(string, ...any)) map[Profile]float64 {
 	var weights map[Profile]float64
 	switch {
 	case s.Profile == Mix:
@@ -121,10 +137,12 @@ func (s Spec) parts() ([]part, error) {
 	default:
 		weights = map[Profile]float64{s.Profile: 1}
 	}
-	if len(errs) > 0 {
-		return nil, errors.Join(errs...)
-	}
+	return weights
+}
 
+// split divides the rate and the packet budget among the profiles, in a stable order,
+// and checks each profile's payload.
+func (s Spec) split(weights map[Profile]float64, bad func(string, ...any)) []part {
 	burst := orDefault(s.BurstSegments, DefaultBurstSegments)
 	conns := orDefault(s.Conns, DefaultConns)
 	var total float64
@@ -171,10 +189,7 @@ func (s Spec) parts() ([]part, error) {
 		}
 		parts = append(parts, pt)
 	}
-	if len(errs) > 0 {
-		return nil, errors.Join(errs...)
-	}
-	return parts, nil
+	return parts
 }
 
 // destination is where a part's traffic goes, and the Target field that holds it.
