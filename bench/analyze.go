@@ -41,13 +41,16 @@ type Analysis struct {
 	Cells []CellKey
 	// TopTags is how many growing tags to list (0: DefaultTopTags).
 	TopTags int
+	// Window is a profile window's planned length: one that ended sooner was cut short and
+	// is INCOMPLETE. 0: only windows that never ended are.
+	Window time.Duration
 }
 
 // AnalysisFor takes the verdict rule, settle time, cells and expectations from a
 // scenario. Expectations follow scenarios.Scenario.Expected: an empty field matches
 // every value and the last matching expectation wins.
 func AnalysisFor(sc *scenarios.Scenario) Analysis {
-	a := Analysis{Rule: sc.Verdict, Settle: sc.Timing.Settle, TopTags: DefaultTopTags}
+	a := Analysis{Rule: sc.Verdict, Settle: sc.Timing.Settle, TopTags: DefaultTopTags, Window: sc.Timing.Window}
 	a.Expect = func(target, phase, profile string) Verdict {
 		v, _ := sc.Expected(target, phase, profile)
 		return Verdict(v)
@@ -98,7 +101,9 @@ func Analyze(st *Store, a Analysis) ([]CellResult, error) {
 	for _, k := range order {
 		w, ran := byKey[k]
 		if !ran {
-			results = append(results, a.finish(noDataResult(k, "no data: this window never ran (see the target's events for why)")))
+			r := noDataResult(k, "this window never ran (see the target's events for why)")
+			r.Verdict = Incomplete
+			results = append(results, a.finish(r))
 			continue
 		}
 		td, ok := data[k.Target]
@@ -153,12 +158,13 @@ func noDataResult(k CellKey, note string) CellResult {
 		Verdict: Inconclusive, Note: note}
 }
 
-// finish sets the expectation and whether it is met (a cell with no expectation is met).
+// finish sets the expectation and whether it is met (a cell with no expectation is met; an
+// incomplete one meets none).
 func (a Analysis) finish(r CellResult) CellResult {
 	if a.Expect != nil {
 		r.Expected = a.Expect(r.Target, r.Phase, r.Profile)
 	}
-	r.Met = r.Expected == "" || r.Verdict == r.Expected
+	r.Met = r.Expected == "" || r.Verdict != Incomplete && r.Verdict == r.Expected
 	return r
 }
 
@@ -266,6 +272,13 @@ func (td *targetData) analyzeWindow(w Window, a Analysis) CellResult {
 	if !(r.PacketsPerSec > 0) {
 		// Without traffic the window tested nothing, whatever the pool did.
 		verdict, why = Inconclusive, "no traffic was sent in this window (see the target's events)"
+	}
+	if ran := w.End.Sub(w.Start); open || (a.Window > 0 && ran < a.Window-a.Window/100) {
+		// Part of a window proves nothing either way: the estimate stays for the reader.
+		verdict, why = Incomplete, "" // an open window's note says so already
+		if !open {
+			why = fmt.Sprintf("the window ran %s of its %s (interrupted, guest hung or sampler ended)", ran.Round(100*time.Millisecond), a.Window)
+		}
 	}
 	r.Verdict = verdict
 	if why != "" {

@@ -9,6 +9,10 @@ const (
 	Leak         Verdict = "LEAK"
 	Clean        Verdict = "CLEAN"
 	Inconclusive Verdict = "INCONCLUSIVE"
+	// Incomplete is a cell whose window did not run to its end (the run was interrupted,
+	// the guest hung, the sampler ended) or never ran: part of a window proves nothing
+	// either way, so it gets no verdict, and it neither meets nor fails an expectation.
+	Incomplete Verdict = "INCOMPLETE"
 )
 
 // RunInfo describes a run.

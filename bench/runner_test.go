@@ -512,7 +512,7 @@ func TestRunnerCollectsEveryFailureAndKeepsData(t *testing.T) {
 	// Nothing measured: every cell says so and misses its expectation.
 	for _, ph := range []string{"before", "after"} {
 		r := byCell[CellKey{"no-login", ph, "stream-burst"}]
-		if r.Verdict != Inconclusive || r.Met || !strings.Contains(r.Note, "never ran") {
+		if r.Verdict != Incomplete || r.Met || !strings.Contains(r.Note, "never ran") {
 			t.Errorf("no-login/%s: %+v", ph, r)
 		}
 	}
@@ -525,7 +525,7 @@ func TestRunnerCollectsEveryFailureAndKeepsData(t *testing.T) {
 			t.Errorf("%s/before/single-nbl: %s (%s)", target, r.Verdict, r.Note)
 		}
 	}
-	if r := byCell[CellKey{"no-hotfix", "after", "stream-burst"}]; r.Met || r.Verdict != Inconclusive {
+	if r := byCell[CellKey{"no-hotfix", "after", "stream-burst"}]; r.Met || r.Verdict != Incomplete {
 		t.Errorf("no-hotfix/after: %+v", r)
 	}
 	if r := byCell[CellKey{"healthy", "after", "stream-burst"}]; r.Verdict != Clean || !r.Met {

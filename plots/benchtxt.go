@@ -6,6 +6,8 @@ import (
 	"strconv"
 	"strings"
 	"unicode"
+
+	"github.com/wfplab/wfplab/bench"
 )
 
 // benchName is the benchmark every line belongs to; sub-name keys say which cell.
@@ -59,7 +61,8 @@ func renderBench(rd *runData) []byte {
 // benchLine is one cell's result line; cells without a finite estimate have none.
 func benchLine(c *cell) (string, bool) {
 	r := c.Result
-	if r == nil || !finite(r.Leak.Slope) || r.Leak.N < 1 {
+	// An incomplete window's estimate would read as a measurement next to complete ones.
+	if r == nil || r.Verdict == bench.Incomplete || !finite(r.Leak.Slope) || r.Leak.N < 1 {
 		return "", false
 	}
 	name := fmt.Sprintf("%s/target=%s/phase=%s/profile=%s", benchName, nameValue(c.Target), nameValue(c.Phase), nameValue(c.Profile))

@@ -39,6 +39,8 @@ type counts struct {
 	Met      int // expectations met
 	Failed   int // expectations with a result that did not meet them
 	Missing  int // expectations without a result
+	// Incomplete counts expectations whose window did not run to its end: no verdict.
+	Incomplete int
 }
 
 type targetData struct {
@@ -84,6 +86,8 @@ func (c *cell) Status() string {
 		return "none"
 	case c.Result == nil:
 		return "missing"
+	case c.Result.Verdict == bench.Incomplete:
+		return "incomplete"
 	case c.Met:
 		return "met"
 	default:
@@ -492,6 +496,9 @@ func (rd *runData) count() {
 		case "missing":
 			n.Expected++
 			n.Missing++
+		case "incomplete":
+			n.Expected++
+			n.Incomplete++
 		}
 	}
 	rd.counts = n
@@ -525,6 +532,9 @@ func (rd *runData) noteGaps() {
 		notes = append(notes, "1 expected cell has no result; it counts as not met.")
 	} else if n > 1 {
 		notes = append(notes, fmt.Sprintf("%d expected cells have no result; they count as not met.", n))
+	}
+	if n := rd.counts.Incomplete; n > 0 {
+		notes = append(notes, fmt.Sprintf("%d expected cells are INCOMPLETE: their windows did not run to the end, so they have no verdict and count as not met.", n))
 	}
 	if rd.scenarioErr != "" {
 		notes = append(notes, rd.scenarioErr)

@@ -116,6 +116,8 @@ func metText(c *cell) string {
 		return "NO"
 	case "missing":
 		return "no result"
+	case "incomplete":
+		return "incomplete"
 	}
 	return dash
 }
@@ -160,6 +162,9 @@ func (rd *runData) headline() string {
 	}
 	if n.Missing > 0 {
 		parts = append(parts, fmt.Sprintf("%d without a result", n.Missing))
+	}
+	if n.Incomplete > 0 {
+		parts = append(parts, fmt.Sprintf("%d incomplete", n.Incomplete))
 	}
 	if len(parts) > 0 {
 		s += " (" + strings.Join(parts, ", ") + ")"

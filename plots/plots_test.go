@@ -925,3 +925,44 @@ func TestReportLinksKeptFiles(t *testing.T) {
 		t.Error("report.html links a file outside the run folder")
 	}
 }
+
+// An INCOMPLETE cell (its window cut short) is never a failure: junit skips it, bench.txt
+// leaves it out, and the summary counts it as incomplete.
+func TestIncompleteCellIsSkippedNotFailed(t *testing.T) {
+	src := synthRun(synthOptions{targets: testTargets})
+	found := false
+	for i, r := range src.results {
+		if r.Target == "win7-x64" && r.Phase == "before" && r.Profile == "stream-burst" {
+			src.results[i].Verdict, src.results[i].Met = bench.Incomplete, false
+			src.results[i].Note = "the window ran 3s of its 12s (interrupted, guest hung or sampler ended)"
+			found = true
+		}
+	}
+	if !found {
+		t.Fatal("no win7-x64/before/stream-burst result to make incomplete")
+	}
+	files, _ := writeRun(t, src)
+	js := readJUnit(t, files.JUnit)
+	if js.Failures != 0 {
+		t.Errorf("junit has %d failures; an incomplete cell is not one", js.Failures)
+	}
+	skipped := ""
+	for _, s := range js.Suites {
+		for _, c := range s.Cases {
+			if c.Classname == "win7-x64" && c.Name == "before/stream-burst" && c.Skipped != nil {
+				skipped = c.Skipped.Message
+			}
+		}
+	}
+	if !strings.Contains(skipped, "INCOMPLETE") || !strings.Contains(skipped, "ran 3s of its 12s") {
+		t.Errorf("the incomplete cell is not skipped with its reason: %q", skipped)
+	}
+	benchTxt, _ := os.ReadFile(files.Bench)
+	if strings.Contains(string(benchTxt), "target=win7-x64/phase=before/profile=stream-burst") {
+		t.Error("bench.txt has a line for an incomplete window")
+	}
+	summary, _ := os.ReadFile(files.Summary)
+	if !strings.Contains(string(summary), "1 incomplete") {
+		t.Errorf("summary does not count the incomplete cell:\n%s", summary)
+	}
+}

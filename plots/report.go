@@ -188,7 +188,7 @@ func htmlRowOf(c *cell, first bool) htmlRow {
 		row.VerdictClass = "v-leak"
 	case c.Result.Verdict == bench.Clean:
 		row.VerdictClass = "v-clean"
-	case c.Result.Verdict == bench.Inconclusive:
+	case c.Result.Verdict == bench.Inconclusive, c.Result.Verdict == bench.Incomplete:
 		row.VerdictClass = "v-inc"
 	}
 	switch c.Status() {
@@ -196,7 +196,7 @@ func htmlRowOf(c *cell, first bool) htmlRow {
 		row.MetClass = "met-ok"
 	case "failed":
 		row.MetClass = "met-bad"
-	case "missing":
+	case "missing", "incomplete":
 		row.MetClass = "met-missing"
 	}
 	return row

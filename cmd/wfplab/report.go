@@ -26,6 +26,8 @@ func printVerdicts(w io.Writer, results []bench.CellResult) (met, expected int) 
 			if r.Met {
 				met++
 				mark = "ok"
+			} else if r.Verdict == bench.Incomplete {
+				mark = "incomplete"
 			} else {
 				mark = "NOT MET"
 			}
