@@ -44,6 +44,9 @@ type Analysis struct {
 	// Window is a profile window's planned length: one that ended sooner was cut short and
 	// is INCOMPLETE. 0: only windows that never ended are.
 	Window time.Duration
+	// Profiles are the scenario's traffic profiles by name: what each window asked for, so
+	// a verdict can be checked against its evidence. Empty: no such check.
+	Profiles map[string]scenarios.Profile
 }
 
 // AnalysisFor takes the verdict rule, settle time, cells and expectations from a
@@ -54,6 +57,10 @@ func AnalysisFor(sc *scenarios.Scenario) Analysis {
 	a.Expect = func(target, phase, profile string) Verdict {
 		v, _ := sc.Expected(target, phase, profile)
 		return Verdict(v)
+	}
+	a.Profiles = map[string]scenarios.Profile{}
+	for _, p := range sc.Profiles {
+		a.Profiles[p.Name] = p
 	}
 	for _, c := range sc.Cells() {
 		a.Cells = append(a.Cells, CellKey{c.Target.Name, c.Phase.Name, c.Profile.Name})
@@ -246,17 +253,20 @@ func (td *targetData) analyzeWindow(w Window, a Analysis) CellResult {
 	}
 	x := make([]float64, len(pts))
 	y := make([]float64, len(pts))
-	var chains float64
+	var chains, blocked float64
 	for i, p := range pts {
 		x[i] = float64(p.GuestUS-pts[0].GuestUS) / 1e6
 		y[i] = float64(p.NPBytes) - float64(pts[0].NPBytes)
 		if i > 0 {
 			chains += float64(counterDelta(pts[i-1].MultiChain, p.MultiChain))
+			blocked += float64(counterDelta(pts[i-1].Blocked, p.Blocked))
 		}
 	}
 	r.Leak.N = len(pts)
+	blockedPerSec := math.NaN()
 	if len(pts) >= 2 && x[len(x)-1] > 0 {
 		r.ChainsPerSec = chains / x[len(x)-1]
+		blockedPerSec = blocked / x[len(x)-1]
 	}
 	est, err := SlopeCI(x, y, confidenceOf(a.Rule))
 	if err != nil && len(pts) >= MinSamples {
@@ -272,6 +282,13 @@ func (td *targetData) analyzeWindow(w Window, a Analysis) CellResult {
 	if !(r.PacketsPerSec > 0) {
 		// Without traffic the window tested nothing, whatever the pool did.
 		verdict, why = Inconclusive, "no traffic was sent in this window (see the target's events)"
+	} else if p, ok := a.Profiles[w.Profile]; ok {
+		if missing := lacksEvidence(p, r.PacketsPerSec, r.ChainsPerSec, blockedPerSec); missing != "" && (verdict == Leak || verdict == Clean) {
+			verdict, why = Inconclusive, missing
+		}
+		if p.Rate > 0 && r.PacketsPerSec < 0.9*p.Rate {
+			notes = append(notes, fmt.Sprintf("traffic achieved %.0f of the %.0f packets/s asked (%.0f%%)", r.PacketsPerSec, p.Rate, 100*r.PacketsPerSec/p.Rate))
+		}
 	}
 	if ran := w.End.Sub(w.Start); open || (a.Window > 0 && ran < a.Window-a.Window/100) {
 		// Part of a window proves nothing either way: the estimate stays for the reader.
@@ -412,4 +429,35 @@ func tagGrowth(first, last map[string]contract.TagUsage, top int) []TagGrowth {
 		out = out[:top]
 	}
 	return out
+}
+
+// evidenceShare is the least share of the chains the traffic should have made that the
+// driver must have blocked for a LEAK or CLEAN to stand: below it, the window did not test
+// what its profile is for (driver not running, traffic not reaching the layer).
+const evidenceShare = 0.5
+
+// lacksEvidence says why a window's verdict would rest on nothing, or "": a multi-NBL
+// profile needs blocked multi-NBL chains at the rate its traffic makes them (one per burst
+// at the stream layer, one per datagram on the forward path), single-nbl blocked chains at
+// its datagram rate.
+func lacksEvidence(p scenarios.Profile, packetsPerSec, multiPerSec, blockedPerSec float64) string {
+	want := packetsPerSec
+	switch p.Kind {
+	case scenarios.KindStreamBurst:
+		if p.BurstSegments > 0 {
+			want = packetsPerSec / float64(p.BurstSegments)
+		}
+	case scenarios.KindFragmentForward, scenarios.KindSingleNBL:
+	default:
+		return ""
+	}
+	switch {
+	case math.IsNaN(blockedPerSec):
+		return "no evidence: too few samples to count the chains the driver blocked"
+	case blockedPerSec < evidenceShare*want:
+		return fmt.Sprintf("no evidence: the driver blocked %.0f chains/s where the traffic should make about %.0f (driver not running, or traffic not reaching its layer?)", blockedPerSec, want)
+	case p.Kind != scenarios.KindSingleNBL && multiPerSec < evidenceShare*want:
+		return fmt.Sprintf("no evidence: %.0f multi-NBL chains/s reached the driver where the traffic should make about %.0f", multiPerSec, want)
+	}
+	return ""
 }

@@ -54,7 +54,7 @@ func storeWindow(t *testing.T, s *Store, target, phase, profile string, start ti
 		leaked := leakBps * x
 		smp := contract.Sample{Seq: uint64(i), TimeUS: guestUS0 + uint64(i)*100_000,
 			NPBytes:     uint64(50e6 + leaked + rng.NormFloat64()*500),
-			Driver:      contract.Driver{State: "running", Layers: map[contract.Layer]contract.LayerCounters{contract.LayerStream: {MultiChain: uint64(chainsPS * x)}}},
+			Driver:      contract.Driver{State: "running", Layers: map[contract.Layer]contract.LayerCounters{contract.LayerStream: {MultiChain: uint64(chainsPS * x), Blocked: uint64(chainsPS * x)}}},
 			ChangedTags: map[string]contract.TagUsage{"Nnbl": {Bytes: 1000 + uint64(leaked)}, "Irp ": {Bytes: 100 + uint64(i)}, "Ntf ": {Bytes: 50}},
 		}
 		must(t, s.RecordSample(target, phase, start.Add(time.Duration(i)*100*time.Millisecond), smp))
@@ -265,5 +265,31 @@ func TestCutShortWindowIsIncomplete(t *testing.T) {
 		if c.want == Incomplete && !strings.Contains(r.Note, "ran 20s of its 30s") {
 			t.Errorf("note %q does not say how much of the window ran", r.Note)
 		}
+	}
+}
+
+// A CLEAN needs evidence: a fragment-forward window in which the driver blocked no chains
+// (driver absent, traffic not reaching the layer) tested nothing and is INCONCLUSIVE, with
+// the reason; the same window with chains blocked at the traffic's rate is CLEAN. A window
+// that got less traffic than it asked for says so.
+func TestVerdictNeedsBlockedChains(t *testing.T) {
+	s, _ := newStore(t)
+	rng := rand.New(rand.NewSource(3))
+	storeWindow(t, s, "nothing-blocked", "after", "fragment-forward", t0, 20, 0, 1e9, 0, rng)
+	storeWindow(t, s, "blocked", "after", "fragment-forward", t0, 20, 0, 1e9, 1500, rng)
+	a := Analysis{Rule: scenarios.VerdictRule{ThresholdBps: 4096, Confidence: 0.95}, Settle: time.Second,
+		Profiles: map[string]scenarios.Profile{"fragment-forward": {Name: "fragment-forward", Kind: scenarios.KindFragmentForward, Rate: 2000, PayloadBytes: 4000}}}
+	results, err := Analyze(s, a)
+	must(t, err)
+	got := resultMap(results)
+	if r := got[CellKey{"nothing-blocked", "after", "fragment-forward"}]; r.Verdict != Inconclusive || !strings.Contains(r.Note, "no evidence: the driver blocked 0 chains/s") {
+		t.Errorf("window with nothing blocked: %s (%s); want INCONCLUSIVE with the reason", r.Verdict, r.Note)
+	}
+	r := got[CellKey{"blocked", "after", "fragment-forward"}]
+	if r.Verdict != Clean {
+		t.Errorf("window with chains blocked: %s (%s); want CLEAN", r.Verdict, r.Note)
+	}
+	if !strings.Contains(r.Note, "traffic achieved 1500 of the 2000 packets/s asked (75%)") {
+		t.Errorf("an under-delivered window is not flagged: %q", r.Note)
 	}
 }

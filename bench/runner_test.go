@@ -46,6 +46,7 @@ type trafficRun struct {
 const (
 	fakeLeakBps   = 2e6   // what an unpatched guest leaks under multi-NBL traffic
 	fakeChainsPS  = 10000 // multi-NBL chains per second that traffic makes
+	fakeSinglesPS = 2000  // single-NBL chains per second (the single-nbl profile's rate)
 	fakeNoiseSD   = 2000  // bytes
 	fakeThreshold = 50000 // the scenario's threshold, B/s
 	stockNetio    = "6.1.7600.16385"
@@ -79,10 +80,14 @@ func (k *fakeKernel) reboot() {
 }
 
 // multiSeconds is how long multi-NBL traffic ran between boot and at; the caller holds mu.
-func (k *fakeKernel) multiSeconds(at time.Time) float64 {
+func (k *fakeKernel) multiSeconds(at time.Time) float64 { return k.secondsOf(at, multiNBL) }
+
+// secondsOf is how long traffic of the profiles that match ran between boot and at; the
+// caller holds mu.
+func (k *fakeKernel) secondsOf(at time.Time, match func(traffic.Profile) bool) float64 {
 	var d time.Duration
 	for _, r := range k.runs {
-		if !multiNBL(r.profile) {
+		if !match(r.profile) {
 			continue
 		}
 		from, to := r.from, r.to
@@ -108,10 +113,13 @@ func (k *fakeKernel) sample(seq uint64, at time.Time) contract.Sample {
 		leaked = fakeLeakBps * secs
 	}
 	chains := uint64(fakeChainsPS * secs)
+	// Single-NBL datagrams are blocked one chain each at the transport layer.
+	singles := uint64(fakeSinglesPS * k.secondsOf(at, func(p traffic.Profile) bool { return p == traffic.SingleNBL }))
 	s := contract.Sample{Seq: seq, TimeUS: uint64(at.Sub(k.boot) / time.Microsecond),
 		NPBytes: uint64(k.base + leaked + k.rng.NormFloat64()*fakeNoiseSD),
 		Driver: contract.Driver{State: "running", Layers: map[contract.Layer]contract.LayerCounters{
-			contract.LayerStream: {MultiChain: chains, Blocked: chains}}},
+			contract.LayerStream:    {MultiChain: chains, Blocked: chains},
+			contract.LayerTransport: {Blocked: singles}}},
 		ChangedTags: map[string]contract.TagUsage{"Nnbl": {Bytes: 4096 + uint64(leaked)}},
 	}
 	if seq == 0 {

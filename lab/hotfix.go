@@ -85,12 +85,20 @@ func (g *Session) InstallHotfix(ctx context.Context, msu []byte) (HotfixOutcome,
 	if err != nil {
 		return "", contract.Inventory{}, err
 	}
-	if inv.DrvService != "absent" && inv.DrvService != "running" {
+	// The phase after the hotfix measures through the driver: a driver that is gone would
+	// make every window there a CLEAN that tested nothing.
+	if inv.DrvService == "absent" {
+		return "", contract.Inventory{}, g.errorf("hotfix: after the reboot the driver service %s is absent, so nothing would be blocked or measured; install the driver again (Prepare) and rerun", DriverService)
+	}
+	if inv.DrvService != "running" {
 		if err := g.withShell(ctx, func(sh *shell) error { return g.startDriver(ctx, sh) }); err != nil {
 			return "", contract.Inventory{}, err
 		}
 		if inv, err = g.Inventory(ctx); err != nil {
 			return "", contract.Inventory{}, err
+		}
+		if inv.DrvService != "running" {
+			return "", contract.Inventory{}, g.errorf("hotfix: after the reboot the driver %s is %s, not running; look at the guest's system event log", DriverService, inv.DrvService)
 		}
 	}
 	if st := contract.NetioState(inv.Netio); st != contract.Patched {

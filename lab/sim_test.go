@@ -479,3 +479,18 @@ func TestSimSampler(t *testing.T) {
 		t.Fatalf("tag table %v, gaps %d", tags, tr.Gaps())
 	}
 }
+
+// A driver that is gone after the hotfix reboot would make the whole after phase a CLEAN
+// that tested nothing: the hotfix step fails instead, saying so.
+func TestSimHotfixRefusesAnAbsentDriver(t *testing.T) {
+	t.Parallel()
+	s := startSim(t, "win7-x86", nil)
+	ctx := context.Background()
+	if err := s.guest.InstallTools(ctx, toolsFor("x86", false)); err != nil {
+		t.Fatal(err)
+	}
+	_, _, err := s.guest.InstallHotfix(ctx, makeMSU(64<<10, 9))
+	if err == nil || !strings.Contains(err.Error(), "absent") || !strings.Contains(err.Error(), "win7-x86") {
+		t.Fatalf("hotfix with no driver installed: %v; want an error naming the target and the absent driver", err)
+	}
+}
