@@ -82,6 +82,17 @@ func (p *Pacer) Wait(ctx context.Context, n int) error {
 	return p.clock.SleepUntil(ctx, until)
 }
 
+// Refund gives back n tokens taken for packets that never left (a write the peer reset
+// before it went out), so a sender that must reconnect does not lose that share of the rate.
+func (p *Pacer) Refund(n int) {
+	if p.rate <= 0 || n <= 0 {
+		return
+	}
+	p.mu.Lock()
+	p.tokens = math.Min(p.capacity, p.tokens+float64(n))
+	p.mu.Unlock()
+}
+
 // Take waits until at least one whole token is there and takes as many as are, up to max.
 // The bucket is refilled at most once per pacerMinSleep: the caller drains what one refill
 // gave in batches of up to max, then sleeps out the rest of pacerMinSleep. Refilling on every

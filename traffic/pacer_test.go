@@ -277,3 +277,33 @@ func TestPacerTakeCatchesUpWhenSendsAreSlow(t *testing.T) {
 		}
 	}
 }
+
+// Tokens refunded for a burst that never left (the peer reset the connection) pay for the
+// next one: a sender that loses every other burst still sends the rate asked.
+func TestPacerRefundKeepsTheRateThroughLostBursts(t *testing.T) {
+	const rate, burst = 2000, 8
+	for _, refund := range []bool{false, true} {
+		clock := newFakeClock(epoch)
+		p := NewPacer(clock, rate, burst)
+		sent := 0
+		for i := 0; clock.Now().Before(epoch.Add(10 * time.Second)); i++ {
+			if err := p.Wait(context.Background(), burst); err != nil {
+				t.Fatal(err)
+			}
+			if i%2 == 1 { // reset: nothing left
+				if refund {
+					p.Refund(burst)
+				}
+				continue
+			}
+			sent += burst
+		}
+		perSec := float64(sent) / 10
+		if refund && math.Abs(perSec-rate) > rate/100 {
+			t.Errorf("with refunds: %.0f segments/s sent, want %d", perSec, rate)
+		}
+		if !refund && math.Abs(perSec-rate/2) > rate/100 {
+			t.Errorf("without refunds: %.0f segments/s sent, want half of %d (the test's premise)", perSec, rate)
+		}
+	}
+}

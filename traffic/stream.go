@@ -156,6 +156,9 @@ func (g *gen) streamConn(ctx, paceCtx context.Context, id int, pt part, dest net
 			e.resets = 1
 		}
 		g.rec.add(now, e) // the burst's segments stay spent: MaxPackets bounds attempts
+		// What never left goes back to the pacer: the reconnect sends it, so a guest that
+		// resets each connection after a blocked burst still gets the rate asked.
+		pacer.Refund(pt.burst - segments)
 		closeConn()
 		if !carried {
 			failures++
