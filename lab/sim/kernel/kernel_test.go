@@ -303,8 +303,10 @@ func TestChainLengths(t *testing.T) {
 }
 
 func TestNoiseIsSeededStationaryAndBalanced(t *testing.T) {
+	still := DefaultParams()
+	still.DriftSigma, still.JumpsPerMinute = -1, -1 // the stationary part alone
 	mk := func(seed int64) *Kernel {
-		k := New(Config{Arch: "x64", OSVersion: "6.1", Seed: seed, Noise: true})
+		k := New(Config{Arch: "x64", OSVersion: "6.1", Seed: seed, Noise: true, Params: still})
 		t.Cleanup(k.Close)
 		return k
 	}
@@ -348,6 +350,84 @@ func TestNoiseIsSeededStationaryAndBalanced(t *testing.T) {
 	d.Pool(17 * step)
 	if d.Pool(20*step).Bytes != e.Pool(20*step).Bytes {
 		t.Fatal("noise depends on when it is sampled")
+	}
+}
+
+// The drift is a random walk of DriftSigma per √s and the jumps come at their rate with
+// their mean size, both on the disturbance tag only, the same for a seed whenever sampled.
+func TestDriftAndJumpsFollowTheirParameters(t *testing.T) {
+	p := DefaultParams()
+	p.NoiseSigma = 1e-9 // leave the disturbance alone on the total (noise is zero only by default)
+	p.JumpsPerMinute = -1
+	const seeds, secs = 40, 300
+	var incr []float64
+	for seed := int64(1); seed <= seeds; seed++ {
+		k := New(Config{Arch: "x64", OSVersion: "6.1", Seed: seed, Noise: true, Params: p})
+		prev := float64(tag(k.Pool(0), p.DisturbTag).Bytes)
+		for s := 1; s <= secs; s++ {
+			cur := float64(tag(k.Pool(time.Duration(s)*time.Second), p.DisturbTag).Bytes)
+			incr = append(incr, cur-prev)
+			prev = cur
+		}
+		k.Close()
+	}
+	_, sd, lag1 := stats(incr)
+	if math.Abs(sd-p.DriftSigma) > 0.1*p.DriftSigma {
+		t.Errorf("drift over 1 s: std. deviation %.0f B, want about %.0f", sd, p.DriftSigma)
+	}
+	if math.Abs(lag1) > 0.1 {
+		t.Errorf("drift increments correlate: lag-1 %.2f, want about 0 (a random walk)", lag1)
+	}
+
+	// Jumps alone: count the seconds the tag moved in, over an hour per seed (two jumps in
+	// one second are rare at one a minute).
+	p = DefaultParams()
+	p.NoiseSigma, p.DriftSigma = 1e-9, -1
+	var jumps, up int
+	var size float64
+	for seed := int64(1); seed <= 20; seed++ {
+		k := New(Config{Arch: "x64", OSVersion: "6.1", Seed: seed, Noise: true, Params: p})
+		prev := float64(tag(k.Pool(0), p.DisturbTag).Bytes)
+		for i := 1; i <= 3600; i++ {
+			snap := k.Pool(time.Duration(i) * time.Second)
+			if other := tag(snap, "Irp ").Bytes; i == 1 && other != tag(k.Pool(0), "Irp ").Bytes {
+				t.Fatal("the disturbance moved another tag")
+			}
+			cur := float64(tag(snap, p.DisturbTag).Bytes)
+			if d := cur - prev; math.Abs(d) > 1 {
+				jumps++
+				size += math.Abs(d)
+				if d > 0 {
+					up++
+				}
+			}
+			prev = cur
+		}
+		k.Close()
+	}
+	if want := 20 * 60 * p.JumpsPerMinute; math.Abs(float64(jumps)-want) > 4*math.Sqrt(want) {
+		t.Errorf("%d jumps in 20 hours, want about %.0f", jumps, want)
+	}
+	if mean := size / float64(jumps); math.Abs(mean-p.JumpBytes) > 0.15*p.JumpBytes {
+		t.Errorf("mean jump %.0f B, want about %.0f", mean, p.JumpBytes)
+	}
+	if share := float64(up) / float64(jumps); share < 0.5 || share > 0.7 {
+		t.Errorf("%.0f%% of jumps allocate, want about 60%%", 100*share)
+	}
+
+	// On by default, a function of the seed and the step, whenever sampled; off with the noise.
+	a := New(Config{Arch: "x64", OSVersion: "6.1", Seed: 9, Noise: true})
+	b := New(Config{Arch: "x64", OSVersion: "6.1", Seed: 9, Noise: true})
+	q := New(Config{Arch: "x64", OSVersion: "6.1", Seed: 9})
+	defer a.Close()
+	defer b.Close()
+	defer q.Close()
+	b.Pool(time.Minute)
+	if x, y := tag(a.Pool(2*time.Minute), "MmCa").Bytes, tag(b.Pool(2*time.Minute), "MmCa").Bytes; x != y {
+		t.Errorf("the disturbance depends on when it is sampled: %d vs %d", x, y)
+	}
+	if q.Pool(time.Hour).Bytes != q.Pool(0).Bytes {
+		t.Error("without noise the pool moved")
 	}
 }
 

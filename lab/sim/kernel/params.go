@@ -15,6 +15,11 @@ import "time"
 //	NoisePhi           0.5               guess: AR(1) coefficient per NoiseStep
 //	NoiseStep          100 ms            the AR(1) time step and the in-flight estimator's period
 //	NoiseTags          "Irp ","File","Ntfx","TcpE"  guess: background tags the noise is spread over
+//	DriftSigma         2048 B/√s         guess: a random walk under the noise (real pool wanders by tens of
+//	                                     KiB over minutes when idle); its std. deviation after t is DriftSigma·√t
+//	JumpsPerMinute     1                 guess: how often a large allocation or free moves the pool at once
+//	JumpBytes          32768 B           guess: a jump's mean size (exponential); 60% of jumps allocate, 40% free
+//	DisturbTag         "MmCa"            guess: the tag that drift and jumps show on
 //	ChurnPerSecond     400 /s            guess: background allocations per second per noise tag
 //	InflightLatency    1 ms              guess: how long a receive buffer stays allocated
 //	InflightBufBytes   2048 B            guess: receive buffer size, tag "NDnd"
@@ -27,15 +32,20 @@ import "time"
 //	RecvBatch          16                UDP buffers read per system call (recvmmsg on Linux): a datagram,
 //	                                     or a UDP_GRO group of up to 64 of them
 type Params struct {
-	NBLBytesX86      uint64
-	NBLBytesX64      uint64
-	MSS              int
-	MTU              int
-	BaselineBytes    uint64 // 0: BaselineBytes(version, arch)
-	NoiseSigma       float64
-	NoisePhi         float64
-	NoiseStep        time.Duration
-	NoiseTags        []string
+	NBLBytesX86   uint64
+	NBLBytesX64   uint64
+	MSS           int
+	MTU           int
+	BaselineBytes uint64 // 0: BaselineBytes(version, arch)
+	NoiseSigma    float64
+	NoisePhi      float64
+	NoiseStep     time.Duration
+	NoiseTags     []string
+	// Drift and jumps come with the noise (Config.Noise); a negative value turns one off.
+	DriftSigma       float64
+	JumpsPerMinute   float64
+	JumpBytes        float64
+	DisturbTag       string
 	ChurnPerSecond   float64
 	InflightLatency  time.Duration
 	InflightBufBytes uint64
@@ -65,6 +75,10 @@ func DefaultParams() Params {
 		NoisePhi:         0.5,
 		NoiseStep:        100 * time.Millisecond,
 		NoiseTags:        []string{"Irp ", "File", "Ntfx", "TcpE"},
+		DriftSigma:       2048,
+		JumpsPerMinute:   1,
+		JumpBytes:        32768,
+		DisturbTag:       "MmCa",
 		ChurnPerSecond:   400,
 		InflightLatency:  time.Millisecond,
 		InflightBufBytes: 2048,
@@ -111,6 +125,12 @@ func (p Params) WithDefaults() Params {
 	if len(p.NoiseTags) == 0 {
 		p.NoiseTags = d.NoiseTags
 	}
+	setF(&p.DriftSigma, d.DriftSigma)
+	setF(&p.JumpsPerMinute, d.JumpsPerMinute)
+	setF(&p.JumpBytes, d.JumpBytes)
+	if p.DisturbTag == "" {
+		p.DisturbTag = d.DisturbTag
+	}
 	setF(&p.ChurnPerSecond, d.ChurnPerSecond)
 	setD(&p.InflightLatency, d.InflightLatency)
 	setU(&p.InflightBufBytes, d.InflightBufBytes)
@@ -128,6 +148,11 @@ func (p Params) WithDefaults() Params {
 		p.NoisePhi = d.NoisePhi
 	}
 	return p
+}
+
+// Disturbed reports whether drift or jumps are on.
+func (p Params) Disturbed() bool {
+	return p.DriftSigma > 0 || (p.JumpsPerMinute > 0 && p.JumpBytes > 0)
 }
 
 // NBLBytes is the size of one NBL allocation for an OS architecture ("x86" or "x64").

@@ -66,6 +66,43 @@ type poolState struct {
 	churn   float64
 	bufSize uint64
 	lastAt  time.Duration
+	dist    disturbance
+}
+
+// disturbance is the slow part of background pool movement: a random walk and occasional
+// jumps, on one tag. Like the noise it is a function of the seed and the step alone; the
+// sums are kept as Pool's time only moves forward.
+type disturbance struct {
+	tag      int     // index of the tag it shows on, or -1 when off
+	walkSD   float64 // random-walk std. deviation per step
+	jumpP    float64 // probability of a jump in one step
+	jumpMean float64
+	step     int64 // last step summed
+	walk     float64
+	jumps    float64
+}
+
+// Series numbers of the disturbance's random draws, apart from the noise tags' 0, 1, ...
+const (
+	seriesWalk = 1 << 20
+	seriesJump = seriesWalk + 1
+	seriesSize = seriesWalk + 2
+)
+
+// at returns walk + jumps as of step, summing the steps since the last call.
+func (d *disturbance) at(seed uint64, step int64) float64 {
+	for ; d.step < step; d.step++ {
+		k := uint64(d.step + 1)
+		d.walk += d.walkSD * normal(seed, seriesWalk, k)
+		if d.jumpP > 0 && uniform(seed, seriesJump, k) < d.jumpP {
+			size := -d.jumpMean * math.Log(1-uniform(seed, seriesSize, k))
+			if uniform(seed, seriesSize, k+1<<40) < 0.4 {
+				size = -size
+			}
+			d.jumps += size
+		}
+	}
+	return d.walk + d.jumps
 }
 
 func newPoolState(cfg Config, nblBytes uint64) poolState {
@@ -75,7 +112,12 @@ func newPoolState(cfg Config, nblBytes uint64) poolState {
 		base = BaselineBytes(cfg.OSVersion, cfg.Arch)
 	}
 	s := poolState{noise: cfg.Noise, seed: uint64(cfg.Seed), phi: p.NoisePhi, step: p.NoiseStep,
-		churn: p.ChurnPerSecond, bufSize: p.InflightBufBytes, nbl: -1, inf: -1}
+		churn: p.ChurnPerSecond, bufSize: p.InflightBufBytes, nbl: -1, inf: -1,
+		dist: disturbance{tag: -1, step: -1, walkSD: max(p.DriftSigma, 0) * math.Sqrt(p.NoiseStep.Seconds())}}
+	if p.JumpsPerMinute > 0 && p.JumpBytes > 0 {
+		s.dist.jumpP = p.JumpsPerMinute / 60 * p.NoiseStep.Seconds()
+		s.dist.jumpMean = p.JumpBytes
+	}
 	noiseIdx := map[string]int{}
 	for i, t := range p.NoiseTags {
 		noiseIdx[padTag(t)] = i
@@ -114,6 +156,9 @@ func newPoolState(cfg Config, nblBytes uint64) poolState {
 		if n, ok := noiseIdx[ts.tag]; ok {
 			ts.noise = n
 			ts.scale = perTag * math.Sqrt(1-p.NoisePhi*p.NoisePhi)
+		}
+		if cfg.Noise && p.Disturbed() && ts.tag == padTag(p.DisturbTag) {
+			s.dist.tag = i
 		}
 		switch ts.tag {
 		case TagNBL:
@@ -176,6 +221,10 @@ func (k *Kernel) Pool(at time.Duration) PoolSnapshot {
 			u.Allocs += uint64(s.churn * at.Seconds())
 			outstanding = u.Bytes / max(ts.avg, 1)
 		}
+		if i == s.dist.tag {
+			u.Bytes = uint64(max(float64(u.Bytes)+s.dist.at(s.seed, step), 0))
+			outstanding = u.Bytes / max(ts.avg, 1)
+		}
 		frees := ts.lastFrees
 		if u.Allocs > outstanding && u.Allocs-outstanding > frees {
 			frees = u.Allocs - outstanding
@@ -208,6 +257,12 @@ func normal(seed, series, step uint64) float64 {
 	u1 := float64(h>>11+1) / (1 << 53)
 	u2 := float64(splitmix(h)>>11) / (1 << 53)
 	return math.Sqrt(-2*math.Log(u1)) * math.Cos(2*math.Pi*u2)
+}
+
+// uniform is a number in [0, 1) determined by its three inputs.
+func uniform(seed, series, step uint64) float64 {
+	h := splitmix(seed ^ splitmix(series+0x9e3779b97f4a7c15) ^ splitmix(step*0xbf58476d1ce4e5b9+1))
+	return float64(h>>11) / (1 << 53)
 }
 
 func splitmix(x uint64) uint64 {
