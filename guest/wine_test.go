@@ -227,8 +227,21 @@ func TestAgentUnderWine(t *testing.T) {
 			}
 		})
 	}
+	// Setting a mode without a driver must fail: the lab would otherwise measure a blocking driver.
+	t.Run("mode", func(t *testing.T) {
+		r := runUnderWine(t, wine, prefix, time.Minute, "mode", "permit")
+		lines := agentLines(t, r.out)
+		if r.code != 2 || len(lines) != 1 {
+			t.Fatalf("exit %d, %d lines, want 2 and one C1 line:\n%s", r.code, len(lines), r.out)
+		}
+		c, err := agentfmt.ParseCounters(lines[0])
+		if err != nil || c.Driver.State != "absent" || c.Mode != "" {
+			t.Errorf("%q: %+v, %v; want drv=absent and no mode", lines[0], c, err)
+		}
+	})
 	t.Run("usage", func(t *testing.T) {
-		for _, args := range [][]string{{}, {"bogus"}, {"sample", "--interval-ms", "5"}, {"versions", "extra"}} {
+		for _, args := range [][]string{{}, {"bogus"}, {"sample", "--interval-ms", "5"}, {"versions", "extra"},
+			{"mode"}, {"mode", "bogus"}} {
 			r := runUnderWine(t, wine, prefix, time.Minute, args...)
 			lines := agentLines(t, r.out)
 			if r.code != 1 || len(lines) != 1 {

@@ -50,6 +50,8 @@ const (
 	// #22 driver counters, and counters-then-reset.
 	cmdCounters      = AgentPath + ` counters`
 	cmdCountersReset = AgentPath + ` reset`
+	// #28 the driver's mode: block or permit (permit-and-count, for throughput).
+	fmtDriverMode = AgentPath + ` mode %s`
 	// #24 network adapters: one CSV line per adapter, "Connection Name","Network Adapter",
 	// "Physical Address","Transport Name".
 	cmdGetmac = `getmac /fo csv /nh /v`
@@ -87,6 +89,7 @@ const (
 	exitWusaNotApplicable  = -2145124329 // 0x80240017 WU_E_NOT_APPLICABLE
 	exitWusaAmbiguous60    = 1           // 6.0 before KB949545: already installed or not applicable
 	exitWusaMissingFile    = 2           // ERROR_FILE_NOT_FOUND
+	exitModeNotSet         = 2           // agent mode: driver absent or refused (FORMAT.md)
 )
 
 // maxCommandLine is cmd.exe's limit; maxChunk is the base64 run the lab puts in one echo.

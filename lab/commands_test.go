@@ -41,6 +41,8 @@ func TestCommandLinesMatchCommandsMD(t *testing.T) {
 		{fmt.Sprintf(fmtSample, 100), `C:\wfplab\wfplab-agent.exe sample --interval-ms 100`},
 		{cmdCounters, `C:\wfplab\wfplab-agent.exe counters`},
 		{cmdCountersReset, `C:\wfplab\wfplab-agent.exe reset`},
+		{fmt.Sprintf(fmtDriverMode, "permit"), `C:\wfplab\wfplab-agent.exe mode permit`},
+		{fmt.Sprintf(fmtDriverMode, "block"), `C:\wfplab\wfplab-agent.exe mode block`},
 		{cmdGetmac, `getmac /fo csv /nh /v`},
 		{fmt.Sprintf(fmtNetshAddress, "Local Area Connection 2", "198.51.100.1", mask(24)), `netsh interface ipv4 set address name="Local Area Connection 2" static 198.51.100.1 255.255.255.0`},
 		{fmt.Sprintf(fmtNetshForwarding, "Local Area Connection 2"), `netsh interface ipv4 set interface "Local Area Connection 2" forwarding=enabled`},

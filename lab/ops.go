@@ -300,6 +300,11 @@ func (g *Session) Counters(ctx context.Context, reset bool) (agentfmt.Counters, 
 	if err != nil {
 		return agentfmt.Counters{}, err
 	}
+	return g.countersLine(line, res)
+}
+
+// countersLine finds the C1 line of an agent's answer.
+func (g *Session) countersLine(line string, res Result) (agentfmt.Counters, error) {
 	for _, l := range strings.Split(res.Stdout, "\n") {
 		v, err := agentfmt.ParseLine(l)
 		if err != nil {
@@ -310,6 +315,34 @@ func (g *Session) Counters(ctx context.Context, reset bool) (agentfmt.Counters, 
 		}
 	}
 	return agentfmt.Counters{}, g.errorf("%q printed no C1 line: %s; is the agent uploaded (InstallTools)?", line, summary(res))
+}
+
+// SetDriverMode switches the running driver to agentfmt.ModeBlock or ModePermit
+// (permit-and-count, for throughput) and returns its counters at the switch. The driver
+// starts in block mode at every load, so a reboot ends permit mode.
+func (g *Session) SetDriverMode(ctx context.Context, mode string) (agentfmt.Counters, error) {
+	if mode != agentfmt.ModeBlock && mode != agentfmt.ModePermit {
+		return agentfmt.Counters{}, g.errorf("driver mode %q: use %s or %s", mode, agentfmt.ModeBlock, agentfmt.ModePermit)
+	}
+	line := fmt.Sprintf(fmtDriverMode, mode)
+	res, err := g.runMust(ctx, line, 0, exitModeNotSet)
+	if err != nil {
+		return agentfmt.Counters{}, err
+	}
+	c, err := g.countersLine(line, res)
+	if err != nil {
+		return c, err
+	}
+	switch {
+	case c.Driver.State == "absent":
+		return c, g.errorf("%q: the driver is not running (drv=absent); install and start it (Prepare) first", line)
+	case res.Exit != 0 || c.Driver.State != "running":
+		return c, g.errorf("%q (exit %d): drv=%s; a driver older than IOCTL_WFPLAB_SET_MODE answers error:1: upload the driver from guest/dist and restart it",
+			line, res.Exit, c.Driver.State)
+	case c.Mode != mode:
+		return c, g.errorf("%q: the agent reported mode %q, want %q; rebuild and upload the agent", line, c.Mode, mode)
+	}
+	return c, nil
 }
 
 // Prepare = Preflight, ConfigureForwarding (targets with routed links only), InstallTools,

@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"github.com/wfplab/wfplab/lab"
+	"github.com/wfplab/wfplab/lab/agentfmt"
 	"github.com/wfplab/wfplab/lab/contract"
 	"github.com/wfplab/wfplab/lab/sim"
 )
@@ -219,6 +220,22 @@ func TestSimPrepareX86(t *testing.T) {
 	// Prepare again: the service exists (1073) and runs (1056), both fine.
 	if _, err := s.guest.Prepare(context.Background(), toolsFor("x86", false)); err != nil {
 		t.Fatalf("second prepare: %v", err)
+	}
+	// Permit-and-count and back; a stopped driver is an error that says what to do.
+	for _, mode := range []string{agentfmt.ModePermit, agentfmt.ModeBlock} {
+		if c, err := s.guest.SetDriverMode(context.Background(), mode); err != nil || c.Mode != mode {
+			t.Fatalf("SetDriverMode(%s): %+v, %v", mode, c, err)
+		}
+	}
+	if _, err := s.guest.SetDriverMode(context.Background(), "allow"); err == nil || !strings.Contains(err.Error(), "use block or permit") {
+		t.Fatalf("SetDriverMode(allow): %v", err)
+	}
+	if err := s.guest.StopDriver(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	_, err = s.guest.SetDriverMode(context.Background(), agentfmt.ModePermit)
+	if err == nil || !strings.Contains(err.Error(), "win7-x86") || !strings.Contains(err.Error(), "driver is not running") {
+		t.Fatalf("SetDriverMode with the driver stopped: %v; want an error naming the target and the cause", err)
 	}
 }
 

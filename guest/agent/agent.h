@@ -88,6 +88,7 @@ void line_driver_fields(struct line *l, const struct drv_reading *r);
 int cmd_sample(DWORD interval_ms);
 int cmd_versions(void);
 int cmd_counters(BOOL reset);
+int cmd_mode(const char *name);
 
 /* --- heap ------------------------------------------------------------------ */
 

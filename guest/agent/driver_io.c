@@ -7,10 +7,9 @@ static const char *const layer_keys[WFPLAB_LAYER_COUNT] = {
     [WFPLAB_LAYER_TRANSPORT] = "L.transport",
 };
 
-void driver_read(struct drv_reading *r, BOOL reset)
+/* One METHOD_BUFFERED call that answers struct wfplab_counters. */
+static void driver_ioctl(struct drv_reading *r, DWORD code, DWORD access, void *in, DWORD in_len)
 {
-    DWORD access = GENERIC_READ | (reset ? GENERIC_WRITE : 0);
-    DWORD code = reset ? IOCTL_WFPLAB_RESET_COUNTERS : IOCTL_WFPLAB_GET_COUNTERS;
     DWORD returned = 0;
     HANDLE device;
 
@@ -22,7 +21,7 @@ void driver_read(struct drv_reading *r, BOOL reset)
         r->state = DRV_ABSENT;
         return;
     }
-    if (!DeviceIoControl(device, code, NULL, 0, &r->counters, sizeof(r->counters), &returned, NULL)) {
+    if (!DeviceIoControl(device, code, in, in_len, &r->counters, sizeof(r->counters), &returned, NULL)) {
         r->state = DRV_ERROR;
         r->error = GetLastError();
     } else if (returned != sizeof(r->counters) || r->counters.version != WFPLAB_COUNTERS_VERSION ||
@@ -33,6 +32,12 @@ void driver_read(struct drv_reading *r, BOOL reset)
         r->state = DRV_RUNNING;
     }
     CloseHandle(device);
+}
+
+void driver_read(struct drv_reading *r, BOOL reset)
+{
+    driver_ioctl(r, reset ? IOCTL_WFPLAB_RESET_COUNTERS : IOCTL_WFPLAB_GET_COUNTERS,
+                 GENERIC_READ | (reset ? GENERIC_WRITE : 0), NULL, 0);
 }
 
 void line_driver_fields(struct line *l, const struct drv_reading *r)
@@ -71,4 +76,29 @@ int cmd_counters(BOOL reset)
     line_driver_fields(&l, &r);
     line_write(&l);
     return r.state == DRV_ERROR ? EXIT_QUERY_FAILED : EXIT_OK;
+}
+
+int cmd_mode(const char *name)
+{
+    static struct line l;
+    struct drv_reading r;
+    ULONG mode;
+
+    if (strcmp(name, "block") == 0) {
+        mode = WFPLAB_MODE_BLOCK;
+    } else if (strcmp(name, "permit") == 0) {
+        mode = WFPLAB_MODE_PERMIT;
+    } else {
+        report_error("usage", ERROR_INVALID_PARAMETER, "mode takes block or permit");
+        return EXIT_USAGE;
+    }
+    driver_ioctl(&r, IOCTL_WFPLAB_SET_MODE, GENERIC_READ | GENERIC_WRITE, &mode, sizeof(mode));
+    line_start(&l, "C1");
+    line_driver_fields(&l, &r);
+    if (r.state == DRV_RUNNING) {
+        line_field(&l, "mode", name);
+    }
+    line_write(&l);
+    /* Unlike counters, an absent driver is a failure here: the mode was not set. */
+    return r.state == DRV_RUNNING ? EXIT_OK : EXIT_QUERY_FAILED;
 }

@@ -4,6 +4,7 @@
  *   wfplab-agent.exe versions                  one V1 line
  *   wfplab-agent.exe counters                  one C1 line
  *   wfplab-agent.exe reset                     one C1 line, then the counters are zeroed
+ *   wfplab-agent.exe mode block|permit         one C1 line with mode=, the driver switched
  */
 #include "agent.h"
 
@@ -115,7 +116,7 @@ static int run(int argc, char **argv)
     int i;
 
     if (argc < 2) {
-        return usage("wfplab-agent sample [--interval-ms N] | versions | counters | reset");
+        return usage("wfplab-agent sample [--interval-ms N] | versions | counters | reset | mode block|permit");
     }
     cmd = argv[1];
     if (strcmp(cmd, "sample") == 0) {
@@ -134,6 +135,12 @@ static int run(int argc, char **argv)
         }
         return cmd_sample(interval_ms);
     }
+    if (strcmp(cmd, "mode") == 0) {
+        if (argc != 3) {
+            return usage("mode takes block or permit");
+        }
+        return cmd_mode(argv[2]);
+    }
     if (argc != 2) {
         return usage("this command takes no arguments");
     }
@@ -146,7 +153,7 @@ static int run(int argc, char **argv)
     if (strcmp(cmd, "reset") == 0) {
         return cmd_counters(TRUE);
     }
-    return usage("unknown command; use sample, versions, counters or reset");
+    return usage("unknown command; use sample, versions, counters, reset or mode");
 }
 
 /* The process entry point (linked with --entry): no C runtime start-up. */

@@ -26,6 +26,13 @@
 /* Output: struct wfplab_counters as they were; then every counter is zeroed. */
 #define IOCTL_WFPLAB_RESET_COUNTERS WFPLAB_CTL_CODE(0x801, 1 | 2)
 
+/* Input: one ULONG, WFPLAB_MODE_BLOCK or WFPLAB_MODE_PERMIT. Output: struct
+ * wfplab_counters as they are. Permit-and-count lets the same callouts measure
+ * throughput; every load starts in block mode. 0x810 leaves 0x802-0x80F free. */
+#define IOCTL_WFPLAB_SET_MODE WFPLAB_CTL_CODE(0x810, 1 | 2)
+#define WFPLAB_MODE_BLOCK  0UL
+#define WFPLAB_MODE_PERMIT 1UL
+
 #define WFPLAB_COUNTERS_VERSION 1
 
 /* Layers in the order guest/agent/FORMAT.md lists them. */

@@ -19,7 +19,9 @@
  * Classify (one function per layer, so no layer lookup is needed):
  * count the call, walk the NBL chain and count it, then — only if the
  * FWPS_RIGHT_ACTION_WRITE right is present — set FWP_ACTION_BLOCK and clear
- * that right so that no lower-weight filter overrides the block.
+ * that right so that no lower-weight filter overrides the block. In permit
+ * mode (IOCTL_WFPLAB_SET_MODE, for throughput runs) the same path permits
+ * instead and keeps the right, so nothing is blocked and nothing leaks.
  */
 #include "wfplab.h"
 
@@ -60,6 +62,13 @@ static const GUID WFPLAB_FILTER_TRANSPORT = /* e31b2d17-de6c-4d6c-bef5-e2aa52625
 static HANDLE g_engine;
 static UINT32 g_callout_ids[WFPLAB_LAYER_COUNT];
 static BOOLEAN g_callout_registered[WFPLAB_LAYER_COUNT];
+/* WFPLAB_MODE_BLOCK or WFPLAB_MODE_PERMIT; an aligned LONG is read atomically. */
+static volatile LONG g_mode = WFPLAB_MODE_BLOCK;
+
+void wfplab_set_mode(ULONG mode)
+{
+    (void)__sync_lock_test_and_set(&g_mode, (LONG)mode); /* InterlockedExchange */
+}
 
 /* --- classify ------------------------------------------------------------ */
 
@@ -70,6 +79,11 @@ static BOOLEAN block_if_allowed(enum wfplab_layer layer, FWPS_CLASSIFY_OUT0 *cla
     if ((classifyOut->rights & FWPS_RIGHT_ACTION_WRITE) == 0) {
         /* A higher-weight filter already decided and took the right away:
          * leave its action alone. */
+        return FALSE;
+    }
+    if (g_mode == WFPLAB_MODE_PERMIT) {
+        /* A soft permit: the right stays, so a lower filter may still block. */
+        classifyOut->actionType = FWP_ACTION_PERMIT;
         return FALSE;
     }
     classifyOut->actionType = FWP_ACTION_BLOCK;

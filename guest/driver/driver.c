@@ -7,7 +7,8 @@
  *         callouts and filters (callouts.c, its steps 1-7).
  * Unload: the same in reverse: engine closed and callouts unregistered
  *         (callouts.c), symbolic link deleted, device deleted.
- * User mode reads and resets the counters with DeviceIoControl on
+ * User mode reads and resets the counters, and switches between block and
+ * permit-and-count, with DeviceIoControl on
  * \\.\WfplabCallout (guest/common/wfplab_ioctl.h).
  */
 #include "wfplab.h"
@@ -35,10 +36,12 @@ static NTSTATUS NTAPI dispatch_device_control(DEVICE_OBJECT *device, IRP *irp)
     IO_STACK_LOCATION *stack = IoGetCurrentIrpStackLocation(irp);
     ULONG code = stack->Parameters.DeviceIoControl.IoControlCode;
     ULONG outLength = stack->Parameters.DeviceIoControl.OutputBufferLength;
+    ULONG inLength = stack->Parameters.DeviceIoControl.InputBufferLength;
+    ULONG mode = WFPLAB_MODE_BLOCK;
     BOOLEAN reset;
 
     (void)device;
-    if (code == IOCTL_WFPLAB_GET_COUNTERS) {
+    if (code == IOCTL_WFPLAB_GET_COUNTERS || code == IOCTL_WFPLAB_SET_MODE) {
         reset = FALSE;
     } else if (code == IOCTL_WFPLAB_RESET_COUNTERS) {
         reset = TRUE;
@@ -47,6 +50,17 @@ static NTSTATUS NTAPI dispatch_device_control(DEVICE_OBJECT *device, IRP *irp)
     }
     if (outLength < sizeof(struct wfplab_counters) || irp->AssociatedIrp.SystemBuffer == NULL) {
         return complete(irp, STATUS_BUFFER_TOO_SMALL, 0);
+    }
+    if (code == IOCTL_WFPLAB_SET_MODE) {
+        /* The input shares SystemBuffer with the output: read it first. */
+        if (inLength < sizeof(mode)) {
+            return complete(irp, STATUS_INVALID_PARAMETER, 0);
+        }
+        RtlCopyMemory(&mode, irp->AssociatedIrp.SystemBuffer, sizeof(mode));
+        if (mode != WFPLAB_MODE_BLOCK && mode != WFPLAB_MODE_PERMIT) {
+            return complete(irp, STATUS_INVALID_PARAMETER, 0);
+        }
+        wfplab_set_mode(mode);
     }
     /* METHOD_BUFFERED: SystemBuffer is a nonpaged copy the I/O manager
      * returns to the caller. */

@@ -29,6 +29,7 @@ BOOLEAN wfplab_parse_prefix(const WCHAR *text, SIZE_T chars, UINT32 *addr, UINT3
 /* callouts.c */
 NTSTATUS wfplab_register_callouts(DEVICE_OBJECT *device, const struct wfplab_config *cfg);
 void wfplab_unregister_callouts(void);
+void wfplab_set_mode(ULONG mode);
 
 /* counters.c */
 void wfplab_count_chain(enum wfplab_layer layer, const NET_BUFFER_LIST *chain);

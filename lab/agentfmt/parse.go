@@ -12,10 +12,20 @@ import (
 // MaxLineLen is the longest line FORMAT.md allows, without its line ending.
 const MaxLineLen = 8192
 
-// Counters is a C1 line: the driver's state and per-layer counters (`counters`, `reset`).
+// Counters is a C1 line: the driver's state and per-layer counters (`counters`, `reset`,
+// `mode`).
 type Counters struct {
 	Driver contract.Driver
+	// Mode is the driver's mode after `mode block|permit`: ModeBlock or ModePermit; "" from
+	// `counters` and `reset`.
+	Mode string
 }
+
+// The driver's modes (`mode`): block is the bug's case, permit counts without blocking.
+const (
+	ModeBlock  = "block"
+	ModePermit = "permit"
+)
 
 // ErrNotAgentLine marks a line that is not a record at all (no `XN` kind first).
 var ErrNotAgentLine = errors.New("not an agent record")
@@ -451,9 +461,16 @@ func parseSample(rec record) (contract.Sample, error) {
 
 func parseCounters(rec record) (Counters, error) {
 	var d driverFields
+	var mode string
 	k := keyed{
-		kind:     "C1",
-		setters:  map[string]func(string) error{"drv": d.setState},
+		kind: "C1",
+		setters: map[string]func(string) error{"drv": d.setState, "mode": func(v string) error {
+			if v != ModeBlock && v != ModePermit {
+				return fmt.Errorf("%q is not %s or %s", clip(v), ModeBlock, ModePermit)
+			}
+			mode = v
+			return nil
+		}},
 		required: []string{"drv"},
 		prefixed: d.layer,
 	}
@@ -464,7 +481,10 @@ func parseCounters(rec record) (Counters, error) {
 	if err != nil {
 		return Counters{}, err
 	}
-	return Counters{Driver: drv}, nil
+	if mode != "" && drv.State != "running" {
+		return Counters{}, fmt.Errorf("C1: mode=%s with drv=%s: a mode is only reported by a running driver", mode, drv.State)
+	}
+	return Counters{Driver: drv, Mode: mode}, nil
 }
 
 // dotted checks n dot-separated unsigned numbers, like 6.1 or 6.1.7600.16385.

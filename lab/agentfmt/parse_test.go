@@ -100,6 +100,18 @@ func TestGoldenCounters(t *testing.T) {
 	}
 }
 
+func TestCountersMode(t *testing.T) {
+	c, err := ParseCounters("C1 drv=running mode=permit L.stream=1,0,1,0,1,0,0,0,0,0 L.forward=0,0,0,0,0,0,0,0,0,0 L.transport=0,0,0,0,0,0,0,0,0,0")
+	if err != nil || c.Mode != ModePermit || c.Driver.Layers[contract.LayerStream].Classify != 1 {
+		t.Fatalf("mode=permit: %+v, %v", c, err)
+	}
+	for _, bad := range []string{"C1 drv=running mode=allow", "C1 drv=absent mode=block", "C1 drv=running mode="} {
+		if c, err := ParseCounters(bad); err == nil {
+			t.Errorf("%q parsed as %+v; want an error", bad, c)
+		}
+	}
+}
+
 func TestGoldenAgentError(t *testing.T) {
 	got, err := ParseLine(fmtE1)
 	if err != nil {

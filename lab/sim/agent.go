@@ -16,11 +16,11 @@ import (
 // agentVersion is what the simulated agent reports as ver=; "+sim" says it is the model.
 const agentVersion = "0.1.0+sim"
 
-// agent is the simulated wfplab-agent.exe: versions, sample, counters, reset, printing the
-// lines of guest/agent/FORMAT.md.
+// agent is the simulated wfplab-agent.exe: versions, sample, counters, reset, mode,
+// printing the lines of guest/agent/FORMAT.md.
 func (g *Machine) agent(ctx context.Context, b *boot, p *cmdexe.Process) int {
 	if len(p.Args) == 0 {
-		return agentUsage(p, "missing command: use versions, sample --interval-ms N, counters or reset")
+		return agentUsage(p, "missing command: use versions, sample --interval-ms N, counters, reset or mode block|permit")
 	}
 	switch strings.ToLower(p.Args[0]) {
 	case "versions":
@@ -41,6 +41,21 @@ func (g *Machine) agent(ctx context.Context, b *boot, p *cmdexe.Process) int {
 			c, ok = b.kern.Counters()
 		}
 		fmt.Fprint(p.Stdout, "C1 "+driverFields(c, ok)+"\r\n")
+		return 0
+	case "mode":
+		// The real agent compares case-sensitively (strcmp), so the sim does too.
+		if len(p.Args) != 2 || p.Args[1] != agentfmt.ModeBlock && p.Args[1] != agentfmt.ModePermit {
+			return agentUsage(p, "mode takes block or permit")
+		}
+		c, ok := b.kern.SetDriverMode(p.Args[1] == agentfmt.ModePermit)
+		if !ok {
+			fmt.Fprint(p.Stdout, "C1 "+driverFields(c, false)+"\r\n")
+			return 2
+		}
+		fields := driverFields(c, true)
+		// mode= follows drv=, as the real agent writes it.
+		fields = strings.Replace(fields, "drv=running", "drv=running mode="+p.Args[1], 1)
+		fmt.Fprint(p.Stdout, "C1 "+fields+"\r\n")
 		return 0
 	case "sample":
 		interval := 1000

@@ -363,3 +363,58 @@ func (s *syncBuffer) String() string {
 	defer s.mu.Unlock()
 	return s.b.String()
 }
+
+// `mode permit` makes the driver count without blocking: stream data is delivered, no
+// pool leaks on an unpatched netio, and `mode block` brings the bug back.
+func TestAgentModePermitThroughWinRM(t *testing.T) {
+	tg := startGuest(t, "win7-x86", testConfig())
+	tg.must(`if not exist C:\wfplab mkdir C:\wfplab`)
+	tg.upload(`C:\wfplab\wfplab-agent.exe`, buildPE(machineI386, false))
+	absent := tg.run(`C:\wfplab\wfplab-agent.exe mode permit`)
+	if absent.code != 2 || strings.TrimSpace(absent.out) != "C1 drv=absent" {
+		t.Fatalf("mode permit without a driver: %+v, want exit 2 and C1 drv=absent", absent)
+	}
+	tgt := installDriver(t, tg)
+	for _, bad := range []string{"mode", "mode allow", "mode permit extra", "mode PERMIT"} {
+		if a := tg.run(`C:\wfplab\wfplab-agent.exe ` + bad); a.code != 1 || !strings.HasPrefix(a.out, "E1 where=usage") {
+			t.Errorf("%s: %+v, want exit 1 and E1 where=usage", bad, a)
+		}
+	}
+	setMode := func(mode string) agentfmt.Counters {
+		t.Helper()
+		c, err := agentfmt.ParseCounters(strings.TrimRight(tg.must(`C:\wfplab\wfplab-agent.exe mode `+mode).out, "\r\n"))
+		if err != nil || c.Mode != mode || c.Driver.State != "running" {
+			t.Fatalf("mode %s: %+v, %v", mode, c, err)
+		}
+		return c
+	}
+	setMode("permit")
+	before := tg.kern().Pool(0).Bytes
+	c, err := net.DialTCP("tcp", nil, net.TCPAddrFromAddrPort(tgt.Traffic.Stream))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	for range 5 {
+		if _, err := c.Write(make([]byte, 8*1460)); err != nil {
+			t.Fatalf("a permitted stream was cut: %v", err)
+		}
+	}
+	sendUDP(t, tgt.Traffic.Forward, 4000, 100)
+	var d contract.Driver
+	eventually(t, 10*time.Second, "the driver to count every permitted chain", func() bool {
+		d = counters(t, tg, "counters")
+		return d.Layers[contract.LayerForward].Classify == 100 && d.Layers[contract.LayerStream].NBLs == 40
+	})
+	if d.Layers[contract.LayerStream].Blocked != 0 || d.Layers[contract.LayerForward].Blocked != 0 {
+		t.Fatalf("permit mode blocked: %+v", d.Layers)
+	}
+	if grew := tg.kern().Pool(time.Hour).Bytes - before; grew != 0 {
+		t.Fatalf("pool grew %d bytes in permit mode on an unpatched netio", grew)
+	}
+	setMode("block")
+	sendUDP(t, tgt.Traffic.Forward, 4000, 10)
+	eventually(t, 10*time.Second, "block mode to block again", func() bool {
+		return counters(t, tg, "counters").Layers[contract.LayerForward].Blocked == 10
+	})
+}

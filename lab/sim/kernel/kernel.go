@@ -116,6 +116,7 @@ type pathStats struct {
 
 type driver struct {
 	cfg    DriverConfig
+	permit atomic.Bool // IOCTL_WFPLAB_SET_MODE: count and permit instead of block
 	layers [numLayers]layerCounters
 }
 
@@ -190,6 +191,17 @@ func (k *Kernel) Counters() (c [numLayers]LayerCounters, ok bool) {
 	return c, true
 }
 
+// SetDriverMode switches the loaded driver between blocking (the default at every load)
+// and permit-and-count, and returns its counters; ok=false when it is not loaded.
+func (k *Kernel) SetDriverMode(permit bool) (c [numLayers]LayerCounters, ok bool) {
+	d := k.drv.Load()
+	if d == nil {
+		return c, false
+	}
+	d.permit.Store(permit)
+	return k.Counters()
+}
+
 // ResetCounters returns the counters as they were and sets them to zero.
 func (k *Kernel) ResetCounters() (c [numLayers]LayerCounters, ok bool) {
 	d := k.drv.Load()
@@ -255,21 +267,32 @@ func (k *Kernel) IndicateN(l Layer, n, count int, local netip.AddrPort) bool {
 	// Allocation first, frees after: a reader that loads frees before allocs never sees
 	// more frees than allocations.
 	ps.nbls.Add(un * uc)
-	ps.chains.Add(uc)
+	chainsBefore := ps.chains.Add(uc) - uc
 	d := k.drv.Load()
-	blocked := d != nil && d.filters(l, local)
-	if !blocked {
+	filtered := d != nil && d.filters(l, local)
+	if lost := k.lostChains(chainsBefore, uc); filtered && lost > 0 {
+		// They pass unclassified: the callout never sees them.
+		ps.freed.Add(un * lost)
+		if uc -= lost; uc == 0 {
+			return false
+		}
+	}
+	if !filtered {
 		ps.freed.Add(un * uc)
 		return false
 	}
 	lc := &d.layers[l]
 	lc.classify.Add(uc)
-	lc.blocked.Add(uc)
 	lc.nbls.Add(un * uc)
 	if n > 1 {
 		lc.multi.Add(uc)
 	}
 	lc.hist[HistBucket(n)].Add(uc)
+	if d.permit.Load() {
+		ps.freed.Add(un * uc)
+		return false
+	}
+	lc.blocked.Add(uc)
 	ps.blocked.Add(uc)
 	if n > 1 && !k.cfg.Patched {
 		ps.leakBytes.Add(k.nblBytes * uc)
@@ -279,6 +302,17 @@ func (k *Kernel) IndicateN(l Layer, n, count int, local netip.AddrPort) bool {
 		ps.freed.Add(un * uc)
 	}
 	return true
+}
+
+// lostChains is how many of the count chains after the first before a patched netio.sys
+// does not indicate to the callout (Params.PatchedLossShare), spread evenly over a path's chains.
+func (k *Kernel) lostChains(before, count uint64) uint64 {
+	share := k.p.PatchedLossShare
+	if !k.cfg.Patched || share <= 0 {
+		return 0
+	}
+	share = min(share, 1)
+	return uint64(float64(before+count)*share) - uint64(float64(before)*share)
 }
 
 func (k *Kernel) totalNBLs() (allocs, frees, chains uint64) {

@@ -597,3 +597,64 @@ func (k *Kernel) totals() [numLayers]pathTotals {
 	}
 	return t
 }
+
+// Permit-and-count classifies and counts as block mode does, blocks nothing and leaks
+// nothing; every load starts in block mode.
+func TestDriverPermitMode(t *testing.T) {
+	k := quietKernel(t, "x64", false)
+	stream := netip.AddrPortFrom(loopback, 6000)
+	if _, ok := k.SetDriverMode(true); ok {
+		t.Fatal("a mode was set with no driver loaded")
+	}
+	k.StartDriver(DriverConfig{StreamPort: 6000})
+	if _, ok := k.SetDriverMode(true); !ok {
+		t.Fatal("SetDriverMode on a loaded driver failed")
+	}
+	for range 10 {
+		if k.Indicate(LayerStream, 8, stream) {
+			t.Fatal("a chain was blocked in permit mode")
+		}
+	}
+	c, _ := k.Counters()
+	want := LayerCounters{Classify: 10, NBLs: 80, MultiChain: 10, Hist: [6]uint64{0, 0, 0, 10, 0, 0}}
+	if c[LayerStream] != want {
+		t.Fatalf("permit-mode counters %+v, want %+v", c[LayerStream], want)
+	}
+	if tot := k.totals()[LayerStream]; tot.Leaked != 0 || tot.Freed != tot.NBLs {
+		t.Fatalf("permit mode leaked: %+v", tot)
+	}
+	k.SetDriverMode(false)
+	if !k.Indicate(LayerStream, 8, stream) {
+		t.Fatal("block mode again did not block")
+	}
+	k.StopDriver()
+	k.StartDriver(DriverConfig{StreamPort: 6000})
+	if !k.Indicate(LayerStream, 8, stream) {
+		t.Fatal("a reloaded driver did not start in block mode")
+	}
+}
+
+// PatchedLossShare takes its share of the callout's chains on a patched netio only.
+func TestPatchedLossShare(t *testing.T) {
+	for _, patched := range []bool{false, true} {
+		k := New(Config{Arch: "x64", OSVersion: "6.1", Patched: patched, Params: Params{PatchedLossShare: 0.25}})
+		t.Cleanup(k.Close)
+		k.StartDriver(DriverConfig{ControlPort: 5000})
+		k.SetDriverMode(true)
+		local := netip.AddrPortFrom(loopback, 5000)
+		for range 100 {
+			k.IndicateN(LayerTransport, 1, 10, local)
+		}
+		c, _ := k.Counters()
+		want := uint64(1000)
+		if patched {
+			want = 750
+		}
+		if c[LayerTransport].Classify != want {
+			t.Errorf("patched=%v: %d chains classified of 1000, want %d", patched, c[LayerTransport].Classify, want)
+		}
+		if tot := k.totals()[LayerTransport]; tot.Freed != tot.NBLs {
+			t.Errorf("patched=%v: lost chains were not freed: %+v", patched, tot)
+		}
+	}
+}

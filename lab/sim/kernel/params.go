@@ -31,6 +31,9 @@ import "time"
 //	MaxConns           1024              bound on concurrent TCP connections the stream socket keeps
 //	RecvBatch          16                UDP buffers read per system call (recvmmsg on Linux): a datagram,
 //	                                     or a UDP_GRO group of up to 64 of them
+//	PatchedLossShare   0                 not a Windows figure: share of the driver's chains a patched
+//	                                     netio.sys passes without calling the callout, so tests can
+//	                                     model a hotfix that costs classify throughput (the KB claims none)
 type Params struct {
 	NBLBytesX86   uint64
 	NBLBytesX64   uint64
@@ -56,6 +59,7 @@ type Params struct {
 	KernelNsPerChain float64
 	MaxConns         int
 	RecvBatch        int
+	PatchedLossShare float64
 }
 
 // Header sizes that turn a UDP payload into IP fragments.
