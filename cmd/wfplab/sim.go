@@ -10,6 +10,7 @@ import (
 
 	"github.com/wfplab/wfplab/lab/sim"
 	"github.com/wfplab/wfplab/lab/sim/appliance"
+	"github.com/wfplab/wfplab/lab/sim/kernel"
 )
 
 func newSimCmd() *cobra.Command {
@@ -21,6 +22,8 @@ func newSimCmd() *cobra.Command {
 	var seed int64
 	var quiet bool
 	var hangPoolMB uint64
+	var patched bool
+	var ports struct{ stream, forward, control uint16 }
 	serve := &cobra.Command{
 		Use:   "serve",
 		Short: "Run one simulated guest in the foreground until interrupted",
@@ -35,8 +38,10 @@ It prints the WinRM URL and the traffic addresses, then serves until Ctrl-C.`,
 			cfg.Seed = seed
 			cfg.Noise = !quiet
 			cfg.HangPoolBytes = hangPoolMB << 20
+			cfg.Patched = patched
+			cfg.TrafficPorts = kernel.Ports{Stream: ports.stream, Forward: ports.forward, Control: ports.control}
 			if err := sim.Serve(ctx, target, listen, cfg, cmd.OutOrStdout()); err != nil {
-				return withExit(exitFailure, err)
+				return withExit(exitFailure, fmt.Errorf("%w (ports: --listen, --stream-port, --forward-port, --control-port)", err))
 			}
 			return nil
 		},
@@ -46,8 +51,39 @@ It prints the WinRM URL and the traffic addresses, then serves until Ctrl-C.`,
 	serve.Flags().Int64Var(&seed, "seed", 1, "seed for the kernel model's noise")
 	serve.Flags().BoolVar(&quiet, "no-noise", false, "turn the pool's background noise off")
 	serve.Flags().Uint64Var(&hangPoolMB, "hang-pool-mb", 0, "stop answering (WinRM and sampler) once nonpaged pool passes this many MiB, as Windows does when the leak exhausts pool (0: never)")
-	simCmd.AddCommand(serve, newSimApplianceCmd())
+	serve.Flags().Uint16Var(&ports.stream, "stream-port", 0, "TCP port of the stream path (0: a free one)")
+	serve.Flags().Uint16Var(&ports.forward, "forward-port", 0, "UDP port of the forwarding path (0: a free one)")
+	serve.Flags().Uint16Var(&ports.control, "control-port", 0, "UDP port of single-NBL traffic (0: a free one)")
+	serve.Flags().BoolVar(&patched, "patched", false, "start with KB979223 already installed (the fixed netio.sys)")
+	simCmd.AddCommand(serve, newSimApplianceCmd(), newSimHotfixesCmd())
 	return simCmd
+}
+
+func newSimHotfixesCmd() *cobra.Command {
+	var out string
+	cmd := &cobra.Command{
+		Use:   "hotfixes",
+		Short: "Write the simulated KB979223 packages that the simulated wusa accepts",
+		Long: `Hotfixes writes one simulated .msu per package name of the catalog into DIR, for a
+scenario whose lab.hotfix_dir serves simulated guests (sim serve, static provider). The
+simulated wusa accepts a file named as the guest's package that begins with the cabinet
+signature MSCF; these say in plain text that they are simulations and install nothing on
+Windows.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			paths, err := sim.WriteHotfixPackages(out)
+			if err != nil {
+				return withExit(exitFailure, err)
+			}
+			for _, p := range paths {
+				fmt.Fprintln(cmd.OutOrStdout(), p)
+			}
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&out, "out", "", "folder to write the packages to (required)")
+	_ = cmd.MarkFlagRequired("out")
+	return cmd
 }
 
 func newSimApplianceCmd() *cobra.Command {

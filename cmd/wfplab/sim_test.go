@@ -51,3 +51,24 @@ func mkdir(t *testing.T, p string) string {
 	}
 	return p
 }
+
+// sim hotfixes writes the simulated packages a static lab of `sim serve` guests installs.
+func TestSimHotfixesWritesThePackages(t *testing.T) {
+	out := filepath.Join(t.TempDir(), "hotfixes")
+	code, stdout, stderr := runCLI(t, "sim", "hotfixes", "--out", out)
+	if code != exitOK {
+		t.Fatalf("exit %d\n%s\n%s", code, stdout, stderr)
+	}
+	for _, name := range []string{"Windows6.0-KB979223-x86.msu", "Windows6.0-KB979223-x64.msu", "Windows6.1-KB979223-x86.msu", "Windows6.1-KB979223-x64.msu"} {
+		data, err := os.ReadFile(filepath.Join(out, name))
+		if err != nil || !strings.HasPrefix(string(data), "MSCF") {
+			t.Errorf("%s: %v", name, err)
+		}
+		if !strings.Contains(stdout, filepath.Join(out, name)) {
+			t.Errorf("the output does not list %s:\n%s", name, stdout)
+		}
+	}
+	if code, _, stderr := runCLI(t, "sim", "hotfixes"); code != exitFailure || !strings.Contains(stderr, "out") {
+		t.Errorf("without --out: exit %d, %q", code, stderr)
+	}
+}

@@ -45,6 +45,10 @@ type Config struct {
 	// open connections alike) and samplers stop, until the next boot. 0: never.
 	HangPoolBytes uint64
 
+	// Patched makes the guest start with KB979223 already installed (the fixed netio.sys,
+	// and on 6.0 the fixed tcpip.sys and fwpkclnt.sys), as a real lab's guest may be.
+	Patched bool
+
 	// The fields below serve `wfplab sim appliance` (package appliance), where the guest runs
 	// alone inside a VM as its /init. Leave them zero on a host.
 

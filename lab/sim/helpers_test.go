@@ -257,3 +257,16 @@ func mustRead(t *testing.T, fsys fs.FS, name string) []byte {
 	}
 	return data
 }
+
+// waitServed waits (15 s at most) for a cancelled Serve to return without error.
+func waitServed(t *testing.T, done <-chan error) {
+	t.Helper()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("Serve did not return")
+	}
+}

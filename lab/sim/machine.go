@@ -121,6 +121,12 @@ func NewMachine(spec MachineSpec, cfg Config) (*Machine, error) {
 		stop:   make(chan struct{}),
 		nics:   nics,
 	}
+	if cfg.Patched {
+		g.files.netio, g.hotfixDone = spec.OS.NetioFixed, true
+		if spec.OS.Version == "6.0" { // the 6.0 package carries all three (wusa)
+			g.files.tcpip, g.files.fwpkclnt = spec.OS.NetioFixed, spec.OS.NetioFixed
+		}
+	}
 	g.layDownSystem()
 	return g, nil
 }

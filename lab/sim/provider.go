@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/netip"
 	"os"
 	"sync"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/hashicorp/go-multierror"
 	"github.com/wfplab/wfplab/lab/contract"
+	"github.com/wfplab/wfplab/lab/sim/kernel"
 )
 
 // Provider brings simulated guests up and down; it implements contract.Provider.
@@ -116,9 +118,10 @@ func (p *Provider) Machine(name string) *Machine {
 const PasswordEnv = "WFPLAB_SIM_PASSWORD"
 
 // Serve runs one simulated guest of the catalog OS name, with WinRM on listenAddr (host:port,
-// loopback; port 0 picks one), until ctx ends. It writes the WinRM URL, the user and the
-// traffic addresses to out (never the password), then blocks. The password comes from
-// WFPLAB_SIM_PASSWORD if set, else cfg.Password, else "vagrant".
+// loopback; port 0 picks one) and its traffic sockets on cfg.TrafficPorts (0: free ports),
+// until ctx ends. It writes the WinRM URL, the user and the traffic addresses to out (never
+// the password), then blocks. The password comes from WFPLAB_SIM_PASSWORD if set, else
+// cfg.Password, else "vagrant". A fixed port that is taken is an error naming it.
 func Serve(ctx context.Context, name, listenAddr string, cfg Config, out io.Writer) error {
 	o, err := contract.LookupOS(name)
 	if err != nil {
@@ -135,6 +138,9 @@ func Serve(ctx context.Context, name, listenAddr string, cfg Config, out io.Writ
 		cfg.Password = pw
 	}
 	cfg.ListenHost = addr.Addr().String()
+	if err := portsFree(addr, cfg.TrafficPorts); err != nil {
+		return fmt.Errorf("sim serve: %w", err)
+	}
 	g, err := NewMachine(MachineSpec{Name: name, OS: o}, cfg)
 	if err != nil {
 		return fmt.Errorf("sim serve: %w", err)
@@ -144,7 +150,11 @@ func Serve(ctx context.Context, name, listenAddr string, cfg Config, out io.Writ
 	}
 	t := g.Target()
 	if out != nil {
-		fmt.Fprintf(out, "simulated %s (%s %s) is up\n", name, o.Product, o.Arch)
+		netio, state := o.NetioStock, "unpatched"
+		if cfg.Patched {
+			netio, state = o.NetioFixed, "KB979223 installed"
+		}
+		fmt.Fprintf(out, "simulated %s (%s %s, netio.sys %s, %s) is up\n", name, o.Product, o.Arch, netio, state)
 		fmt.Fprintf(out, "  WinRM    %s  user %s\n", t.Endpoint, t.Creds.User)
 		fmt.Fprintf(out, "  stream   tcp %s\n", t.Traffic.Stream)
 		fmt.Fprintf(out, "  forward  udp %s  (prefix %s)\n", t.Traffic.Forward, t.Traffic.ForwardPrefix)
@@ -154,4 +164,34 @@ func Serve(ctx context.Context, name, listenAddr string, cfg Config, out io.Writ
 	closeCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	return g.Close(closeCtx)
+}
+
+// portsFree finds a fixed port that something else holds before the guest boots, where
+// booting would only retry and then fail without saying which flag to change.
+func portsFree(winrm netip.AddrPort, p kernel.Ports) error {
+	host := winrm.Addr()
+	type probe struct {
+		what, network string
+		port          uint16
+	}
+	var errs *multierror.Error
+	for _, pr := range []probe{{"WinRM", "tcp", winrm.Port()}, {"stream", "tcp", p.Stream}, {"forward", "udp", p.Forward}, {"control", "udp", p.Control}} {
+		if pr.port == 0 {
+			continue
+		}
+		addr := netip.AddrPortFrom(host, pr.port).String()
+		var c io.Closer
+		var err error
+		if pr.network == "tcp" {
+			c, err = net.Listen("tcp", addr)
+		} else {
+			c, err = net.ListenPacket("udp", addr)
+		}
+		if err != nil {
+			errs = multierror.Append(errs, fmt.Errorf("%s port %s/%d is not free (%v): stop what holds it, or pick another port (0 picks a free one)", pr.what, pr.network, pr.port, err))
+			continue
+		}
+		c.Close()
+	}
+	return errs.ErrorOrNil()
 }

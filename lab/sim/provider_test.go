@@ -130,14 +130,7 @@ func TestServe(t *testing.T) {
 		t.Fatalf("ver: %q %d %v", out, code, err)
 	}
 	cancel()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatal(err)
-		}
-	case <-time.After(15 * time.Second):
-		t.Fatal("Serve did not return")
-	}
+	waitServed(t, done)
 	if !refused(hostPort) {
 		t.Fatal("still listening after Serve returned")
 	}

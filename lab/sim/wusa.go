@@ -5,6 +5,9 @@ import (
 	"context"
 	"fmt"
 	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
 	"strings"
 	"testing/fstest"
 	"time"
@@ -40,6 +43,28 @@ func HotfixPackages() fs.FS {
 		m[o.HotfixPackage] = &fstest.MapFile{Data: HotfixPackage(o.HotfixPackage), Mode: 0o444, ModTime: time.Unix(0, 0)}
 	}
 	return m
+}
+
+// WriteHotfixPackages writes HotfixPackages into dir (made if missing), for a lab that hands
+// packages to guests from a folder (lab.hotfix_dir), and returns the files' paths, sorted.
+func WriteHotfixPackages(dir string) ([]string, error) {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("sim: hotfix packages: %w", err)
+	}
+	names, err := fs.Glob(HotfixPackages(), "*.msu")
+	if err != nil {
+		return nil, err
+	}
+	sort.Strings(names)
+	paths := make([]string, 0, len(names))
+	for _, n := range names {
+		p := filepath.Join(dir, n)
+		if err := os.WriteFile(p, HotfixPackage(n), 0o644); err != nil {
+			return paths, fmt.Errorf("sim: hotfix packages: %w", err)
+		}
+		paths = append(paths, p)
+	}
+	return paths, nil
 }
 
 // HotfixPackage is the content of the simulated package of that file name.
