@@ -88,22 +88,27 @@ func slopeCI(x, y []float64, confidence float64, correct bool) (Estimate, error)
 // above the threshold, CLEAN when it lies below, INCONCLUSIVE otherwise or with fewer
 // than MinSamples samples. The note says why when the verdict is INCONCLUSIVE.
 func Decide(e Estimate, rule scenarios.VerdictRule) (Verdict, string) {
-	if e.N < MinSamples {
+	return judge(e.N, e.Lo, e.Hi, rule.ThresholdBps, confidenceOf(rule), "%.0f B/s")
+}
+
+// judge places an interval against a threshold; unit formats a value for the note.
+func judge(n int, lo, hi, threshold, confidence float64, unit string) (Verdict, string) {
+	if n < MinSamples {
 		return Inconclusive, fmt.Sprintf("only %d samples in the window; a verdict needs at least %d (lengthen the window or sample faster)",
-			e.N, MinSamples)
+			n, MinSamples)
 	}
-	if math.IsNaN(e.Lo) || math.IsNaN(e.Hi) {
+	if math.IsNaN(lo) || math.IsNaN(hi) {
 		return Inconclusive, "no interval could be computed"
 	}
-	t := rule.ThresholdBps
 	switch {
-	case e.Lo > t:
+	case lo > threshold:
 		return Leak, ""
-	case e.Hi < t:
+	case hi < threshold:
 		return Clean, ""
 	}
-	return Inconclusive, fmt.Sprintf("the %g%% interval [%.0f, %.0f] B/s contains the threshold %.0f B/s",
-		100*confidenceOf(rule), e.Lo, e.Hi, t)
+	v := func(x float64) string { return fmt.Sprintf(unit, x) }
+	return Inconclusive, fmt.Sprintf("the %g%% interval [%s, %s] contains the threshold %s",
+		100*confidence, v(lo), v(hi), v(threshold))
 }
 
 func confidenceOf(rule scenarios.VerdictRule) float64 {
