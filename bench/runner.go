@@ -156,6 +156,15 @@ func (r *Runner) Run(ctx context.Context) ([]CellResult, error) {
 		errs *multierror.Error
 		wg   sync.WaitGroup
 	)
+	// Recorded here, in the given order, so the store lists targets as the scenario does,
+	// not in the order their goroutines happened to start.
+	for _, rt := range r.Targets {
+		info := rt.Info
+		info.Name = targetName(rt)
+		if err := r.Store.RecordTarget(info); err != nil {
+			errs = multierror.Append(errs, fmt.Errorf("target %s: %w", info.Name, err))
+		}
+	}
 	for _, rt := range r.Targets {
 		wg.Add(1)
 		go func(rt RunTarget) {

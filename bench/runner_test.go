@@ -142,6 +142,8 @@ type fakeGuest struct {
 	hangsIn string
 	hung    atomic.Bool
 	starts  int
+	// prepareDelay holds Prepare back, so targets start in another order than given.
+	prepareDelay time.Duration
 }
 
 func (g *fakeGuest) Ping(ctx context.Context) error {
@@ -167,6 +169,11 @@ func (g *fakeGuest) inventory() contract.Inventory {
 func (g *fakeGuest) Prepare(ctx context.Context) (contract.Inventory, error) {
 	if g.failPrepare {
 		return contract.Inventory{}, errors.New("WinRM refused the password (401)")
+	}
+	select {
+	case <-time.After(g.prepareDelay):
+	case <-ctx.Done():
+		return contract.Inventory{}, ctx.Err()
 	}
 	return g.inventory(), nil
 }
@@ -681,5 +688,36 @@ func TestRunnerDetectsAHungGuestAndRecoversIt(t *testing.T) {
 	phases, perr := f.store.Phases("hangs")
 	if perr != nil || len(phases) != 1 {
 		t.Fatalf("the hung target's phases: %+v, %v; want only the one it hung in", phases, perr)
+	}
+}
+
+// The store lists targets in the order the runner was given them (the scenario's), however
+// their goroutines start: the first here prepares last.
+func TestRunnerStoresTargetsInTheGivenOrder(t *testing.T) {
+	var guests []*fakeGuest
+	for i, name := range []string{"c-first", "a-second", "b-third"} {
+		guests = append(guests, &fakeGuest{name: name, k: newFakeKernel(int64(i)), prepareDelay: time.Duration(2-i) * 150 * time.Millisecond})
+	}
+	f := newFixture(t, guests...)
+	f.sc.Phases = f.sc.Phases[:1]
+	f.sc.Profiles = f.sc.Profiles[:1]
+	results, err := f.runner.Run(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	infos, err := f.store.Targets()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stored, analysed []string
+	for _, i := range infos {
+		stored = append(stored, i.Name)
+	}
+	for _, r := range results {
+		analysed = append(analysed, r.Target)
+	}
+	want := []string{"c-first", "a-second", "b-third"}
+	if !slices.Equal(stored, want) || !slices.Equal(analysed, want) {
+		t.Errorf("store lists %v, results %v; want %v", stored, analysed, want)
 	}
 }

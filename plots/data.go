@@ -132,8 +132,9 @@ func load(src Source, cfg config) (*runData, error) {
 	return rd, errs.ErrorOrNil()
 }
 
-// collectTargets lists every target once, in the order the store lists them, then those only
-// the scenario, the results or the expectations name (a store cut short may lack them).
+// collectTargets lists every target once: in the scenario's order (targets run side by side,
+// so the store's order is the order they happened to start), then those only the store, the
+// results or the expectations name.
 func (rd *runData) collectTargets(infos []bench.TargetInfo, results []bench.CellResult) {
 	byName := map[string]bool{}
 	add := func(info bench.TargetInfo) {
@@ -142,13 +143,21 @@ func (rd *runData) collectTargets(infos []bench.TargetInfo, results []bench.Cell
 			rd.targets = append(rd.targets, &targetData{info: info})
 		}
 	}
+	if rd.scenario != nil {
+		stored := map[string]bench.TargetInfo{}
+		for _, info := range infos {
+			stored[info.Name] = info
+		}
+		for _, t := range rd.scenario.Targets {
+			if info, ok := stored[t.Name]; ok {
+				add(info)
+			} else {
+				add(bench.TargetInfo{Name: t.Name, OS: t.OS})
+			}
+		}
+	}
 	for _, info := range infos {
 		add(info)
-	}
-	if rd.scenario != nil {
-		for _, t := range rd.scenario.Targets {
-			add(bench.TargetInfo{Name: t.Name, OS: t.OS})
-		}
 	}
 	for _, r := range results {
 		add(bench.TargetInfo{Name: r.Target})

@@ -9,6 +9,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -964,5 +965,29 @@ func TestIncompleteCellIsSkippedNotFailed(t *testing.T) {
 	summary, _ := os.ReadFile(files.Summary)
 	if !strings.Contains(string(summary), "1 incomplete") {
 		t.Errorf("summary does not count the incomplete cell:\n%s", summary)
+	}
+}
+
+// Targets run side by side and reach the store in the order they happen to start and
+// finish; every output lists them in the scenario's order all the same.
+func TestOutputsFollowTheScenarioOrder(t *testing.T) {
+	targets := sixTargets()
+	src := synthRun(synthOptions{targets: targets})
+	slices.Reverse(src.targets)
+	slices.Reverse(src.results)
+	files, _ := writeRun(t, src)
+	for _, path := range []string{files.Summary, files.JUnit, files.Bench, files.Report} {
+		data, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		last := -1
+		for _, tt := range targets {
+			i := strings.Index(string(data), tt.info.Name)
+			if i < 0 || i < last {
+				t.Errorf("%s: %s appears at %d, after the target before it in the scenario (at %d)", filepath.Base(path), tt.info.Name, i, last)
+			}
+			last = i
+		}
 	}
 }
