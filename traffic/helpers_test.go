@@ -1,6 +1,8 @@
 package traffic
 
 import (
+	"github.com/wfplab/wfplab/internal/freeport"
+
 	"context"
 	"errors"
 	"io"
@@ -229,24 +231,14 @@ func loopback4(port uint16) netip.AddrPort {
 // closedPort returns a loopback port nothing listens on (for network).
 func closedPort(t *testing.T, network string) netip.AddrPort {
 	t.Helper()
-	switch network {
-	case "tcp":
-		ln, err := net.Listen("tcp4", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		a := ln.Addr().(*net.TCPAddr).AddrPort()
-		ln.Close()
-		return a
-	default:
-		pc, err := net.ListenPacket("udp4", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		a := pc.LocalAddr().(*net.UDPAddr).AddrPort()
-		pc.Close()
-		return a
+	if network != "tcp" {
+		network = "udp"
 	}
+	p, err := freeport.Get(network)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return loopback4(p)
 }
 
 // haveIPv6Loopback reports whether ::1 is configured and usable here; some containers run

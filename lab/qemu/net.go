@@ -1,6 +1,8 @@
 package qemu
 
 import (
+	"github.com/wfplab/wfplab/internal/freeport"
+
 	"fmt"
 	"net"
 	"net/netip"
@@ -72,10 +74,11 @@ func (pp *portPool) take(network string) (int, error) {
 	pp.mu.Lock()
 	defer pp.mu.Unlock()
 	for range 64 { // bounded: the kernel picks a fresh ephemeral port each time
-		port, err := freePort(network)
+		p, err := freeport.Get(network)
 		if err != nil {
 			return 0, err
 		}
+		port := int(p)
 		key := fmt.Sprintf("%s/%d", network, port)
 		if !pp.given[key] {
 			pp.given[key] = true
@@ -83,26 +86,6 @@ func (pp *portPool) take(network string) (int, error) {
 		}
 	}
 	return 0, fmt.Errorf("no fresh %s port on 127.0.0.1 after 64 tries; the ephemeral range may be exhausted", network)
-}
-
-func freePort(network string) (int, error) {
-	switch network {
-	case "tcp":
-		l, err := net.Listen("tcp4", "127.0.0.1:0")
-		if err != nil {
-			return 0, fmt.Errorf("finding a free TCP port on 127.0.0.1: %w", err)
-		}
-		defer l.Close()
-		return l.Addr().(*net.TCPAddr).Port, nil
-	case "udp":
-		c, err := net.ListenPacket("udp4", "127.0.0.1:0")
-		if err != nil {
-			return 0, fmt.Errorf("finding a free UDP port on 127.0.0.1: %w", err)
-		}
-		defer c.Close()
-		return c.LocalAddr().(*net.UDPAddr).Port, nil
-	}
-	return 0, fmt.Errorf("port pool: unknown network %q", network)
 }
 
 // vmPorts are all host ports one VM uses.

@@ -5,13 +5,13 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"net"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/wfplab/wfplab/internal/freeport"
 	"github.com/wfplab/wfplab/lab/sim/kernel"
 )
 
@@ -70,20 +70,11 @@ func TestWriteHotfixPackagesInstall(t *testing.T) {
 func TestServeFixedPorts(t *testing.T) {
 	free := func(network string) uint16 {
 		t.Helper()
-		if network == "tcp" {
-			l, err := net.Listen("tcp", "127.0.0.1:0")
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer l.Close()
-			return uint16(l.Addr().(*net.TCPAddr).Port)
-		}
-		c, err := net.ListenPacket("udp", "127.0.0.1:0")
+		p, err := freeport.Get(network)
 		if err != nil {
 			t.Fatal(err)
 		}
-		defer c.Close()
-		return uint16(c.LocalAddr().(*net.UDPAddr).Port)
+		return p
 	}
 	cfg := testConfig()
 	cfg.Patched = true
