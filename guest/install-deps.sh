@@ -28,21 +28,5 @@ if [ -z "$missing" ]; then
 	exit 0
 fi
 
-SUDO=""
-if [ "$(id -u)" -ne 0 ]; then
-	if command -v sudo >/dev/null 2>&1; then
-		SUDO="sudo"
-	else
-		echo "guest/install-deps.sh: need root to install:$missing" >&2
-		exit 1
-	fi
-fi
-if ! command -v apt-get >/dev/null 2>&1; then
-	echo "guest/install-deps.sh: no apt-get here; install by hand:$missing" >&2
-	exit 1
-fi
-
-echo "guest/install-deps.sh: installing$missing"
-$SUDO env DEBIAN_FRONTEND=noninteractive apt-get update -q
 # shellcheck disable=SC2086 # the package list is meant to split
-$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $missing
+exec "$(dirname "$0")/../internal/apt/install.sh" guest/install-deps.sh $missing

@@ -13,20 +13,5 @@ if [ -z "$missing" ]; then
 	exit 0
 fi
 
-SUDO=""
-if [ "$(id -u)" -ne 0 ]; then
-	if command -v sudo >/dev/null 2>&1; then
-		SUDO="sudo"
-	else
-		echo "lab/qemu/install-deps.sh: need root to install:$missing" >&2
-		exit 1
-	fi
-fi
-if ! command -v apt-get >/dev/null 2>&1; then
-	echo "lab/qemu/install-deps.sh: no apt-get here; install$missing with your package manager" >&2
-	exit 1
-fi
-echo "lab/qemu/install-deps.sh: installing$missing"
-# An old package list may not have them: update once, then install.
-$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $missing ||
-	{ $SUDO apt-get update && $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $missing; }
+# shellcheck disable=SC2086 # the package list is meant to split
+exec "$(dirname "$0")/../../internal/apt/install.sh" lab/qemu/install-deps.sh $missing
