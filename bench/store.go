@@ -180,10 +180,11 @@ type Store struct {
 	wdb  *sql.DB // one connection, used only by the writer goroutine
 	rdb  *sql.DB // readers
 
-	mu     sync.RWMutex // guards closed and sends on ops
-	closed bool
-	ops    chan writeOp
-	done   chan struct{}
+	mu       sync.RWMutex // guards closed and sends on ops
+	closed   bool
+	readOnly bool // OpenReadOnly: no writer, no wdb
+	ops      chan writeOp
+	done     chan struct{}
 
 	errMu    sync.Mutex
 	writeErr error // first write that failed
@@ -223,39 +224,84 @@ func Create(dir string, info RunInfo) (*Store, error) {
 // Open opens an existing store for reading (and for writing results again, as a report
 // rebuilt later does). path is the database file or the run folder holding it.
 func Open(path string) (*Store, error) {
-	if fi, err := os.Stat(path); err != nil {
-		return nil, fmt.Errorf("bench: open store: %w", err)
-	} else if fi.IsDir() {
-		path = filepath.Join(path, StoreFile)
-		if _, err := os.Stat(path); err != nil {
-			return nil, fmt.Errorf("bench: open store: %w (is this a run folder?)", err)
-		}
+	path, err := storeFile(path)
+	if err != nil {
+		return nil, err
 	}
 	s, err := openStore(path, "rw")
 	if err != nil {
 		return nil, err
 	}
-	var version int
-	if err := s.rdb.QueryRow(`PRAGMA user_version`).Scan(&version); err != nil {
-		s.closeDBs()
-		return nil, fmt.Errorf("bench: open store %s: read schema version: %w", path, err)
+	version, err := s.schemaVersion()
+	if err == nil && version == 1 {
+		err = s.upgradeFrom1()
 	}
-	switch {
-	case version == 0:
+	if err != nil {
 		s.closeDBs()
-		return nil, fmt.Errorf("bench: open store %s: not a wfplab run store (schema version 0)", path)
-	case version > SchemaVersion:
-		s.closeDBs()
-		return nil, fmt.Errorf("bench: open store %s: schema version %d is newer than this wfplab reads (%d); use a newer wfplab",
-			path, version, SchemaVersion)
-	case version == 1:
-		if err := s.upgradeFrom1(); err != nil {
-			s.closeDBs()
-			return nil, err
-		}
+		return nil, err
 	}
 	s.startWriter()
 	return s, nil
+}
+
+// ErrOldSchema is a store that must be upgraded (written) before this wfplab reads it.
+var ErrOldSchema = errors.New("the store was written by an older wfplab and needs an upgrade, which writes to it")
+
+// OpenReadOnly opens an existing store for reading only: SQLite opens it read-only and
+// query-only, so nothing, not even a WAL checkpoint, changes the files a report is made
+// from. A killed run's WAL is read as it is. Writes fail at once. A store of schema 1 is
+// ErrOldSchema: Open upgrades it.
+func OpenReadOnly(path string) (*Store, error) {
+	path, err := storeFile(path)
+	if err != nil {
+		return nil, err
+	}
+	s, err := openStore(path, "ro")
+	if err != nil {
+		return nil, err
+	}
+	version, err := s.schemaVersion()
+	if err == nil && version == 1 {
+		err = fmt.Errorf("bench: open store %s read-only: %w", path, ErrOldSchema)
+	}
+	if err != nil {
+		s.closeDBs()
+		return nil, err
+	}
+	s.readOnly = true
+	return s, nil
+}
+
+// storeFile is the database file of path, a file or a run folder.
+func storeFile(path string) (string, error) {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return "", fmt.Errorf("bench: open store: %w", err)
+	}
+	if !fi.IsDir() {
+		return path, nil
+	}
+	path = filepath.Join(path, StoreFile)
+	if _, err := os.Stat(path); err != nil {
+		return "", fmt.Errorf("bench: open store: %w (is this a run folder?)", err)
+	}
+	return path, nil
+}
+
+// schemaVersion reads the store's schema version and refuses what this wfplab cannot read.
+func (s *Store) schemaVersion() (int, error) {
+	var version int
+	if err := s.rdb.QueryRow(`PRAGMA user_version`).Scan(&version); err != nil {
+		return 0, fmt.Errorf("bench: open store %s: read schema version: %w", s.path, err)
+	}
+	switch {
+	case version == 0:
+		return 0, fmt.Errorf("bench: open store %s: not a wfplab run store (schema version 0)", s.path)
+	case version > SchemaVersion:
+		return 0, fmt.Errorf("bench: open store %s: schema version %d is newer than this wfplab reads (%d); use a newer wfplab",
+			s.path, version, SchemaVersion)
+	}
+	return version, nil
 }
 
 // upgradeFrom1 adds version 2's traffic columns (zero for the seconds already there: a
@@ -288,9 +334,14 @@ func dsn(path, mode string) (string, error) {
 	q := url.Values{}
 	q.Set("mode", mode)
 	q.Add("_pragma", fmt.Sprintf("busy_timeout(%d)", busyTimeoutMS))
-	q.Add("_pragma", "journal_mode(WAL)")
-	q.Add("_pragma", "synchronous(NORMAL)")
-	q.Set("_txlock", "immediate")
+	if mode == "ro" {
+		// Setting the journal mode would write; a WAL store stays WAL.
+		q.Add("_pragma", "query_only(1)")
+	} else {
+		q.Add("_pragma", "journal_mode(WAL)")
+		q.Add("_pragma", "synchronous(NORMAL)")
+		q.Set("_txlock", "immediate")
+	}
 	u := url.URL{Scheme: "file", Path: filepath.ToSlash(abs), RawQuery: q.Encode()}
 	return u.String(), nil
 }
@@ -299,6 +350,18 @@ func openStore(path, mode string) (*Store, error) {
 	d, err := dsn(path, mode)
 	if err != nil {
 		return nil, err
+	}
+	if mode == "ro" { // readers only
+		rdb, err := sql.Open("sqlite", d)
+		if err != nil {
+			return nil, fmt.Errorf("bench: open store %s: %w", path, err)
+		}
+		rdb.SetMaxOpenConns(4)
+		if err := rdb.Ping(); err != nil {
+			rdb.Close()
+			return nil, fmt.Errorf("bench: open store %s read-only: %w", path, err)
+		}
+		return &Store{path: path, rdb: rdb}, nil
 	}
 	wdb, err := sql.Open("sqlite", d)
 	if err != nil {
@@ -360,6 +423,9 @@ func (s *Store) enqueue(what string, apply func(w *batch) error) error {
 	if s.closed {
 		return fmt.Errorf("bench: %s: store %s is closed", what, s.path)
 	}
+	if s.readOnly {
+		return fmt.Errorf("bench: %s: store %s is open read-only", what, s.path)
+	}
 	t := time.NewTimer(enqueueTimeout)
 	defer t.Stop()
 	op := writeOp{apply: func(w *batch) error {
@@ -389,7 +455,7 @@ func (s *Store) Flush() error {
 // when the writer stalls; failed writes are left to Err.
 func (s *Store) waitCommitted() error {
 	s.mu.RLock()
-	if s.closed {
+	if s.closed || s.readOnly {
 		s.mu.RUnlock()
 		return nil
 	}
@@ -437,6 +503,10 @@ func (s *Store) Close() error {
 		return s.Err()
 	}
 	s.closed = true
+	if s.readOnly {
+		s.mu.Unlock()
+		return s.closeDBs()
+	}
 	close(s.ops)
 	s.mu.Unlock()
 	t := time.NewTimer(flushTimeout)
@@ -458,6 +528,9 @@ func (s *Store) Close() error {
 }
 
 func (s *Store) closeDBs() error {
+	if s.wdb == nil {
+		return s.rdb.Close()
+	}
 	return errors.Join(s.rdb.Close(), s.wdb.Close())
 }
 

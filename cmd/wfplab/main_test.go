@@ -230,13 +230,43 @@ func TestInterruptedRunKeepsWhatItMeasured(t *testing.T) {
 
 	// The report is rebuilt from the store alone: what was measured keeps its verdict,
 	// what was not is not invented.
+	// It rewrites run.json too, and changes nothing in the store it reports on.
 	os.Remove(filepath.Join(runDir, "report.html"))
+	var old runManifest
+	if b, err := os.ReadFile(filepath.Join(runDir, "run.json")); err != nil || json.Unmarshal(b, &old) != nil {
+		t.Fatalf("run.json of the interrupted run: %v", err)
+	}
+	db := filepath.Join(runDir, "wfplab.db")
+	dbBefore, _ := os.ReadFile(db)
+	statBefore, _ := os.Stat(db)
 	code, rep, errs := runCLI(t, "report", runDir)
 	if code != exitUnmet {
 		t.Fatalf("report of an interrupted run: exit %d, want 1\n%s\n%s", code, rep, errs)
 	}
 	if _, err := os.Stat(filepath.Join(runDir, "report.html")); err != nil {
 		t.Errorf("report did not rewrite report.html: %v", err)
+	}
+	if dbAfter, _ := os.ReadFile(db); !bytes.Equal(dbAfter, dbBefore) {
+		t.Error("report changed the store's bytes")
+	}
+	if statAfter, _ := os.Stat(db); !statAfter.ModTime().Equal(statBefore.ModTime()) {
+		t.Error("report changed the store's modification time")
+	}
+	// run.json: rewritten from the store, keeping what only the old file knew; and written
+	// anew when it is gone, as after kill -9.
+	for _, gone := range []bool{false, true} {
+		if gone {
+			os.Remove(filepath.Join(runDir, "run.json"))
+			runCLI(t, "report", runDir)
+		}
+		var m runManifest
+		if b, err := os.ReadFile(filepath.Join(runDir, "run.json")); err != nil || json.Unmarshal(b, &m) != nil {
+			t.Fatalf("report did not rewrite run.json (gone before: %v): %v", gone, err)
+		}
+		if m.ID != old.ID || m.Seed != 3 || m.Expected != old.Expected || m.Met != old.Met || len(m.Targets) != 2 ||
+			m.Targets[0].Name != "vista-sp1-x86" || (m.Targets[1].Endpoint == "") != gone || !strings.HasPrefix(m.RebuiltBy, "wfplab report") {
+			t.Errorf("run.json rebuilt (gone before: %v) as %+v; the run wrote %+v", gone, m, old)
+		}
 	}
 	if !regexp.MustCompile(`win7-x64\s+before\s+stream-burst\s.*LEAK\s+LEAK ok`).MatchString(rep) {
 		t.Errorf("the measured stream-burst window lost its LEAK verdict:\n%s", rep)

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"math"
@@ -54,7 +56,12 @@ func newReportCmd() *cobra.Command {
 			if _, err := os.Stat(db); err != nil {
 				return withExit(exitFailure, fmt.Errorf("%s: no run store here (%v): give the folder of one run, e.g. results/<run-id>", dir, err))
 			}
-			st, err := bench.Open(db)
+			// Read-only: the report must not change the store it reports on.
+			st, err := bench.OpenReadOnly(db)
+			if errors.Is(err, bench.ErrOldSchema) {
+				fmt.Fprintf(cmd.ErrOrStderr(), "wfplab: %s is from an older wfplab: upgrading it (the one write report makes)\n", db)
+				st, err = bench.Open(db)
+			}
 			if err != nil {
 				return withExit(exitFailure, err)
 			}
@@ -63,11 +70,14 @@ func newReportCmd() *cobra.Command {
 			if err != nil {
 				return withExit(exitFailure, err)
 			}
-			files, err := plots.Write(st, dir)
+			files, err := plots.Write(analysed{st, results}, dir)
 			if err != nil {
 				return withExit(exitFailure, err)
 			}
 			met, expected := printVerdicts(cmd.OutOrStdout(), results)
+			if err := rebuildManifest(dir, st, met, expected); err != nil {
+				return withExit(exitFailure, fmt.Errorf("%s: %w", filepath.Join(dir, manifestFile), err))
+			}
 			fmt.Fprintf(cmd.OutOrStdout(), "%d of %d expectations met\nreport: %s\n", met, expected, files.Report)
 			if met < expected {
 				return withExit(exitUnmet, fmt.Errorf("expectations not met"))
@@ -75,6 +85,57 @@ func newReportCmd() *cobra.Command {
 			return nil
 		},
 	}
+}
+
+// analysed is the store with the results analysed now, not the ones it recorded (a killed
+// run recorded none).
+type analysed struct {
+	*bench.Store
+	results []bench.CellResult
+}
+
+func (a analysed) Results() ([]bench.CellResult, error) { return a.results, nil }
+
+// rebuildManifest writes run.json again from the store: what a killed run never wrote, or
+// the verdicts as analysed now. Endpoints and users, which the store does not keep, come
+// from the run's own run.json when there is one.
+func rebuildManifest(dir string, st *bench.Store, met, expected int) error {
+	var old runManifest
+	if b, err := os.ReadFile(filepath.Join(dir, manifestFile)); err == nil {
+		_ = json.Unmarshal(b, &old) // a damaged file is replaced by what the store says
+	}
+	info, err := st.Run()
+	if err != nil {
+		return err
+	}
+	infos, err := st.Targets()
+	if err != nil {
+		return err
+	}
+	events, err := st.Events("")
+	if err != nil {
+		return err
+	}
+	m := runManifest{
+		ID: info.ID, Scenario: info.Scenario, Source: old.Source, Provider: info.Provider, Seed: info.Seed,
+		Tool: info.Tool, GoVersion: old.GoVersion, Started: info.Started, Finished: info.Finished,
+		Met: met, Expected: expected, RebuiltBy: "wfplab report " + toolVersion(),
+	}
+	for _, t := range infos {
+		g := manifestGuest{Name: t.Name, OS: t.OS}
+		for _, o := range old.Targets {
+			if o.Name == t.Name {
+				g.Endpoint, g.User = o.Endpoint, o.User
+			}
+		}
+		m.Targets = append(m.Targets, g)
+	}
+	for _, e := range events {
+		if e.Kind == bench.EventError {
+			m.Errors = append(m.Errors, e.Message)
+		}
+	}
+	return saveManifest(dir, m)
 }
 
 func newCheckCmd() *cobra.Command {
@@ -115,7 +176,8 @@ func newCheckCmd() *cobra.Command {
 }
 
 // rebuildResults analyses the store again with the scenario it recorded, so a run that was
-// killed before its analysis still gets a verdict for every cell it measured.
+// killed before its analysis still gets a verdict for every cell it measured. It writes
+// nothing to the store.
 func rebuildResults(st *bench.Store) ([]bench.CellResult, error) {
 	info, err := st.Run()
 	if err != nil {
@@ -128,5 +190,5 @@ func rebuildResults(st *bench.Store) ([]bench.CellResult, error) {
 	if err != nil {
 		return nil, fmt.Errorf("the run's recorded scenario does not load any more: %w", err)
 	}
-	return bench.Reanalyze(st, bench.AnalysisFor(sc))
+	return bench.Analyze(st, bench.AnalysisFor(sc))
 }

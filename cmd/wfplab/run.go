@@ -73,11 +73,13 @@ type runManifest struct {
 	Tool      string          `json:"tool"`
 	GoVersion string          `json:"go_version"`
 	Started   time.Time       `json:"started"`
-	Finished  time.Time       `json:"finished"`
+	Finished  time.Time       `json:"finished,omitzero"` // zero: the run was killed
 	Targets   []manifestGuest `json:"targets"`
 	Met       int             `json:"expectations_met"`
 	Expected  int             `json:"expectations"`
 	Errors    []string        `json:"errors,omitempty"`
+	// RebuiltBy is set when `wfplab report` wrote the file again from the store.
+	RebuiltBy string `json:"rebuilt_by,omitempty"`
 }
 
 type manifestGuest struct {
@@ -224,12 +226,18 @@ func writeManifest(dir, id string, sc *scenarios.Scenario, seed int64, started t
 			m.Errors = append(m.Errors, e.Error())
 		}
 	}
+	return saveManifest(dir, m)
+}
+
+func saveManifest(dir string, m runManifest) error {
 	b, err := json.MarshalIndent(m, "", "  ")
 	if err != nil {
 		return err
 	}
-	return os.WriteFile(filepath.Join(dir, "run.json"), append(b, '\n'), 0o644)
+	return os.WriteFile(filepath.Join(dir, manifestFile), append(b, '\n'), 0o644)
 }
+
+const manifestFile = "run.json"
 
 func runID(t time.Time) string {
 	var b [2]byte
