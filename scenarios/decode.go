@@ -24,7 +24,7 @@ const maxFileBytes = 1 << 20
 // The keys each mapping accepts, in the order the canonical form writes them.
 var (
 	topKeys      = []string{"name", "description", "provider", "targets", "lab", "phases", "timing", "profiles", "verdict", "expect"}
-	providerKeys = []string{"kind", "reboot_down", "noise", "dir", "memory_budget_mb", "boot_timeout", "appliance_kernel"}
+	providerKeys = []string{"kind", "reboot_down", "noise", "dir", "vagrant", "vagrant_provider", "snapshot", "memory_budget_mb", "boot_timeout", "appliance_kernel"}
 	targetKeys   = []string{"name", "os", "host", "port", "https", "insecure", "user_env", "password_env", "password_file",
 		"stream_port", "control_port", "forward_dest", "forward_prefix",
 		"image", "appliance", "kernel", "initrd", "append", "memory_mb", "cpus", "accel", "winrm_port", "hang_pool_mb"}
@@ -429,7 +429,7 @@ func (d *decoder) providerSection(v *yaml.Node, p *ProviderSpec) {
 		p.Kind = ""
 		return
 	}
-	kindOnly := map[string][]string{ProviderSim: {"reboot_down", "noise"}, ProviderVagrant: {"dir"},
+	kindOnly := map[string][]string{ProviderSim: {"reboot_down", "noise"}, ProviderVagrant: {"dir", "vagrant", "vagrant_provider", "snapshot"},
 		ProviderQEMU: {"memory_budget_mb", "boot_timeout", "appliance_kernel"}}
 	for kind, keys := range kindOnly {
 		for _, key := range keys {
@@ -443,6 +443,9 @@ func (d *decoder) providerSection(v *yaml.Node, p *ProviderSpec) {
 	d.getString(f, "appliance_kernel", &p.ApplianceKernel)
 	d.getDuration(f, "reboot_down", &p.SimRebootDown)
 	d.getBool(f, "noise", &p.SimNoise)
+	d.getString(f, "vagrant", &p.VagrantCLI)
+	d.getString(f, "vagrant_provider", &p.VagrantProvider)
+	d.getString(f, "snapshot", &p.VagrantSnapshot)
 	if !d.getString(f, "dir", &p.VagrantDir) && p.Kind == ProviderVagrant && !f.has("dir") {
 		p.VagrantDir = DefaultVagrantDir
 	}

@@ -26,6 +26,10 @@ type (
 		RebootDown string `yaml:"reboot_down,omitempty"`
 		Noise      *bool  `yaml:"noise,omitempty"`
 		Dir        string `yaml:"dir,omitempty"`
+		// vagrant
+		VagrantCLI      string `yaml:"vagrant,omitempty"`
+		VagrantProvider string `yaml:"vagrant_provider,omitempty"`
+		Snapshot        string `yaml:"snapshot,omitempty"`
 		// qemu
 		MemoryBudgetMB  int    `yaml:"memory_budget_mb,omitempty"`
 		BootTimeout     string `yaml:"boot_timeout,omitempty"`
@@ -108,6 +112,9 @@ func (s *Scenario) YAML() ([]byte, error) {
 		f.Provider.Noise = &noise
 	case ProviderVagrant:
 		f.Provider.Dir = s.Provider.VagrantDir
+		f.Provider.VagrantCLI = s.Provider.VagrantCLI
+		f.Provider.VagrantProvider = s.Provider.VagrantProvider
+		f.Provider.Snapshot = s.Provider.VagrantSnapshot
 	case ProviderQEMU:
 		f.Provider.MemoryBudgetMB = s.Provider.QEMUMemoryBudgetMB
 		if s.Provider.QEMUBootTimeout > 0 {

@@ -67,6 +67,10 @@ func Load(file string) (*Scenario, error) {
 	}
 	s.Lab.HotfixDir = rel(s.Lab.HotfixDir)
 	s.Provider.VagrantDir = rel(s.Provider.VagrantDir)
+	// A CLI given as a path is the scenario's; a bare name is looked up on PATH.
+	if strings.ContainsRune(s.Provider.VagrantCLI, filepath.Separator) {
+		s.Provider.VagrantCLI = rel(s.Provider.VagrantCLI)
+	}
 	s.Provider.ApplianceKernel = rel(s.Provider.ApplianceKernel)
 	for i := range s.Targets {
 		t := &s.Targets[i]

@@ -51,6 +51,8 @@ var badCases = []badCase{
 	{"sim key under static", "provider:\n  kind: static\n  reboot_down: 2s\ntargets:\n" + staticTarget,
 		3, "provider.reboot_down", "only for provider kind sim"},
 	{"vagrant key under sim", "provider:\n  kind: sim\n  dir: vm\ntargets: [win7-x64]\n", 3, "provider.dir", "only for provider kind vagrant"},
+	{"snapshot under qemu", "provider:\n  kind: qemu\n  snapshot: clean\ntargets: [win7-x64]\n", 3, "provider.snapshot", "only for provider kind vagrant"},
+	{"snapshot name with a space", "provider:\n  kind: vagrant\n  snapshot: my clean\ntargets: [win7-x64]\n", 3, "provider.snapshot", "not a snapshot name"},
 	{"reboot_down negative", "provider: {kind: sim, reboot_down: -1s}\ntargets: [win7-x64]\n", 1, "provider.reboot_down", "between 0s and 10m"},
 	{"noise not a bool", "provider:\n  kind: sim\n  noise: yes\ntargets: [win7-x64]\n", 3, "provider.noise", `must be true or false, got "yes"`},
 	{"targets missing", "name: x\n", 1, "targets", "missing; list the guests"},

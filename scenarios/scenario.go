@@ -29,8 +29,13 @@ type ProviderSpec struct {
 	// Sim: seconds a simulated reboot keeps WinRM down; noise on/off.
 	SimRebootDown time.Duration
 	SimNoise      bool
-	// Vagrant: the folder holding the Vagrantfile.
-	VagrantDir string
+	// Vagrant: the folder holding the Vagrantfile, the CLI (a name on PATH or a path; ""
+	// vagrant), the hypervisor `vagrant up --provider` gets ("": Vagrant's default) and the
+	// snapshot every run starts from ("": clean).
+	VagrantDir      string
+	VagrantCLI      string
+	VagrantProvider string
+	VagrantSnapshot string
 	// QEMU: memory all VMs may take at once (0: half of what the host has available),
 	// how long a VM may take to answer WinRM, and the kernel appliances boot ("": the
 	// Debian package, fetched and cached).

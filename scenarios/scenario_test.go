@@ -336,7 +336,7 @@ func TestYAMLRoundTrips(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	vagrant := mustParse(t, "v.yaml", "provider: {kind: vagrant, dir: /srv/lab}\ntargets: [win7-x64]\nphases: [after]\n")
+	vagrant := mustParse(t, "v.yaml", "provider: {kind: vagrant, dir: /srv/lab, vagrant: /opt/vagrant/bin/vagrant, vagrant_provider: libvirt, snapshot: base}\ntargets: [win7-x64]\nphases: [after]\n")
 	var qemus []*Scenario
 	for _, f := range []string{"qemu-appliances.yaml", "qemu-windows.yaml"} {
 		q, err := Load(filepath.Join("examples", f))

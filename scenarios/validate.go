@@ -84,6 +84,9 @@ func (s *Scenario) validateProvider(el *errorList) {
 	if p.Kind == ProviderVagrant && strings.TrimSpace(p.VagrantDir) == "" {
 		el.field("provider.dir", "missing; the folder holding the Vagrantfile")
 	}
+	if sn := p.VagrantSnapshot; sn != "" && (strings.TrimSpace(sn) != sn || strings.ContainsAny(sn, " \t,\"'")) {
+		el.field("provider.snapshot", "%q is not a snapshot name Vagrant takes: no spaces, commas or quotes", sn)
+	}
 }
 
 func catalogNames() []string {

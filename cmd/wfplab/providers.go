@@ -47,6 +47,8 @@ var providerKinds = map[string]providerKind{
 	scenarios.ProviderStatic: {open: openStatic, check: checkStatic},
 	// Appliances and Windows images alike: the appliance packages are the simulator's.
 	scenarios.ProviderQEMU: {open: openQEMU, check: checkQEMU, hotfix: applianceHotfixes, rebootPoll: time.Second},
+	// Real guests (or the fake vagrant's simulated ones): packages only from lab.hotfix_dir.
+	scenarios.ProviderVagrant: {open: openVagrant, check: checkVagrant, rebootPoll: time.Second},
 }
 
 // providerFor opens the provider the scenario names.

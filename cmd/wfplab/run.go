@@ -31,6 +31,7 @@ type runFlags struct {
 	seedSet  bool
 	quiet    bool
 	keepVMs  bool
+	hotfix   string // --hotfix-dir: replaces lab.hotfix_dir
 }
 
 func newRunCmd() *cobra.Command {
@@ -52,6 +53,7 @@ Exit status: 0 every expectation met, 1 an expectation not met, 2 an error.`,
 	cmd.Flags().StringVar(&f.out, "out", "results", "folder that receives the run's folder")
 	cmd.Flags().Int64Var(&f.seed, "seed", 0, "seed for the simulated guests' random parts (default: random, printed)")
 	cmd.Flags().BoolVar(&f.quiet, "quiet", false, "no live progress")
+	cmd.Flags().StringVar(&f.hotfix, "hotfix-dir", "", "folder holding the KB979223 .msu packages (replaces the scenario's lab.hotfix_dir)")
 	cmd.Flags().BoolVar(&f.keepVMs, "keep-vms", false, "keep the VMs' disk overlays in the run folder (qemu provider)")
 	return cmd
 }
@@ -99,6 +101,9 @@ func runScenario(ctx context.Context, f runFlags, stdout, stderr io.Writer) erro
 	sc, err := loadScenario(f.scenario, f.builtin)
 	if err != nil {
 		return withExit(exitFailure, err)
+	}
+	if f.hotfix != "" {
+		sc.Lab.HotfixDir = f.hotfix
 	}
 	// The store keeps the scenario as run, so `wfplab report` can analyse it again later.
 	text, err := sc.YAML()

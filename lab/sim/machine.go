@@ -162,7 +162,10 @@ func (g *Machine) Err() error {
 func (g *Machine) Target() contract.Target {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	h := g.host
+	h, fh := g.host, g.host
+	if g.ports.ForwardHost.IsValid() {
+		fh = g.ports.ForwardHost
+	}
 	return contract.Target{
 		Name:     g.name,
 		OS:       g.os,
@@ -170,8 +173,8 @@ func (g *Machine) Target() contract.Target {
 		Creds:    contract.Credentials{User: g.cfg.User, Password: g.cfg.Password},
 		Traffic: contract.TrafficAddrs{
 			Stream:        netip.AddrPortFrom(h, g.ports.Stream),
-			Forward:       netip.AddrPortFrom(h, g.ports.Forward),
-			ForwardPrefix: netip.PrefixFrom(h, h.BitLen()),
+			Forward:       netip.AddrPortFrom(fh, g.ports.Forward),
+			ForwardPrefix: netip.PrefixFrom(fh, fh.BitLen()),
 			Control:       netip.AddrPortFrom(h, g.ports.Control),
 		},
 	}

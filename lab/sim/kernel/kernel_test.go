@@ -505,6 +505,25 @@ func TestListenRefusesNonLoopback(t *testing.T) {
 	}
 }
 
+// The forward socket listens on its own address when one is given (a network behind the
+// guest), keeps it across a reboot, and refuses one off loopback.
+func TestForwardHost(t *testing.T) {
+	k := quietKernel(t, "x64", false)
+	fh := netip.MustParseAddr("127.0.0.77")
+	n, err := Listen(k, loopback, Ports{ForwardHost: fh})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer n.Close()
+	stream, fwd, _ := n.Addrs()
+	if fwd.Addr() != fh || stream.Addr() != loopback || n.Ports().ForwardHost != fh {
+		t.Fatalf("stream %s forward %s ports %+v", stream, fwd, n.Ports())
+	}
+	if _, err := Listen(k, loopback, Ports{ForwardHost: netip.MustParseAddr("10.57.1.10")}); err == nil {
+		t.Fatal("forward socket off loopback")
+	}
+}
+
 func TestRelistenSamePorts(t *testing.T) {
 	k := quietKernel(t, "x64", false)
 	n, err := Listen(k, loopback, Ports{})

@@ -14,6 +14,9 @@ type Ports struct {
 	Stream  uint16 // TCP
 	Forward uint16 // UDP, the forwarding path
 	Control uint16 // UDP, single-NBL traffic
+	// ForwardHost is the forward socket's address when the forward path's destination is
+	// not the guest's own (the Vagrant layout's network behind the guest); zero: the host.
+	ForwardHost netip.Addr
 }
 
 // NetStack is the guest's network side: real loopback sockets whose traffic becomes NBL
@@ -53,6 +56,9 @@ func Listen(k *Kernel, host netip.Addr, ports Ports) (*NetStack, error) {
 	if !host.IsLoopback() {
 		return nil, fmt.Errorf("traffic sockets: %s is not a loopback address; the simulated guest listens on loopback only", host)
 	}
+	if ports.ForwardHost.IsValid() && !ports.ForwardHost.IsLoopback() {
+		return nil, fmt.Errorf("traffic sockets: forward address %s is not a loopback address; the simulated guest listens on loopback only", ports.ForwardHost)
+	}
 	return ListenVM(k, host, ports)
 }
 
@@ -64,10 +70,14 @@ func ListenVM(k *Kernel, host netip.Addr, ports Ports) (*NetStack, error) {
 	if err != nil {
 		return nil, fmt.Errorf("traffic sockets: stream listener on %s port %d: %w", host, ports.Stream, err)
 	}
-	n.fwd, err = listenUDP(host, ports.Forward)
+	fwdHost := host
+	if ports.ForwardHost.IsValid() {
+		fwdHost = ports.ForwardHost
+	}
+	n.fwd, err = listenUDP(fwdHost, ports.Forward)
 	if err != nil {
 		n.tcp.Close()
-		return nil, fmt.Errorf("traffic sockets: forward socket on %s port %d: %w", host, ports.Forward, err)
+		return nil, fmt.Errorf("traffic sockets: forward socket on %s port %d: %w", fwdHost, ports.Forward, err)
 	}
 	n.ctl, err = listenUDP(host, ports.Control)
 	if err != nil {
@@ -113,7 +123,11 @@ func (n *NetStack) Addrs() (stream, forward, control netip.AddrPort) {
 
 // Ports are the bound ports, to open the same ones again after a reboot.
 func (n *NetStack) Ports() Ports {
-	return Ports{Stream: n.stream.Port(), Forward: n.forward.Port(), Control: n.control.Port()}
+	p := Ports{Stream: n.stream.Port(), Forward: n.forward.Port(), Control: n.control.Port()}
+	if n.forward.Addr() != n.stream.Addr() {
+		p.ForwardHost = n.forward.Addr()
+	}
+	return p
 }
 
 // Close closes every socket and connection and waits (at most 5 s) for the readers to end.

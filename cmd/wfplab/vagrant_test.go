@@ -1,0 +1,104 @@
+package main
+
+import (
+	"fmt"
+	"io/fs"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/wfplab/wfplab/internal/fakevagrant"
+	"github.com/wfplab/wfplab/lab/sim"
+	"github.com/wfplab/wfplab/lab/vagrant"
+)
+
+// fakeVagrantOnPath puts the fake vagrant on PATH, backed by simulated machines laid out as
+// vagrant/Vagrantfile lays out real ones, on loopback networks of their own.
+func fakeVagrantOnPath(t *testing.T) *fakevagrant.Server {
+	t.Helper()
+	bin := t.TempDir()
+	if _, err := fakevagrant.Build(bin); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("PATH", bin+string(os.PathListSeparator)+os.Getenv("PATH"))
+	t.Setenv(vagrant.EnvHostOnlyPrefix, fmt.Sprintf("127.%d.%d", 100+rand.IntN(100), rand.IntN(250)))
+	t.Setenv(vagrant.EnvForwardNet, fmt.Sprintf("127.%d", 200+rand.IntN(50)))
+	dir, err := filepath.Abs(filepath.Join("..", "..", "vagrant"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := sim.DefaultConfig()
+	cfg.Seed, cfg.RebootDown = 1, time.Second
+	srv, err := fakevagrant.Start(fakevagrant.Config{Dir: dir, Layout: vagrant.LayoutFromEnv(os.Getenv), Sim: cfg})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Close() })
+	t.Setenv(fakevagrant.EnvURL, srv.URL())
+	return srv
+}
+
+// simHotfixDir writes the simulator's KB979223 packages to a folder, for --hotfix-dir.
+func simHotfixDir(t *testing.T) string {
+	t.Helper()
+	dir := t.TempDir()
+	pkgs := sim.HotfixPackages()
+	names, err := fs.Glob(pkgs, "*.msu")
+	if err != nil || len(names) == 0 {
+		t.Fatalf("simulated packages: %v %v", names, err)
+	}
+	for _, n := range names {
+		data, _ := fs.ReadFile(pkgs, n)
+		if err := os.WriteFile(filepath.Join(dir, n), data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dir
+}
+
+// The example scenario meets its expectations through the vagrant CLI. A second run starts
+// from the clean snapshot, so the hotfix the first installed is gone: the guest leaks again.
+func TestVagrantLabExample(t *testing.T) {
+	if testing.Short() {
+		t.Skip("SKIP: -short: a full run of the vagrant example")
+	}
+	srv := fakeVagrantOnPath(t)
+	hot := simHotfixDir(t)
+	example := filepath.Join("..", "..", "scenarios", "examples", "vagrant-lab.yaml")
+	dir, _ := filepath.Abs(filepath.Join("..", "..", "vagrant"))
+	// The second run: one target, the phase before only, one multi-NBL profile.
+	again := writeFile(t, t.TempDir(), "again.yaml", "name: again\nprovider: {kind: vagrant, dir: "+dir+"}\n"+
+		"targets: [win7-x64]\nphases: [before]\ntiming: {warmup: 2s, window: 8s, settle: 1s, sample_interval: 100ms}\n"+
+		"profiles: [stream-burst]\nexpect: [{verdict: LEAK}]\n")
+	for run, c := range []struct {
+		scenario, met string
+		calls         []string
+	}{
+		{example, "12 of 12", []string{"up win7-x64 --no-provision", "snapshot save win7-x64 clean", "snapshot save vista-sp1-x86 clean",
+			"winrm-config vista-sp1-x86", "halt vista-sp1-x86"}},
+		{again, "1 of 1", []string{"snapshot restore win7-x64 clean"}},
+	} {
+		start, n := time.Now(), len(srv.Calls())
+		code, stdout, stderr := runCLI(t, "run", "--scenario", c.scenario, "--hotfix-dir", hot, "--out", t.TempDir(), "--seed", "1", "--quiet")
+		if code != 0 || !strings.Contains(stdout, c.met) {
+			t.Fatalf("run %d: exit %d\n%s\n%s", run+1, code, stdout, stderr)
+		}
+		var calls []string
+		for _, call := range srv.Calls()[n:] {
+			calls = append(calls, strings.Join(call.Args, " "))
+		}
+		joined := strings.Join(calls, "\n")
+		for _, w := range append(c.calls, "winrm-config win7-x64", "halt win7-x64") {
+			if !strings.Contains(joined, w) {
+				t.Errorf("run %d made no call %q; calls:\n%s", run+1, w, joined)
+			}
+		}
+		if strings.Contains(stdout+stderr, "Password vagrant") {
+			t.Errorf("run %d printed a password", run+1)
+		}
+		t.Logf("run %d: %s, %d vagrant calls", run+1, time.Since(start).Round(time.Second), len(calls))
+	}
+}
