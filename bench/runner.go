@@ -373,7 +373,16 @@ func (t *targetRun) event(phase, kind, msg string) {
 // errSamplerEnded says the sampler's stream closed before the phase was over.
 var errSamplerEnded = errors.New("the sampler's stream ended before the phase was over (agent died or guest rebooted?)")
 
+// AlreadyPatched starts the error of a target whose guest has the fix before phase before.
+const AlreadyPatched = "ALREADY_PATCHED"
+
 func (t *targetRun) runPhase(ctx context.Context, ph scenarios.Phase) (err error) {
+	// Phase before on a fixed netio.sys measures nothing useful and would read as "the bug
+	// does not reproduce": stop the target instead, before anything is measured.
+	if ph.Name == scenarios.PhaseBefore && contract.NetioState(t.inv.Netio) == contract.Patched {
+		return guestError{fmt.Errorf("%s: netio.sys %s already carries the KB979223 fix, so phase before would measure a patched guest; "+
+			"give this target an unpatched guest (revert its snapshot or image) or leave phase before out of the scenario", AlreadyPatched, t.inv.Netio)}
+	}
 	if ph.InstallHotfix {
 		t.event(ph.Name, EventHotfix, "installing KB979223 (netio.sys "+t.inv.Netio+")")
 		stop := t.reportProgress(ph.Name, StepHotfix, time.Now(), 0)

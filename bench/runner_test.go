@@ -721,3 +721,38 @@ func TestRunnerStoresTargetsInTheGivenOrder(t *testing.T) {
 		t.Errorf("store lists %v, results %v; want %v", stored, analysed, want)
 	}
 }
+
+// A guest whose netio.sys is fixed before phase before is stopped with ALREADY_PATCHED
+// before anything is measured, its cells are incomplete (never "the bug does not
+// reproduce"), and the other target runs on.
+func TestRunnerStopsAnAlreadyPatchedGuest(t *testing.T) {
+	patched := &fakeGuest{name: "patched", k: newFakeKernel(1)}
+	patched.k.patched = true
+	f := newFixture(t, patched, &fakeGuest{name: "fresh", k: newFakeKernel(2)})
+	results, err := f.runner.Run(t.Context())
+	if err == nil || !strings.Contains(err.Error(), "target patched") || !strings.Contains(err.Error(), AlreadyPatched+": netio.sys "+fixedNetio) {
+		t.Fatalf("Run: %v", err)
+	}
+	if strings.Contains(err.Error(), "target fresh") {
+		t.Errorf("the unpatched target failed too: %v", err)
+	}
+	if patched.starts != 0 {
+		t.Errorf("the patched guest was sampled %d times", patched.starts)
+	}
+	for _, r := range results {
+		switch {
+		case r.Target == "patched" && (r.Verdict != Incomplete || r.Met):
+			t.Errorf("patched %s/%s: %s met=%v, want INCOMPLETE and not met", r.Phase, r.Profile, r.Verdict, r.Met)
+		case r.Target == "fresh" && !r.Met:
+			t.Errorf("fresh %s/%s: %s, want %s", r.Phase, r.Profile, r.Verdict, r.Expected)
+		}
+	}
+	events, _ := f.store.Events("patched")
+	found := false
+	for _, e := range events {
+		found = found || e.Kind == EventError && strings.Contains(e.Message, AlreadyPatched)
+	}
+	if !found {
+		t.Errorf("no %s event for the patched target: %+v", AlreadyPatched, events)
+	}
+}
