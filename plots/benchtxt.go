@@ -13,6 +13,38 @@ import (
 // benchName is the benchmark every line belongs to; sub-name keys say which cell.
 const benchName = "BenchmarkKB979223"
 
+// benchUnits says, for each unit bench.txt writes, which way is better. They go into
+// bench.txt as "Unit <unit> better=..." lines (the format's unit metadata), so benchstat
+// and wfplab compare judge a change without knowing wfplab; a new metric adds its unit here.
+var benchUnits = []struct{ unit, better string }{
+	{"leak-B/s", "lower"},
+	{"B/chain", "lower"},
+	{"chains/s", "higher"},
+	{"pkts/s", "higher"},
+}
+
+// BenchBetter is +1 when higher values of unit are better, -1 when lower are, 0 when
+// bench.txt does not say: the direction of a unit from a bench.txt written before its
+// Unit lines.
+func BenchBetter(unit string) int {
+	for _, u := range benchUnits {
+		if u.unit == unit {
+			if u.better == "higher" {
+				return 1
+			}
+			return -1
+		}
+	}
+	return 0
+}
+
+// BenchText is bench.txt of the run in src, as Write writes it: what wfplab compare reads
+// from a store whose folder has no bench.txt.
+func BenchText(src Source) ([]byte, error) {
+	rd, err := load(src, config{})
+	return renderBench(rd), err
+}
+
 // renderBench writes the results in the Go benchmark format
 // (golang.org/design/14313-benchmark-format), so benchstat compares two runs cell by cell.
 // Only keys that stay the same between comparable runs are configuration lines; the run's
@@ -25,6 +57,9 @@ func renderBench(rd *runData) []byte {
 	fmt.Fprintf(&b, "# started %s, finished %s\n", timeText(rd.run.Started), timeText(rd.run.Finished))
 	fmt.Fprintf(&b, "# %s\n", comment(rd.headline()))
 	b.WriteString("# N is the number of pool samples in the estimate; leak-B/s is the OLS slope of nonpaged pool.\n")
+	for _, u := range benchUnits {
+		fmt.Fprintf(&b, "Unit %s better=%s\n", u.unit, u.better)
+	}
 	b.WriteString("goos: windows\n")
 	if rd.run.Scenario != "" {
 		fmt.Fprintf(&b, "scenario: %s\n", configValue(rd.run.Scenario))

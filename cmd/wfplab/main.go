@@ -73,6 +73,6 @@ Without real VMs it runs on built-in simulated guests.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(newRunCmd(), newReportCmd(), newCheckCmd(), newSimCmd(), newTrafficCmd())
+	root.AddCommand(newRunCmd(), newReportCmd(), newCompareCmd(), newCheckCmd(), newSimCmd(), newTrafficCmd())
 	return root
 }
