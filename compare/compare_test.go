@@ -235,3 +235,20 @@ func text(t *testing.T, r *compare.Result) string {
 	}
 	return b.String()
 }
+
+// Reading a store for its bench text changes not a byte of it.
+func TestStoreUntouched(t *testing.T) {
+	dir := runs(t, 1, 11, 12, synthrun.StoreOnly)
+	db := filepath.Join(dir, "run0", "wfplab.db")
+	before, err := os.ReadFile(db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := compare.Load(dir); err != nil {
+		t.Fatal(err)
+	}
+	after, _ := os.ReadFile(db)
+	if !bytes.Equal(before, after) {
+		t.Error("compare changed the store it read")
+	}
+}

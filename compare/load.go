@@ -138,7 +138,7 @@ func (s *Side) read(file string) error {
 
 // storeBench is the bench text plots writes for the run in a store.
 func storeBench(file string) ([]byte, error) {
-	st, err := bench.Open(file)
+	st, err := bench.OpenReadOnly(file)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", file, err)
 	}
