@@ -152,7 +152,6 @@ func (r *Runner) Run(ctx context.Context) ([]CellResult, error) {
 		return nil, err
 	}
 	var (
-		mu   sync.Mutex
 		errs *multierror.Error
 		wg   sync.WaitGroup
 	)
@@ -165,19 +164,22 @@ func (r *Runner) Run(ctx context.Context) ([]CellResult, error) {
 			errs = multierror.Append(errs, fmt.Errorf("target %s: %w", info.Name, err))
 		}
 	}
-	for _, rt := range r.Targets {
+	// Each target's error in its own slot, joined in the given order, not the finishing one.
+	targetErrs := make([]error, len(r.Targets))
+	for i, rt := range r.Targets {
 		wg.Add(1)
-		go func(rt RunTarget) {
+		go func(i int, rt RunTarget) {
 			defer wg.Done()
-			if err := r.runTarget(ctx, rt); err != nil {
-				mu.Lock()
-				errs = multierror.Append(errs, err)
-				mu.Unlock()
-			}
-		}(rt)
+			targetErrs[i] = r.runTarget(ctx, rt)
+		}(i, rt)
 	}
 	// Every target's waits are bounded, so this wait is too.
 	wg.Wait()
+	for _, err := range targetErrs {
+		if err != nil {
+			errs = multierror.Append(errs, err)
+		}
+	}
 	results, err := Reanalyze(r.Store, AnalysisFor(r.Scenario))
 	if err != nil {
 		errs = multierror.Append(errs, fmt.Errorf("analysis: %w", err))

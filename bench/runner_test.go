@@ -167,13 +167,13 @@ func (g *fakeGuest) inventory() contract.Inventory {
 }
 
 func (g *fakeGuest) Prepare(ctx context.Context) (contract.Inventory, error) {
-	if g.failPrepare {
-		return contract.Inventory{}, errors.New("WinRM refused the password (401)")
-	}
 	select {
 	case <-time.After(g.prepareDelay):
 	case <-ctx.Done():
 		return contract.Inventory{}, ctx.Err()
+	}
+	if g.failPrepare {
+		return contract.Inventory{}, errors.New("WinRM refused the password (401)")
 	}
 	return g.inventory(), nil
 }
@@ -701,9 +701,17 @@ func TestRunnerStoresTargetsInTheGivenOrder(t *testing.T) {
 	f := newFixture(t, guests...)
 	f.sc.Phases = f.sc.Phases[:1]
 	f.sc.Profiles = f.sc.Profiles[:1]
+	// All three fail, the first last: the error lists them in the given order all the same.
+	for _, g := range guests {
+		g.failPrepare = true
+	}
 	results, err := f.runner.Run(t.Context())
-	if err != nil {
-		t.Fatal(err)
+	if err == nil {
+		t.Fatal("no error from three failed prepares")
+	}
+	var order []string
+	for _, e := range err.(*multierror.Error).Errors {
+		order = append(order, strings.TrimSuffix(strings.Fields(e.Error())[1], ":"))
 	}
 	infos, err := f.store.Targets()
 	if err != nil {
@@ -717,8 +725,8 @@ func TestRunnerStoresTargetsInTheGivenOrder(t *testing.T) {
 		analysed = append(analysed, r.Target)
 	}
 	want := []string{"c-first", "a-second", "b-third"}
-	if !slices.Equal(stored, want) || !slices.Equal(analysed, want) {
-		t.Errorf("store lists %v, results %v; want %v", stored, analysed, want)
+	if !slices.Equal(stored, want) || !slices.Equal(analysed, want) || !slices.Equal(order, want) {
+		t.Errorf("store lists %v, results %v, errors %v; want %v", stored, analysed, order, want)
 	}
 }
 
