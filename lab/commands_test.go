@@ -46,6 +46,10 @@ func TestCommandLinesMatchCommandsMD(t *testing.T) {
 		{cmdGetmac, `getmac /fo csv /nh /v`},
 		{fmt.Sprintf(fmtNetshAddress, "Local Area Connection 2", "198.51.100.1", mask(24)), `netsh interface ipv4 set address name="Local Area Connection 2" static 198.51.100.1 255.255.255.0`},
 		{fmt.Sprintf(fmtNetshForwarding, "Local Area Connection 2"), `netsh interface ipv4 set interface "Local Area Connection 2" forwarding=enabled`},
+		{fmt.Sprintf(fmtTaskCreate, `C:\wfplab\Windows6.1-KB979223-x64.msu`), `schtasks /create /tn wfplab-kb979223 /ru SYSTEM /sc once /st 00:00 /f /tr "%SystemRoot%\System32\wusa.exe C:\wfplab\Windows6.1-KB979223-x64.msu /quiet /norestart"`},
+		{cmdTaskRun, `schtasks /run /tn wfplab-kb979223`},
+		{cmdTaskQuery, `schtasks /query /tn wfplab-kb979223 /fo list /v`},
+		{cmdTaskDelete, `schtasks /delete /tn wfplab-kb979223 /f`},
 		{cmdIPEnableRouter, `reg add HKLM\SYSTEM\CurrentControlSet\Services\Tcpip\Parameters /v IPEnableRouter /t REG_DWORD /d 1 /f`},
 	}
 	for _, c := range cases {

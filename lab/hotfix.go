@@ -35,6 +35,18 @@ func (g *Session) InstallHotfix(ctx context.Context, msu []byte) (HotfixOutcome,
 	if err != nil {
 		return "", contract.Inventory{}, err
 	}
+	if wusaRefused(res.Exit) {
+		g.logf("wusa refused the remote logon (exit %d): running it as SYSTEM from a scheduled task", res.Exit)
+		code, err := g.wusaAsTask(ctx, path)
+		if err != nil {
+			return "", contract.Inventory{}, err
+		}
+		if wusaRefused(code) {
+			return "", contract.Inventory{}, g.errorf("hotfix: wusa refused %s over WinRM and as SYSTEM from a scheduled task (exit %d); install it on the guest by hand", pkg, code)
+		}
+		res = Result{Exit: code}
+		line = "wusa (scheduled task " + hotfixTask + ")"
+	}
 
 	var outcome HotfixOutcome
 	reboot := false

@@ -40,6 +40,11 @@ type Config struct {
 	// them and netsh configures them. None by default; the appliance passes its eth1 and eth2.
 	ExtraNICs []NIC
 
+	// WusaRefusesRemote makes wusa refuse a remote (WinRM) logon with 0x80070005, as Windows
+	// Update does on some releases (docs/windows.md); run as SYSTEM by a scheduled task
+	// (schtasks), it installs. Off: wusa installs over WinRM too.
+	WusaRefusesRemote bool
+
 	// HangPoolBytes, when set, makes the guest stop answering once its nonpaged pool passes
 	// it, as Windows does when the leak exhausts pool: WinRM holds every request (new and
 	// open connections alike) and samplers stop, until the next boot. 0: never.

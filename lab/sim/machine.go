@@ -46,7 +46,8 @@ type Machine struct {
 	lastErr        error
 	stop           chan struct{}
 	wg             sync.WaitGroup
-	fwdMu          sync.Mutex // serializes starting and stopping a boot's frame forwarder
+	tasks          map[string]*task // scheduled tasks by lower-case name (schtasks)
+	fwdMu          sync.Mutex       // serializes starting and stopping a boot's frame forwarder
 }
 
 // fileVersions are the file versions of the drivers KB979223 replaces.

@@ -28,6 +28,7 @@ func init() {
 		`hostname.exe`:  (*Machine).hostnameExe,
 		`getmac.exe`:    (*Machine).getmac,
 		`netsh.exe`:     (*Machine).netsh,
+		`schtasks.exe`:  (*Machine).schtasks,
 		`wbem\WMIC.exe`: (*Machine).wmic,
 	} {
 		programs[sys32+`\`+name] = fn

@@ -22,6 +22,7 @@ const (
 	wusaAlready        = 2359302     // 0x240006 WU_S_ALREADY_INSTALLED
 	wusaNotApplicable  = -2145124329 // 0x80240017 WU_E_NOT_APPLICABLE
 	wusaMissingFile    = 2           // ERROR_FILE_NOT_FOUND
+	wusaAccessDenied   = -2147024891 // 0x80070005 E_ACCESSDENIED: a remote logon may not install (a guess at wusa's answer)
 	wusaInvalidData    = -2147024883 // 0x8007000D ERROR_INVALID_DATA: not a cabinet (a guess at wusa's answer)
 )
 
@@ -103,6 +104,11 @@ func (g *Machine) wusa(_ context.Context, b *boot, p *cmdexe.Process) int {
 	}
 	if pkg == "" {
 		return 87
+	}
+	if g.cfg.WusaRefusesRemote {
+		if user, _ := p.Getenv("USERNAME"); !strings.EqualFold(user, "SYSTEM") {
+			return wusaAccessDenied
+		}
 	}
 	path, err := cmdexe.Abs(p.Cwd, pkg)
 	if err != nil {
