@@ -31,6 +31,7 @@ type htmlView struct {
 	Headline, HeadlineClass string
 	Problems                []string
 	CILabel                 string
+	Matrix                  matrix
 	Rows                    []htmlRow
 	OverviewImg             template.URL
 	OverviewSVG             string
@@ -120,6 +121,7 @@ func renderHTML(rd *runData, charts chartSet) ([]byte, error) {
 		anchorOf[td.info.Name] = ht.Anchor
 		v.Targets = append(v.Targets, ht)
 	}
+	v.Matrix = rd.matrix(anchorOf)
 	prevTarget := ""
 	for _, c := range rd.cells {
 		row := htmlRowOf(c, c.Target != prevTarget)
@@ -181,16 +183,7 @@ func htmlRowOf(c *cell, first bool) htmlRow {
 		row.BytesPerChain, row.Chains, row.Packets = num(r.BytesPerChain), num(r.ChainsPerSec), num(r.PacketsPerSec)
 		row.Note = r.Note
 	}
-	switch {
-	case c.Result == nil:
-		row.VerdictClass = "v-none"
-	case c.Result.Verdict == bench.Leak:
-		row.VerdictClass = "v-leak"
-	case c.Result.Verdict == bench.Clean:
-		row.VerdictClass = "v-clean"
-	case c.Result.Verdict == bench.Inconclusive, c.Result.Verdict == bench.Incomplete:
-		row.VerdictClass = "v-inc"
-	}
+	row.VerdictClass = verdictClass(c.Result)
 	switch c.Status() {
 	case "met":
 		row.MetClass = "met-ok"

@@ -31,6 +31,7 @@ func renderSummary(rd *runData) []byte {
 		b.WriteString("No cells: the store holds no targets, phases or results.\n")
 		return b.Bytes()
 	}
+	writeMatrixMarkdown(&b, rd.matrix(nil))
 	_, confidence, ok := rd.verdictRule()
 	if !ok {
 		confidence = 0.95
@@ -74,4 +75,43 @@ func mdText(s string) string {
 		b.WriteRune(r)
 	}
 	return b.String()
+}
+
+// verdictDot colours a verdict where Markdown has no colours.
+var verdictDot = map[string]string{"v-leak": "🔴", "v-clean": "🟢", "v-inc": "🟡"}
+
+// writeMatrixMarkdown is the verdict matrix as a Markdown table: a row per target, a
+// column per phase × profile.
+func writeMatrixMarkdown(b *bytes.Buffer, m matrix) {
+	if len(m.Rows) == 0 {
+		return
+	}
+	b.WriteString("| Target |")
+	for _, ph := range m.Phases {
+		for _, pr := range m.Profiles {
+			fmt.Fprintf(b, " %s %s |", mdText(ph), mdText(pr))
+		}
+	}
+	b.WriteString("\n|---|")
+	b.WriteString(strings.Repeat(":-:|", len(m.Phases)*len(m.Profiles)))
+	b.WriteString("\n")
+	for _, row := range m.Rows {
+		fmt.Fprintf(b, "| %s |", mdText(row.Target))
+		for _, c := range row.Cells {
+			rate := mdText(c.Achieved)
+			if c.Asked != "" {
+				rate += " of " + mdText(c.Asked)
+			}
+			if c.Under {
+				rate = "**" + rate + "**"
+			}
+			dot := verdictDot[c.Class]
+			if dot != "" {
+				dot += " "
+			}
+			fmt.Fprintf(b, " %s**%s** %s<br>%s chains/s<br>%s pkts/s |", dot, mdText(c.Verdict), mdText(c.Mark()), mdText(c.Chains), rate)
+		}
+		b.WriteString("\n")
+	}
+	b.WriteString("\n✓ the expected verdict, ✗ not the expected one, ? no verdict; chains/s: multi-NBL chains the driver blocked; pkts/s: achieved of asked, in bold under 90%.\n\n")
 }
