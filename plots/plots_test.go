@@ -475,10 +475,14 @@ func summaryTable(t *testing.T, path string) (lines []string, rows [][]string) {
 		t.Fatal(err)
 	}
 	lines = strings.Split(string(data), "\n")
+	// The detail table (the matrix above it has a column per phase × profile).
 	inTable := false
 	for _, l := range lines {
 		if !strings.HasPrefix(l, "|") {
-			inTable = inTable && l != ""
+			inTable = false
+			continue
+		}
+		if !inTable && !strings.HasPrefix(l, "| Target | Phase |") {
 			continue
 		}
 		inTable = true
