@@ -51,6 +51,9 @@ func TestCommandLinesMatchCommandsMD(t *testing.T) {
 		{cmdTaskQuery, `schtasks /query /tn wfplab-kb979223 /fo list /v`},
 		{cmdTaskDelete, `schtasks /delete /tn wfplab-kb979223 /f`},
 		{cmdIPEnableRouter, `reg add HKLM\SYSTEM\CurrentControlSet\Services\Tcpip\Parameters /v IPEnableRouter /t REG_DWORD /d 1 /f`},
+		{cmdNetioVersion, `wmic datafile where name="C:\\Windows\\System32\\drivers\\netio.sys" get Version /value`},
+		{cmdFreeDisk, `wmic logicaldisk where "DeviceID='C:'" get FreeSpace /value`},
+		{cmdBootConfig, `bcdedit /enum {current}`},
 	}
 	for _, c := range cases {
 		if c.got != c.want {

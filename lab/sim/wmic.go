@@ -21,17 +21,39 @@ func (g *Machine) wmic(_ context.Context, b *boot, p *cmdexe.Process) int {
 		fmt.Fprint(p.Stdout, "wfplab simulated guest: interactive wmic is not modelled."+wmicNL)
 		return 1
 	}
-	if !strings.EqualFold(args[0], "os") {
+	var props map[string]string
+	rest := args[1:]
+	switch strings.ToLower(args[0]) {
+	case "os":
+		props = g.osProperties(b)
+	case "datafile", "logicaldisk":
+		if len(rest) < 2 || !strings.EqualFold(rest[0], "where") {
+			fmt.Fprintf(p.Stderr, "wfplab simulated guest: only \"wmic %s where ... get\" is modelled.%s", args[0], wmicNL)
+			return 1
+		}
+		var found bool
+		if strings.EqualFold(args[0], "datafile") {
+			props, found = g.dataFile(b, rest[1])
+		} else {
+			props, found = g.logicalDisk(rest[1])
+		}
+		if !found {
+			// wmic answers a query that matches nothing on stderr, with exit 0 (unverified).
+			fmt.Fprint(p.Stderr, "No Instance(s) Available."+wmicNL)
+			return 0
+		}
+		rest = rest[2:]
+	default:
 		fmt.Fprintf(p.Stderr, "%s - Alias not found.%s", args[0], wmicNL)
 		return 44210
 	}
-	if len(args) < 2 || !strings.EqualFold(args[1], "get") {
-		fmt.Fprintf(p.Stderr, "wfplab simulated guest: only \"wmic os get\" is modelled.%s", wmicNL)
+	if len(rest) < 1 || !strings.EqualFold(rest[0], "get") {
+		fmt.Fprintf(p.Stderr, "wfplab simulated guest: only \"wmic %s get\" is modelled.%s", args[0], wmicNL)
 		return 1
 	}
 	list := false
 	var names []string
-	for _, a := range args[2:] {
+	for _, a := range rest[1:] {
 		switch strings.ToLower(a) {
 		case "/value", "/format:list":
 			list = true
@@ -43,7 +65,6 @@ func (g *Machine) wmic(_ context.Context, b *boot, p *cmdexe.Process) int {
 			}
 		}
 	}
-	props := g.osProperties(b)
 	if len(names) == 0 {
 		for n := range props {
 			names = append(names, n)
@@ -117,3 +138,30 @@ func parseUint(s string) (uint64, bool) {
 }
 
 func secondsDur(n int) time.Duration { return time.Duration(n) * time.Second }
+
+// dataFile answers `wmic datafile where name="C:\\...\\netio.sys"` for the driver files
+// KB979223 replaces: WQL doubles each backslash; cmd.exe has taken the quotes off.
+func (g *Machine) dataFile(b *boot, where string) (map[string]string, bool) {
+	k, v, ok := strings.Cut(where, "=")
+	if !ok || !strings.EqualFold(strings.TrimSpace(k), "name") {
+		return nil, false
+	}
+	path := strings.ReplaceAll(strings.Trim(strings.TrimSpace(v), `"'`), `\\`, `\`)
+	versions := map[string]string{"netio.sys": b.files.netio, "tcpip.sys": b.files.tcpip, "fwpkclnt.sys": b.files.fwpkclnt}
+	for name, ver := range versions {
+		if strings.EqualFold(path, `C:\Windows\System32\drivers\`+name) {
+			return map[string]string{"Name": strings.ToLower(path), "Version": ver}, true
+		}
+	}
+	return nil, false
+}
+
+// logicalDisk answers `wmic logicaldisk where "DeviceID='C:'"`: the simulated disk's room.
+func (g *Machine) logicalDisk(where string) (map[string]string, bool) {
+	k, v, ok := strings.Cut(where, "=")
+	if !ok || !strings.EqualFold(strings.TrimSpace(k), "DeviceID") || !strings.EqualFold(strings.Trim(strings.TrimSpace(v), `"'`), "C:") {
+		return nil, false
+	}
+	free := g.fs.Free()
+	return map[string]string{"DeviceID": "C:", "FreeSpace": strconv.FormatInt(free, 10)}, true
+}

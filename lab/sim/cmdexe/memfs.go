@@ -278,3 +278,10 @@ func (m *MemFS) Load(entries []MemEntry) error {
 	m.nodes, m.used = nodes, used
 	return nil
 }
+
+// Free is how many more bytes of file data the disk takes.
+func (m *MemFS) Free() int64 {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	return m.limit - m.used
+}
