@@ -6,7 +6,7 @@ import (
 	"testing"
 )
 
-// The lines `check --live` sends (COMMANDS.md #29, #30), answered as wmic answers them.
+// The lines `check --live` sends (COMMANDS.md #30, #31), answered as wmic answers them.
 func TestWmicDataFileAndLogicalDisk(t *testing.T) {
 	cfg := testConfig()
 	cfg.Patched = true
