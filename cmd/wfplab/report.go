@@ -138,43 +138,6 @@ func rebuildManifest(dir string, st *bench.Store, met, expected int) error {
 	return saveManifest(dir, m)
 }
 
-func newCheckCmd() *cobra.Command {
-	return &cobra.Command{
-		Use:   "check SCENARIO.yaml...",
-		Short: "Validate scenario files and list their cells",
-		Args:  cobra.MinimumNArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			failed := false
-			for _, path := range args {
-				sc, err := scenarios.Load(path)
-				if err != nil {
-					fmt.Fprintln(cmd.ErrOrStderr(), err)
-					failed = true
-					continue
-				}
-				if err := preflight(sc); err != nil {
-					fmt.Fprintf(cmd.ErrOrStderr(), "%s: valid, but it cannot run here: %v\n", path, err)
-					failed = true
-					continue
-				}
-				cells := sc.Cells()
-				n := 0
-				for _, c := range cells {
-					if c.Expect != "" {
-						n++
-					}
-				}
-				fmt.Fprintf(cmd.OutOrStdout(), "%s: scenario %s: %d targets, %d phases, %d profiles, %d cells, %d expectations\n",
-					path, sc.Name, len(sc.Targets), len(sc.Phases), len(sc.Profiles), len(cells), n)
-			}
-			if failed {
-				return withExit(exitFailure, fmt.Errorf("invalid scenario"))
-			}
-			return nil
-		},
-	}
-}
-
 // rebuildResults analyses the store again with the scenario it recorded, so a run that was
 // killed before its analysis still gets a verdict for every cell it measured. It writes
 // nothing to the store.
