@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Every test wfplab has, on a fresh machine with only Go: installs the guest toolchain
-# (mingw-w64, osslsigncode) and QEMU when missing, builds the guest tools, fetches Debian's
+# (mingw-w64, osslsigncode), QEMU and Chromium when missing, builds the guest tools, fetches Debian's
 # kernel for the VM tests, checks formatting, vet and staticcheck, runs every Go test, then
 # the default scenario on simulated guests and the appliance scenario on real QEMU VMs,
 # end to end. Prints how many tests passed, failed and skipped, and why each skip happened.
@@ -11,6 +11,9 @@ command -v go >/dev/null || { echo "test.sh: Go is not installed; install Go 1.2
 
 echo "== guest toolchain"
 ./guest/install-deps.sh
+
+echo "== headless Chromium (the report's rendering and PDF tests)"
+./internal/chromium/install-deps.sh
 
 echo "== build guest tools"
 make -C guest

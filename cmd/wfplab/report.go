@@ -13,6 +13,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/wfplab/wfplab/bench"
+	"github.com/wfplab/wfplab/internal/chromium"
 	"github.com/wfplab/wfplab/plots"
 	"github.com/wfplab/wfplab/scenarios"
 )
@@ -46,10 +47,14 @@ func printVerdicts(w io.Writer, results []bench.CellResult) (met, expected int) 
 }
 
 func newReportCmd() *cobra.Command {
-	return &cobra.Command{
+	var pdf bool
+	cmd := &cobra.Command{
 		Use:   "report RUN-DIR",
 		Short: "Rebuild a run's reports from its wfplab.db alone",
-		Args:  cobra.ExactArgs(1),
+		Long: `report rebuilds report.html, summary.md, junit.xml, bench.txt, the charts and run.json
+from the run's wfplab.db alone. --pdf also prints report.html to report.pdf for sign-off,
+with a headless Chromium (internal/chromium/install-deps.sh installs Debian's).`,
+		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			dir := args[0]
 			db := filepath.Join(dir, bench.StoreFile)
@@ -79,13 +84,25 @@ func newReportCmd() *cobra.Command {
 				return withExit(exitFailure, fmt.Errorf("%s: %w", filepath.Join(dir, manifestFile), err))
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "%d of %d expectations met\nreport: %s\n", met, expected, files.Report)
+			if pdf {
+				out := filepath.Join(dir, pdfFile)
+				if err := chromium.PDF(cmd.Context(), files.Report, out); err != nil {
+					return withExit(exitFailure, fmt.Errorf("report.pdf: %w", err))
+				}
+				fmt.Fprintf(cmd.OutOrStdout(), "pdf: %s\n", out)
+			}
 			if met < expected {
 				return withExit(exitUnmet, fmt.Errorf("expectations not met"))
 			}
 			return nil
 		},
 	}
+	cmd.Flags().BoolVar(&pdf, "pdf", false, "also print report.html to report.pdf with a headless Chromium")
+	return cmd
 }
+
+// pdfFile is what --pdf writes next to report.html.
+const pdfFile = "report.pdf"
 
 // analysed is the store with the results analysed now, not the ones it recorded (a killed
 // run recorded none).

@@ -30,8 +30,8 @@ type Spec struct {
 	ID       string              // default "synth-<seed>"
 	Seed     int64               // for the pool noise and the default figures' jitter
 	Scenario *scenarios.Scenario // default: the built-in kb979223
-	// Figures gives a cell's result; nil gives KB979223's pattern: about 24 kB/s
-	// (480 B/chain at 50 chains/s) before the hotfix on multi-NBL profiles, about 0 otherwise.
+	// Figures gives a cell's result; nil gives KB979223's pattern: 480 B per multi-NBL chain
+	// before the hotfix, about 0 otherwise (kbPattern).
 	Figures func(target, phase, profile string) Figures
 	// Samples is how many pool samples (100 ms apart) each window gets; 0 writes none.
 	Samples int
@@ -68,10 +68,6 @@ func Write(dir string, spec Spec) error {
 		spec.ID = fmt.Sprintf("synth-%d", spec.Seed)
 	}
 	rng := rand.New(rand.NewPCG(uint64(spec.Seed), 979223))
-	figures := spec.Figures
-	if figures == nil {
-		figures = func(_, phase, profile string) Figures { return kbPattern(rng, phase, profile) }
-	}
 	st, err := bench.Create(dir, bench.RunInfo{ID: spec.ID, Scenario: sc.Name, ScenarioText: string(text),
 		Provider: "sim", Seed: spec.Seed, Tool: "synthrun", Started: start})
 	if err != nil {
@@ -89,7 +85,12 @@ func Write(dir string, spec Spec) error {
 			phaseStart := at
 			add(st.RecordPhase(bench.PhaseInfo{Target: t.Name, Phase: ph.Name, Started: phaseStart}))
 			for _, pr := range sc.Profiles {
-				f := figures(t.Name, ph.Name, pr.Name)
+				var f Figures
+				if spec.Figures != nil {
+					f = spec.Figures(t.Name, ph.Name, pr.Name)
+				} else {
+					f = kbPattern(rng, ph.Name, pr)
+				}
 				w := bench.Window{Target: t.Name, Phase: ph.Name, Profile: pr.Name, Start: at, End: at.Add(window)}
 				add(st.RecordWindow(w))
 				for i := 0; i < spec.Samples; i++ {
@@ -146,15 +147,24 @@ func result(sc *scenarios.Scenario, target, phase, profile string, f Figures, n 
 		Verdict: v, Expected: bench.Verdict(exp), Met: exp == "" || bench.Verdict(exp) == v}
 }
 
-// kbPattern is KB979223's shape with a few percent of jitter from run to run.
-func kbPattern(rng *rand.Rand, phase, profile string) Figures {
+// kbPattern is KB979223's shape at the profile's asked rate, with a few percent of jitter
+// from run to run: stream-burst makes a multi-NBL chain per 8-segment burst (some merge),
+// fragment-forward one per datagram, single-nbl none.
+func kbPattern(rng *rand.Rand, phase string, pr scenarios.Profile) Figures {
 	j := func(v float64) float64 { return v * (1 + 0.04*(rng.Float64()-0.5)) }
-	f := Figures{ChainsPerSec: j(50), PacketsPerSec: j(1990)}
-	f.LeakBps = j(12)
-	if phase == "before" && profile != "single-nbl" {
-		f.LeakBps = j(24000)
+	f := Figures{PacketsPerSec: j(pr.Rate), LeakBps: j(12), BytesPerChain: math.NaN()}
+	switch pr.Kind {
+	case "stream-burst":
+		f.ChainsPerSec = j(pr.Rate / 12)
+	case "fragment-forward":
+		f.ChainsPerSec = f.PacketsPerSec
 	}
-	f.BytesPerChain = f.LeakBps / f.ChainsPerSec
+	if phase == "before" && f.ChainsPerSec > 0 {
+		f.LeakBps = j(480 * f.ChainsPerSec)
+	}
+	if f.ChainsPerSec > 0 {
+		f.BytesPerChain = f.LeakBps / f.ChainsPerSec
+	}
 	return f
 }
 
