@@ -184,6 +184,11 @@ func (r *Runner) Run(ctx context.Context) ([]CellResult, error) {
 	if err != nil {
 		errs = multierror.Append(errs, fmt.Errorf("analysis: %w", err))
 	}
+	if r.Scenario.Throughput.On() {
+		if _, err := ReanalyzeTput(r.Store, r.Scenario); err != nil {
+			errs = multierror.Append(errs, fmt.Errorf("throughput analysis: %w", err))
+		}
+	}
 	if err := r.Store.FinishRun(time.Now()); err != nil {
 		errs = multierror.Append(errs, err)
 	}
@@ -429,7 +434,7 @@ func (t *targetRun) runPhase(ctx context.Context, ph scenarios.Phase) (err error
 		}
 	}()
 
-	if err := t.window(ctx, ph.Name, WarmupWindow, t.Scenario.Timing.Warmup, ended, nil); err != nil {
+	if err := t.window(ctx, ph.Name, WarmupWindow, t.Scenario.Timing.Warmup, ended, nil, t.Store.RecordWindow); err != nil {
 		return err
 	}
 	var trafficErrs []error
@@ -437,7 +442,7 @@ func (t *targetRun) runPhase(ctx context.Context, ph scenarios.Phase) (err error
 		var terr error
 		err := t.window(ctx, ph.Name, p.Name, t.Scenario.Timing.Window, ended, func(ctx context.Context) {
 			terr = t.drive(ctx, ph.Name, p)
-		})
+		}, t.Store.RecordWindow)
 		if terr != nil {
 			// The other profiles still run: their cells are worth having.
 			t.event(ph.Name, EventError, terr.Error())
@@ -448,6 +453,11 @@ func (t *targetRun) runPhase(ctx context.Context, ph scenarios.Phase) (err error
 		}
 		if err != nil {
 			return errors.Join(append(trafficErrs, err)...)
+		}
+	}
+	if t.Scenario.Throughput.On() {
+		if err := t.throughput(ctx, ph.Name, ended); err != nil {
+			trafficErrs = append(trafficErrs, err)
 		}
 	}
 	return errors.Join(trafficErrs...)
@@ -500,13 +510,14 @@ func (t *targetRun) stopSampler(ctx context.Context, phase string, s Sampler, en
 	return err
 }
 
-// window records one window of the given length, runs body (if any) at its start, and
-// waits out its length, reporting progress. It ends early, with an error, when ctx ends
-// or the sampler stream closes.
+// window records one window of the given length with record (as it starts, End zero, and
+// as it ends, after body returned), runs body (if any) at its start, and waits out its
+// length, reporting progress. It ends early, with an error, when ctx ends or the sampler
+// stream closes.
 func (t *targetRun) window(ctx context.Context, phase, name string, length time.Duration, samplerEnded <-chan struct{},
-	body func(ctx context.Context)) error {
+	body func(ctx context.Context), record func(Window) error) error {
 	w := Window{Target: t.name, Phase: phase, Profile: name, Start: time.Now()}
-	if err := t.Store.RecordWindow(w); err != nil {
+	if err := record(w); err != nil {
 		return err
 	}
 	end := w.Start.Add(length)
@@ -529,7 +540,7 @@ func (t *targetRun) window(ctx context.Context, phase, name string, length time.
 	cancelBody()
 	stopProgress()
 	w.End = time.Now()
-	if rerr := t.Store.RecordWindow(w); rerr != nil && err == nil {
+	if rerr := record(w); rerr != nil && err == nil {
 		err = rerr
 	}
 	return err
@@ -633,24 +644,11 @@ func waitUntil(ctx context.Context, deadline time.Time, samplerEnded <-chan stru
 
 // drive runs one profile's traffic, recording every tick.
 func (t *targetRun) drive(ctx context.Context, phase string, p scenarios.Profile) error {
-	run := t.Runner.Traffic
-	if run == nil {
-		run = traffic.Run
-	}
-	allow := t.Allow
-	if allow == nil {
-		allow = traffic.Allow(t.Scenario.Lab.Allow)
-	}
-	spec := traffic.Spec{Profile: traffic.Profile(p.Kind), Rate: p.Rate, Duration: t.Scenario.Timing.Window,
-		PayloadBytes: p.PayloadBytes, BurstSegments: p.BurstSegments, Conns: p.Conns}
-	counters, err := bounded(ctx, spec.Duration+trafficGrace, "traffic "+p.Name,
-		func(ctx context.Context) (traffic.Counters, error) {
-			return run(ctx, spec, t.rt.Traffic, allow, func(tick traffic.Tick) {
-				t.Store.RecordTraffic(t.name, phase, p.Name, tick)
-			})
-		})
+	counters, err := t.send(ctx, p, p.Rate, t.Scenario.Timing.Window, func(tick traffic.Tick) {
+		t.Store.RecordTraffic(t.name, phase, p.Name, tick)
+	})
 	if err != nil {
-		return fmt.Errorf("traffic %s: %w", p.Name, err)
+		return err
 	}
 	var errCount uint64
 	for _, n := range counters.Errors {
@@ -658,6 +656,32 @@ func (t *targetRun) drive(ctx context.Context, phase string, p scenarios.Profile
 	}
 	t.event(phase, EventTraffic, fmt.Sprintf("%s: %d packets, %d bytes, %d send errors", p.Name, counters.Packets, counters.Bytes, errCount))
 	return nil
+}
+
+// send runs profile p's traffic at rate for length, bounded by length + trafficGrace.
+func (t *targetRun) send(ctx context.Context, p scenarios.Profile, rate float64, length time.Duration,
+	onTick func(traffic.Tick)) (traffic.Counters, error) {
+	run := t.Runner.Traffic
+	if run == nil {
+		run = traffic.Run
+	}
+	if onTick == nil {
+		onTick = func(traffic.Tick) {} // a TrafficFunc may not check
+	}
+	allow := t.Allow
+	if allow == nil {
+		allow = traffic.Allow(t.Scenario.Lab.Allow)
+	}
+	spec := traffic.Spec{Profile: traffic.Profile(p.Kind), Rate: rate, Duration: length,
+		PayloadBytes: p.PayloadBytes, BurstSegments: p.BurstSegments, Conns: p.Conns}
+	counters, err := bounded(ctx, spec.Duration+trafficGrace, "traffic "+p.Name,
+		func(ctx context.Context) (traffic.Counters, error) {
+			return run(ctx, spec, t.rt.Traffic, allow, onTick)
+		})
+	if err != nil {
+		return counters, fmt.Errorf("traffic %s: %w", p.Name, err)
+	}
+	return counters, nil
 }
 
 // bounded runs f with a deadline and gives up on it (leaving it to finish on its own)

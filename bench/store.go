@@ -18,8 +18,9 @@ import (
 const StoreFile = "wfplab.db"
 
 // SchemaVersion is the store layout this package writes (PRAGMA user_version).
-// 2 added the forward path's frame counts to traffic; Open upgrades a version 1 store.
-const SchemaVersion = 2
+// 2 added the forward path's frame counts to traffic; 3 the throughput windows
+// (tputSchema). Open upgrades older stores.
+const SchemaVersion = 3
 
 const (
 	// commitEvery bounds how long a write waits before its transaction commits, so a
@@ -183,6 +184,7 @@ type Store struct {
 	mu       sync.RWMutex // guards closed and sends on ops
 	closed   bool
 	readOnly bool // OpenReadOnly: no writer, no wdb
+	version  int  // schema version; below SchemaVersion only when read-only (not upgraded)
 	ops      chan writeOp
 	done     chan struct{}
 
@@ -233,13 +235,14 @@ func Open(path string) (*Store, error) {
 		return nil, err
 	}
 	version, err := s.schemaVersion()
-	if err == nil && version == 1 {
-		err = s.upgradeFrom1()
+	if err == nil && version < SchemaVersion {
+		err = s.upgrade(version)
 	}
 	if err != nil {
 		s.closeDBs()
 		return nil, err
 	}
+	s.version = SchemaVersion
 	s.startWriter()
 	return s, nil
 }
@@ -268,7 +271,7 @@ func OpenReadOnly(path string) (*Store, error) {
 		s.closeDBs()
 		return nil, err
 	}
-	s.readOnly = true
+	s.readOnly, s.version = true, version
 	return s, nil
 }
 
@@ -302,6 +305,16 @@ func (s *Store) schemaVersion() (int, error) {
 			s.path, version, SchemaVersion)
 	}
 	return version, nil
+}
+
+// upgrade brings a store of an older version to SchemaVersion, one version at a time.
+func (s *Store) upgrade(version int) error {
+	if version == 1 {
+		if err := s.upgradeFrom1(); err != nil {
+			return err
+		}
+	}
+	return s.upgradeFrom2()
 }
 
 // upgradeFrom1 adds version 2's traffic columns (zero for the seconds already there: a
@@ -389,7 +402,7 @@ func (s *Store) initSchema(info RunInfo) error {
 		return fmt.Errorf("bench: create store %s: %w", s.path, err)
 	}
 	defer tx.Rollback()
-	if _, err := tx.Exec(schema); err != nil {
+	if _, err := tx.Exec(schema + tputSchema); err != nil {
 		return fmt.Errorf("bench: create store %s: schema: %w", s.path, err)
 	}
 	if _, err := tx.Exec(fmt.Sprintf(`PRAGMA user_version = %d`, SchemaVersion)); err != nil {

@@ -537,6 +537,26 @@ func TestStoreUpgradesSchema1(t *testing.T) {
 	}
 }
 
+// A schema 2 store (no throughput table) opens and takes throughput windows.
+func TestStoreUpgradesSchema2(t *testing.T) {
+	s, dir := newStore(t)
+	must(t, s.Close())
+	db, err := sql.Open("sqlite", filepath.Join(dir, StoreFile))
+	must(t, err)
+	_, err = db.Exec(`DROP TABLE tput_windows; PRAGMA user_version = 2;`)
+	must(t, err)
+	must(t, db.Close())
+	s, err = Open(dir)
+	must(t, err)
+	defer s.Close()
+	must(t, s.RecordTputWindow(TputWindow{Target: "a", Phase: "before", Profile: "single-nbl", Start: t0, End: t0.Add(time.Second), Sent: 5}))
+	must(t, s.Flush())
+	ws, err := s.TputWindows("")
+	if err != nil || len(ws) != 1 || ws[0].Sent != 5 || ws[0].Samples != 0 {
+		t.Fatalf("throughput windows after upgrade %+v, %v", ws, err)
+	}
+}
+
 // endPhase sets a recorded phase's end time, as RecordPhase with Ended set would; it also
 // makes a write that fails in its batch (an unknown phase).
 func endPhase(s *Store, target, phase string, at time.Time) error {

@@ -30,8 +30,8 @@ func (s *Scenario) Expected(target, phase, profile string) (verdict string, line
 	return verdict, line
 }
 
-// PhaseDuration is the sampling time of one phase on one target: the warm-up and
-// every profile's window. Reboots and setup come on top.
+// PhaseDuration is the sampling time of one phase on one target: the warm-up, every
+// profile's window and its throughput windows. Reboots and setup come on top.
 func (s *Scenario) PhaseDuration() time.Duration {
-	return s.Timing.Warmup + time.Duration(len(s.Profiles))*s.Timing.Window
+	return s.Timing.Warmup + time.Duration(len(s.Profiles))*(s.Timing.Window+time.Duration(s.Throughput.Windows)*s.Throughput.Window)
 }

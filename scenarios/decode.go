@@ -23,8 +23,8 @@ const maxFileBytes = 1 << 20
 
 // The keys each mapping accepts, in the order the canonical form writes them.
 var (
-	topKeys      = []string{"name", "description", "provider", "targets", "lab", "phases", "timing", "profiles", "verdict", "expect"}
-	providerKeys = []string{"kind", "reboot_down", "noise", "dir", "vagrant", "vagrant_provider", "snapshot", "memory_budget_mb", "boot_timeout", "appliance_kernel"}
+	topKeys      = []string{"name", "description", "provider", "targets", "lab", "phases", "timing", "profiles", "verdict", "expect", "throughput"}
+	providerKeys = []string{"kind", "reboot_down", "noise", "hotfix_throughput_loss", "dir", "vagrant", "vagrant_provider", "snapshot", "memory_budget_mb", "boot_timeout", "appliance_kernel"}
 	targetKeys   = []string{"name", "os", "host", "port", "https", "insecure", "user_env", "password_env", "password_file",
 		"stream_port", "control_port", "forward_dest", "forward_prefix",
 		"image", "appliance", "kernel", "initrd", "append", "memory_mb", "cpus", "accel", "winrm_port", "hang_pool_mb"}
@@ -36,6 +36,7 @@ var (
 	profileKeys      = []string{"name", "kind", "rate", "payload_bytes", "burst_segments", "conns"}
 	verdictKeys      = []string{"threshold_bps", "confidence"}
 	expectKeys       = []string{"target", "phase", "profile", "verdict"}
+	throughputKeys   = []string{"windows", "window", "settle", "rate", "max_loss", "alpha"}
 )
 
 // secretKeys are keys a user might try for a password; the answer names the right ones.
@@ -328,7 +329,7 @@ func (d *decoder) scenario(root *yaml.Node) (*Scenario, bool) {
 		d.providerSection(v, &s.Provider)
 	}
 	if s.Provider.Kind != ProviderSim {
-		s.Provider.SimRebootDown, s.Provider.SimNoise = 0, false
+		s.Provider.SimRebootDown, s.Provider.SimNoise, s.Provider.SimHotfixLoss = 0, false, 0
 	}
 	d.provider = s.Provider.Kind
 	if v := f.val["targets"]; v != nil {
@@ -373,6 +374,18 @@ func (d *decoder) scenario(root *yaml.Node) (*Scenario, bool) {
 		if vf, ok := d.mapping(v, "verdict", verdictKeys...); ok {
 			d.getNumber(vf, "threshold_bps", "a positive number of bytes per second", &s.Verdict.ThresholdBps)
 			d.getNumber(vf, "confidence", "a number between 0 and 1 such as 0.95", &s.Verdict.Confidence)
+		}
+	}
+	if v := f.val["throughput"]; v != nil {
+		if tf, ok := d.mapping(v, "throughput", throughputKeys...); ok {
+			s.Throughput = Throughput{Windows: DefaultThroughputWindows, Window: DefaultThroughputWindow,
+				Settle: DefaultThroughputSettle, MaxLoss: DefaultMaxLoss, Alpha: DefaultAlpha}
+			d.getInt(tf, "windows", "a whole number of windows (0 turns throughput off)", &s.Throughput.Windows)
+			d.getDuration(tf, "window", &s.Throughput.Window)
+			d.getDuration(tf, "settle", &s.Throughput.Settle)
+			d.getNumber(tf, "rate", "a positive number of packets per second", &s.Throughput.Rate)
+			d.getNumber(tf, "max_loss", "a share between 0 and 1 such as 0.05", &s.Throughput.MaxLoss)
+			d.getNumber(tf, "alpha", "a significance level such as 0.05", &s.Throughput.Alpha)
 		}
 	}
 	if v := f.val["expect"]; v != nil {
@@ -429,7 +442,7 @@ func (d *decoder) providerSection(v *yaml.Node, p *ProviderSpec) {
 		p.Kind = ""
 		return
 	}
-	kindOnly := map[string][]string{ProviderSim: {"reboot_down", "noise"}, ProviderVagrant: {"dir", "vagrant", "vagrant_provider", "snapshot"},
+	kindOnly := map[string][]string{ProviderSim: {"reboot_down", "noise", "hotfix_throughput_loss"}, ProviderVagrant: {"dir", "vagrant", "vagrant_provider", "snapshot"},
 		ProviderQEMU: {"memory_budget_mb", "boot_timeout", "appliance_kernel"}}
 	for kind, keys := range kindOnly {
 		for _, key := range keys {
@@ -446,6 +459,7 @@ func (d *decoder) providerSection(v *yaml.Node, p *ProviderSpec) {
 	d.getString(f, "vagrant", &p.VagrantCLI)
 	d.getString(f, "vagrant_provider", &p.VagrantProvider)
 	d.getString(f, "snapshot", &p.VagrantSnapshot)
+	d.getNumber(f, "hotfix_throughput_loss", "a share between 0 and 1 such as 0.2", &p.SimHotfixLoss)
 	if !d.getString(f, "dir", &p.VagrantDir) && p.Kind == ProviderVagrant && !f.has("dir") {
 		p.VagrantDir = DefaultVagrantDir
 	}

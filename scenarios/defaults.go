@@ -56,6 +56,16 @@ const (
 
 	DefaultBurstSegments = 8
 	DefaultConns         = 4
+
+	// Throughput is off unless a scenario asks for it; these fill what its block leaves out.
+	DefaultThroughputWindows = 6
+	DefaultThroughputWindow  = 10 * time.Second
+	DefaultThroughputSettle  = time.Second
+	DefaultMaxLoss           = 0.05
+	DefaultAlpha             = 0.05
+	// MinThroughputWindows: fewer cannot show a difference at alpha 0.05 with a U test.
+	MinThroughputWindows = 6
+	maxThroughputWindows = 100
 )
 
 // Payload limits that keep each profile on its path: a fragment-forward datagram must

@@ -20,12 +20,22 @@ type (
 		Profiles    []fileProfile `yaml:"profiles"`
 		Verdict     fileVerdict   `yaml:"verdict"`
 		Expect      []fileExpect  `yaml:"expect,omitempty"`
+		Throughput  *fileTput     `yaml:"throughput,omitempty"`
+	}
+	fileTput struct {
+		Windows int     `yaml:"windows"`
+		Window  string  `yaml:"window"`
+		Settle  string  `yaml:"settle"`
+		Rate    float64 `yaml:"rate,omitempty"`
+		MaxLoss float64 `yaml:"max_loss"`
+		Alpha   float64 `yaml:"alpha"`
 	}
 	fileProvider struct {
-		Kind       string `yaml:"kind"`
-		RebootDown string `yaml:"reboot_down,omitempty"`
-		Noise      *bool  `yaml:"noise,omitempty"`
-		Dir        string `yaml:"dir,omitempty"`
+		Kind       string  `yaml:"kind"`
+		RebootDown string  `yaml:"reboot_down,omitempty"`
+		Noise      *bool   `yaml:"noise,omitempty"`
+		HotfixLoss float64 `yaml:"hotfix_throughput_loss,omitempty"`
+		Dir        string  `yaml:"dir,omitempty"`
 		// vagrant
 		VagrantCLI      string `yaml:"vagrant,omitempty"`
 		VagrantProvider string `yaml:"vagrant_provider,omitempty"`
@@ -105,11 +115,16 @@ func (s *Scenario) YAML() ([]byte, error) {
 			Settle: s.Timing.Settle.String(), SampleInterval: s.Timing.SampleInterval.String(), SampleTimeout: s.Timing.SampleTimeout.String()},
 		Verdict: fileVerdict{ThresholdBps: s.Verdict.ThresholdBps, Confidence: s.Verdict.Confidence},
 	}
+	if t := s.Throughput; t.On() {
+		f.Throughput = &fileTput{Windows: t.Windows, Window: t.Window.String(), Settle: t.Settle.String(), Rate: t.Rate,
+			MaxLoss: t.MaxLoss, Alpha: t.Alpha}
+	}
 	switch s.Provider.Kind {
 	case ProviderSim:
 		noise := s.Provider.SimNoise
 		f.Provider.RebootDown = s.Provider.SimRebootDown.String()
 		f.Provider.Noise = &noise
+		f.Provider.HotfixLoss = s.Provider.SimHotfixLoss
 	case ProviderVagrant:
 		f.Provider.Dir = s.Provider.VagrantDir
 		f.Provider.VagrantCLI = s.Provider.VagrantCLI

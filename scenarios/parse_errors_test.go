@@ -28,6 +28,20 @@ type badCase struct {
 }
 
 var badCases = []badCase{
+	{"hotfix loss under static", "provider:\n  kind: static\n  hotfix_throughput_loss: 0.2\ntargets:\n" + staticTarget,
+		3, "provider.hotfix_throughput_loss", "only for provider kind sim"},
+	{"hotfix loss too big", "provider: {kind: sim, hotfix_throughput_loss: 1.5}\ntargets: [win7-x64]\n",
+		1, "provider.hotfix_throughput_loss", "must be a share from 0 to below 1"},
+	{"throughput too few windows", "targets: [win7-x64]\nthroughput:\n  windows: 3\n",
+		3, "throughput.windows", "must be 0 (off) or 6 to 100"},
+	{"throughput window too short", "targets: [win7-x64]\ntiming: {sample_interval: 100ms}\nthroughput:\n  window: 300ms\n  settle: 100ms\n",
+		4, "throughput.window", "holds fewer than 3 samples"},
+	{"throughput max_loss", "targets: [win7-x64]\nthroughput:\n  max_loss: 5\n",
+		3, "throughput.max_loss", "must be a share between 0 and 1"},
+	{"throughput alpha", "targets: [win7-x64]\nthroughput:\n  alpha: 0\n",
+		3, "throughput.alpha", "must be a significance level"},
+	{"throughput unknown key", "targets: [win7-x64]\nthroughput:\n  ceiling: 4000\n",
+		3, "throughput.ceiling", "unknown key"},
 	{"rate not a number", "targets: [win7-x64]\nprofiles:\n  - stream-burst\n  - kind: single-nbl\n    rate: fast\n",
 		5, "profiles[1].rate", `must be a positive number, got "fast"`},
 	{"rate zero", "targets: [win7-x64]\nprofiles:\n  - {kind: single-nbl, rate: 0}\n",

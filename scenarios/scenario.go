@@ -18,6 +18,7 @@ type Scenario struct {
 	Profiles    []Profile
 	Verdict     VerdictRule
 	Expect      []Expectation
+	Throughput  Throughput
 
 	text  []byte         // the file as read, for run.json; nil when built in code
 	lines map[string]int // field path -> line in text, for validation messages
@@ -29,6 +30,9 @@ type ProviderSpec struct {
 	// Sim: seconds a simulated reboot keeps WinRM down; noise on/off.
 	SimRebootDown time.Duration
 	SimNoise      bool
+	// SimHotfixLoss is the share of the driver's chains a simulated patched netio.sys passes
+	// without calling the callout: a hotfix that costs throughput, to see it flagged (0: none).
+	SimHotfixLoss float64
 	// Vagrant: the folder holding the Vagrantfile, the CLI (a name on PATH or a path; ""
 	// vagrant), the hypervisor `vagrant up --provider` gets ("": Vagrant's default) and the
 	// snapshot every run starts from ("": clean).
@@ -103,6 +107,31 @@ type Timing struct {
 	// SampleTimeout is how long a guest may send no sample before the runner asks whether
 	// it still answers; silent for two of them, it is GUEST_HUNG.
 	SampleTimeout time.Duration
+}
+
+// Throughput says how each phase measures throughput after its leak windows: the driver
+// permits and counts instead of blocking, and each profile is offered at Rate in Windows
+// windows of Window each; before and after are then compared window by window.
+type Throughput struct {
+	Windows int           // windows per profile and phase; 0 turns throughput off
+	Window  time.Duration // each window's length
+	Settle  time.Duration // start of each window left out of its figures
+	Rate    float64       // packets/s offered to every profile (the ceiling); 0: each profile's own rate
+	// MaxLoss is the share the median may fall after the hotfix before it is a regression,
+	// when the fall is also significant at Alpha (Mann-Whitney U).
+	MaxLoss float64
+	Alpha   float64
+}
+
+// On says whether the scenario measures throughput.
+func (t Throughput) On() bool { return t.Windows > 0 }
+
+// RateFor is what a throughput window offers profile p, in its packets/s.
+func (t Throughput) RateFor(p Profile) float64 {
+	if t.Rate > 0 {
+		return t.Rate
+	}
+	return p.Rate
 }
 
 // Profile is one traffic profile of the scenario.

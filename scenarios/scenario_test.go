@@ -407,3 +407,29 @@ targets: [win7-x64]
 		t.Errorf("alias not resolved: %+v", s.Expect)
 	}
 }
+
+// A throughput block takes defaults for what it leaves out and survives the canonical
+// form; a scenario without one measures no throughput.
+func TestThroughputBlock(t *testing.T) {
+	s, err := Parse("t.yaml", []byte("targets: [win7-x64]\nthroughput:\n  window: 5s\n  rate: 4000\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := Throughput{Windows: DefaultThroughputWindows, Window: 5 * time.Second, Settle: DefaultThroughputSettle,
+		Rate: 4000, MaxLoss: DefaultMaxLoss, Alpha: DefaultAlpha}
+	if s.Throughput != want || s.Throughput.RateFor(Profile{Rate: 10}) != 4000 {
+		t.Fatalf("throughput %+v, want %+v", s.Throughput, want)
+	}
+	y, err := s.YAML()
+	if err != nil {
+		t.Fatal(err)
+	}
+	back, err := Parse("back.yaml", y)
+	if err != nil || back.Throughput != want {
+		t.Fatalf("round trip: %+v, %v\n%s", back.Throughput, err, y)
+	}
+	off, err := Parse("off.yaml", []byte("targets: [win7-x64]\n"))
+	if err != nil || off.Throughput.On() || off.Throughput.RateFor(Profile{Rate: 10}) != 10 {
+		t.Fatalf("no block: %+v, %v", off.Throughput, err)
+	}
+}

@@ -43,6 +43,7 @@ func (s *Scenario) validate(el *errorList) {
 	s.validateLab(el)
 	s.validatePhases(el)
 	s.validateTiming(el)
+	s.validateThroughput(el)
 	s.validateProfiles(el)
 	s.validateVerdict(el)
 	s.validateExpect(el)
@@ -77,6 +78,9 @@ func (s *Scenario) validateProvider(el *errorList) {
 	p := s.Provider
 	if !oneOf(el, "provider.kind", p.Kind, providerKinds) {
 		return
+	}
+	if p.SimHotfixLoss < 0 || p.SimHotfixLoss >= 1 || math.IsNaN(p.SimHotfixLoss) {
+		el.field("provider.hotfix_throughput_loss", "must be a share from 0 to below 1, got %v", p.SimHotfixLoss)
 	}
 	if p.SimRebootDown < 0 || p.SimRebootDown > 10*time.Minute {
 		el.field("provider.reboot_down", "must be between 0s and 10m, got %s", p.SimRebootDown)
@@ -341,6 +345,32 @@ func (s *Scenario) validateTiming(el *errorList) {
 	}
 	if okInterval && t.Window-t.Settle < 3*t.SampleInterval {
 		el.field("timing.window", "window minus settle (%s) holds fewer than 3 samples at sample_interval %s; a slope needs more", t.Window-t.Settle, t.SampleInterval)
+	}
+}
+
+func (s *Scenario) validateThroughput(el *errorList) {
+	t := s.Throughput
+	if t.Windows == 0 {
+		return
+	}
+	if t.Windows < MinThroughputWindows || t.Windows > maxThroughputWindows {
+		el.field("throughput.windows", "must be 0 (off) or %d to %d: fewer windows cannot show a difference with a U test, got %d",
+			MinThroughputWindows, maxThroughputWindows, t.Windows)
+	}
+	if t.Window <= 0 || t.Settle < 0 {
+		el.field("throughput.window", "window must be positive and settle not negative, got window %s, settle %s", t.Window, t.Settle)
+	} else if t.Window-t.Settle < 3*s.Timing.SampleInterval {
+		el.field("throughput.window", "window minus settle (%s) holds fewer than 3 samples at sample_interval %s; make the window longer",
+			t.Window-t.Settle, s.Timing.SampleInterval)
+	}
+	if t.Rate < 0 || math.IsNaN(t.Rate) || t.Rate > maxRate {
+		el.field("throughput.rate", "must be a number of packets/s from 0 (each profile's own rate) to %v, got %v", maxRate, t.Rate)
+	}
+	if !(t.MaxLoss > 0 && t.MaxLoss < 1) {
+		el.field("throughput.max_loss", "must be a share between 0 and 1 (0.05 is 5%%), got %v", t.MaxLoss)
+	}
+	if !(t.Alpha > 0 && t.Alpha <= 0.5) {
+		el.field("throughput.alpha", "must be a significance level above 0 and at most 0.5, got %v", t.Alpha)
 	}
 }
 

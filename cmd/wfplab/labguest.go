@@ -6,6 +6,7 @@ import (
 
 	"github.com/wfplab/wfplab/bench"
 	"github.com/wfplab/wfplab/lab"
+	"github.com/wfplab/wfplab/lab/agentfmt"
 	"github.com/wfplab/wfplab/lab/contract"
 )
 
@@ -45,3 +46,15 @@ func (l LabGuest) Ping(ctx context.Context) error {
 }
 
 var _ bench.Pinger = LabGuest{}
+
+// SetDriverMode switches the driver between block and permit-and-count.
+func (l LabGuest) SetDriverMode(ctx context.Context, permit bool) error {
+	mode := agentfmt.ModeBlock
+	if permit {
+		mode = agentfmt.ModePermit
+	}
+	_, err := l.G.SetDriverMode(ctx, mode)
+	return err
+}
+
+var _ bench.ModeSetter = LabGuest{}

@@ -391,3 +391,38 @@ func TestVersion(t *testing.T) {
 		t.Fatalf("--version: exit %d, %q", code, stdout)
 	}
 }
+
+// tputScenario is one guest, one profile, short windows: enough for six throughput
+// windows a phase. %s is the sim provider's hotfix_throughput_loss.
+const tputScenario = `name: tput
+provider: {kind: sim, reboot_down: 500ms, noise: false, hotfix_throughput_loss: %s}
+targets: [win7-x86]
+phases: [before, after]
+timing: {warmup: 500ms, window: 1s, settle: 200ms, sample_interval: 100ms}
+profiles:
+  - {name: single-nbl, kind: single-nbl, rate: 2000}
+throughput: {windows: 6, window: 500ms, settle: 100ms, max_loss: 0.05, alpha: 0.05}
+`
+
+// A simulated hotfix that costs 30% of classify throughput fails the run with REGRESSED;
+// one that costs nothing passes. Both through WinRM, the agent's mode command and the store.
+func TestRunFlagsAHotfixThatCostsThroughput(t *testing.T) {
+	for _, c := range []struct {
+		loss string
+		code int
+		want string
+	}{{"0", exitOK, "OK ok"}, {"0.3", exitUnmet, "REGRESSED NOT MET"}} {
+		t.Run("loss="+c.loss, func(t *testing.T) {
+			t.Parallel()
+			dir := t.TempDir()
+			sc := writeFile(t, dir, "tput.yaml", strings.Replace(tputScenario, "%s", c.loss, 1))
+			code, stdout, stderr := runCLI(t, "run", "--scenario", sc, "--out", filepath.Join(dir, "results"), "--seed", "3", "--quiet")
+			if code != c.code || !strings.Contains(stdout, c.want) {
+				t.Fatalf("exit %d (want %d), stdout lacks %q:\n%s\nstderr:\n%s", code, c.code, c.want, stdout, stderr)
+			}
+			if !strings.Contains(stdout, "win7-x86  single-nbl") {
+				t.Errorf("the throughput table does not name the cell:\n%s", stdout)
+			}
+		})
+	}
+}

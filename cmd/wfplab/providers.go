@@ -79,6 +79,7 @@ func openSim(_ context.Context, a openArgs) (contract.Provider, error) {
 	cfg := sim.DefaultConfig()
 	cfg.Seed = seed
 	cfg.Noise = sc.Provider.SimNoise
+	cfg.Model.PatchedLossShare = sc.Provider.SimHotfixLoss
 	if sc.Provider.SimRebootDown > 0 {
 		cfg.RebootDown = sc.Provider.SimRebootDown
 	}

@@ -71,15 +71,17 @@ with a headless Chromium (internal/chromium/install-deps.sh installs Debian's).`
 				return withExit(exitFailure, err)
 			}
 			defer st.Close()
-			results, err := rebuildResults(st)
+			results, tput, err := rebuildResults(st)
 			if err != nil {
 				return withExit(exitFailure, err)
 			}
-			files, err := plots.Write(analysed{st, results}, dir)
+			files, err := plots.Write(analysed{st, results, tput.Windows}, dir)
 			if err != nil {
 				return withExit(exitFailure, err)
 			}
 			met, expected := printVerdicts(cmd.OutOrStdout(), results)
+			tmet, texpected := printTput(cmd.OutOrStdout(), tput)
+			met, expected = met+tmet, expected+texpected
 			if err := rebuildManifest(dir, st, met, expected); err != nil {
 				return withExit(exitFailure, fmt.Errorf("%s: %w", filepath.Join(dir, manifestFile), err))
 			}
@@ -109,9 +111,24 @@ const pdfFile = "report.pdf"
 type analysed struct {
 	*bench.Store
 	results []bench.CellResult
+	tput    []bench.TputWindow // nil: the store's own
 }
 
 func (a analysed) Results() ([]bench.CellResult, error) { return a.results, nil }
+
+// TputWindows are the throughput windows with their figures as analysed now.
+func (a analysed) TputWindows(target string) ([]bench.TputWindow, error) {
+	if a.tput == nil {
+		return a.Store.TputWindows(target)
+	}
+	var out []bench.TputWindow
+	for _, w := range a.tput {
+		if target == "" || w.Target == target {
+			out = append(out, w)
+		}
+	}
+	return out, nil
+}
 
 // rebuildManifest writes run.json again from the store: what a killed run never wrote, or
 // the verdicts as analysed now. Endpoints and users, which the store does not keep, come
@@ -156,19 +173,75 @@ func rebuildManifest(dir string, st *bench.Store, met, expected int) error {
 }
 
 // rebuildResults analyses the store again with the scenario it recorded, so a run that was
-// killed before its analysis still gets a verdict for every cell it measured. It writes
-// nothing to the store.
-func rebuildResults(st *bench.Store) ([]bench.CellResult, error) {
+// killed before its analysis still gets a verdict for every cell it measured, and its
+// throughput windows their figures. It writes nothing to the store.
+func rebuildResults(st *bench.Store) ([]bench.CellResult, bench.Tput, error) {
 	info, err := st.Run()
 	if err != nil {
-		return nil, err
+		return nil, bench.Tput{}, err
 	}
 	if info.ScenarioText == "" {
-		return st.Results()
+		results, err := st.Results()
+		return results, bench.Tput{}, err
 	}
 	sc, err := scenarios.Parse("scenario recorded in "+st.Path(), []byte(info.ScenarioText))
 	if err != nil {
-		return nil, fmt.Errorf("the run's recorded scenario does not load any more: %w", err)
+		return nil, bench.Tput{}, fmt.Errorf("the run's recorded scenario does not load any more: %w", err)
 	}
-	return bench.Analyze(st, bench.AnalysisFor(sc))
+	results, err := bench.Analyze(st, bench.AnalysisFor(sc))
+	if err != nil || !sc.Throughput.On() {
+		return results, bench.Tput{}, err
+	}
+	tput, err := bench.AnalyzeTput(st, sc)
+	return results, tput, err
+}
+
+// printTput prints the before/after throughput comparison of the judged metric and counts
+// each target × profile as an expectation: throughput not REGRESSED.
+func printTput(w io.Writer, t bench.Tput) (met, expected int) {
+	var rows []bench.TputComparison
+	for _, c := range t.Comparisons {
+		if c.Judged {
+			rows = append(rows, c)
+		}
+	}
+	if len(rows) == 0 {
+		return 0, 0
+	}
+	fmt.Fprintln(w)
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "TARGET\tPROFILE\tCLASSIFIED/s BEFORE\tAFTER\tCHANGE\tP\tTHROUGHPUT\t")
+	for _, c := range rows {
+		expected++
+		mark := "NOT MET"
+		if c.Verdict == bench.TputOK {
+			met++
+			mark = "ok"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s %s\t\n", c.Target, c.Profile, tputCell(c.Before), tputCell(c.After),
+			signedPct(c.Change), pValue(c.P), c.Verdict, mark)
+	}
+	tw.Flush()
+	return met, expected
+}
+
+func tputCell(s bench.TputSummary) string {
+	if s.N == 0 || math.IsNaN(s.Center) {
+		return "-"
+	}
+	return fmt.Sprintf("%.0f [%.0f, %.0f] n=%d", s.Center, s.Lo, s.Hi, s.N)
+}
+
+func signedPct(f float64) string {
+	if math.IsNaN(f) {
+		return "-"
+	}
+	return fmt.Sprintf("%+.1f%%", 100*f)
+}
+
+func pValue(p float64) string {
+	if math.IsNaN(p) {
+		return "-"
+	}
+	return fmt.Sprintf("%.3f", p)
 }

@@ -190,6 +190,14 @@ func runScenario(ctx context.Context, f runFlags, stdout, stderr io.Writer) erro
 		runErrs = multierror.Append(runErrs, fmt.Errorf("report: %w", err))
 	}
 	met, expected := printVerdicts(stdout, results)
+	if sc.Throughput.On() {
+		tput, err := bench.StoredTput(store, sc)
+		if err != nil {
+			runErrs = multierror.Append(runErrs, fmt.Errorf("throughput: %w", err))
+		}
+		tmet, texpected := printTput(stdout, tput)
+		met, expected = met+tmet, expected+texpected
+	}
 	if err := writeManifest(dir, id, sc, seed, started, targets, met, expected, runErrs); err != nil {
 		runErrs = multierror.Append(runErrs, err)
 	}

@@ -1,0 +1,79 @@
+package bench
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/wfplab/wfplab/scenarios"
+)
+
+// modeGuest is a fakeGuest whose driver switches modes, recording each switch.
+type modeGuest struct {
+	*fakeGuest
+	mu        sync.Mutex
+	modes     []bool
+	failBlock bool
+}
+
+func (g *modeGuest) SetDriverMode(ctx context.Context, permit bool) error {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.modes = append(g.modes, permit)
+	if !permit && g.failBlock {
+		return errors.New(g.name + `: "C:\wfplab\wfplab-agent.exe mode block" (exit 2): drv=error:31`)
+	}
+	return nil
+}
+
+func tputFixture(t *testing.T, g *modeGuest) *fixture {
+	f := newFixture(t, g.fakeGuest)
+	f.runner.Targets[0].Guest = g
+	f.sc.Profiles = f.sc.Profiles[:1] // stream-burst: one profile keeps the test short
+	f.sc.Throughput = scenarios.Throughput{Windows: 6, Window: 150 * time.Millisecond, Settle: 20 * time.Millisecond,
+		Rate: 1000, MaxLoss: 0.05, Alpha: 0.05}
+	return f
+}
+
+// Each phase ends with its throughput windows in permit mode, and the driver goes back to
+// block mode after them, so the next phase measures the bug again.
+func TestRunnerThroughputWindows(t *testing.T) {
+	g := &modeGuest{fakeGuest: &fakeGuest{name: "g1", k: newFakeKernel(1)}}
+	f := tputFixture(t, g)
+	if _, err := f.runner.Run(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if want := []bool{true, false, true, false}; !slices.Equal(g.modes, want) {
+		t.Errorf("mode switches %v, want %v", g.modes, want)
+	}
+	ws, err := f.store.TputWindows("g1")
+	if err != nil || len(ws) != 2*6 {
+		t.Fatalf("%d throughput windows, want 12: %v", len(ws), err)
+	}
+	for _, w := range ws {
+		if w.End.Sub(w.Start) < 150*time.Millisecond || w.AskedPPS != 1000 || w.Sent == 0 || w.Samples == 0 {
+			t.Errorf("window %+v: want a whole window at 1000/s with packets sent and figures", w)
+		}
+	}
+	// The leak windows came first, in block mode: their verdicts are as without throughput.
+	results, _ := f.store.Results()
+	if r := resultMap(results)[CellKey{"g1", "before", "stream-burst"}]; r.Verdict != Leak {
+		t.Errorf("before/stream-burst %s, want LEAK", r.Verdict)
+	}
+}
+
+// A driver that cannot go back to block mode is an error naming the target and what to do.
+func TestRunnerThroughputReportsADriverLeftPermitting(t *testing.T) {
+	g := &modeGuest{fakeGuest: &fakeGuest{name: "g1", k: newFakeKernel(2)}, failBlock: true}
+	f := tputFixture(t, g)
+	f.sc.Phases = f.sc.Phases[:1]
+	_, err := f.runner.Run(context.Background())
+	if err == nil || !strings.Contains(err.Error(), "target g1") || !strings.Contains(err.Error(), "back to block mode") ||
+		!strings.Contains(err.Error(), "restart it") {
+		t.Fatalf("err = %v; want the target, the failed switch back and what to do", err)
+	}
+}
