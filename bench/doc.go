@@ -3,7 +3,7 @@
 //
 // Throughput (tput_*.go): when the scenario asks for it, each phase ends with repeated
 // windows in which the driver permits and counts instead of blocking; per window the
-// guest's classify calls per second at each layer and its CPU are derived from the samples
+// guest's packets (NBLs) classified per second at each layer and its CPU are derived from the samples
 // and stored, and before and after are compared as benchstat does (x/perf's benchmath:
 // median, its confidence interval, Mann-Whitney U).
 package bench

@@ -46,7 +46,7 @@ type TputWindow struct {
 
 	Samples    int        // samples the figures span (0: not analysed)
 	SentPPS    float64    // packets sent per second of host time
-	Classified [3]float64 // classify calls per second, by layer: stream, forward, transport
+	Classified [3]float64 // packets (NBLs) classified per second, by layer: stream, forward, transport
 	FwdPPS     float64    // forwarded frames per second
 	CPUPct     float64    // guest CPU busy (kernel + user), percent of all processors
 }

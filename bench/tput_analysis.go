@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/hashicorp/go-multierror"
@@ -17,7 +18,7 @@ import (
 // needs at least two intervals of guest time.
 const minTputSamples = 3
 
-// ProfileLayer is the layer whose classify calls are a profile kind's throughput.
+// ProfileLayer is the layer whose classified packets are a profile kind's throughput.
 func ProfileLayer(kind string) contract.Layer {
 	switch kind {
 	case scenarios.KindStreamBurst:
@@ -33,7 +34,7 @@ func layerIndex(l contract.Layer) int { return slices.Index(contract.Layers, l) 
 
 // TputFigures computes every throughput window's figures from the store's samples: per
 // second of guest time between the first and last sample taken in [start + settle, end],
-// classify calls at each layer and CPU busy; and sent and forwarded per second of the
+// packets (NBLs) classified at each layer and CPU busy; and sent and forwarded per second of the
 // window. A window that did not run to within 90% of its planned length, or spans fewer
 // than minTputSamples samples, keeps NaN figures.
 func TputFigures(st *Store, tp scenarios.Throughput) ([]TputWindow, error) {
@@ -59,7 +60,8 @@ func TputFigures(st *Store, tp scenarios.Throughput) ([]TputWindow, error) {
 }
 
 // tputData is one target's samples, index-aligned: pool (for guest time), CPU, and the
-// driver's per-layer classify counts.
+// driver's per-layer counts of packets (NBLs) classified: packets, not chains, since how
+// many segments TCP coalesces into one chain varies with the receiver's load.
 type tputData struct {
 	pool     []PoolPoint
 	taken    []time.Time
@@ -96,7 +98,7 @@ func loadTputData(st *Store, target string) (*tputData, error) {
 		if td.classify[i] == nil {
 			td.classify[i] = map[contract.Layer]uint64{}
 		}
-		td.classify[i][contract.Layer(l.Layer)] = l.Classify
+		td.classify[i][contract.Layer(l.Layer)] = l.NBLs
 	}
 	return td, nil
 }
@@ -144,6 +146,15 @@ func (td *tputData) figures(w TputWindow, tp scenarios.Throughput) TputWindow {
 	return w
 }
 
+// minOffered is the share of the asked rate a window must have been offered: one the host
+// could not drive measures the host, not the guest (issue 9's 90% rule).
+const minOffered = 0.9
+
+// underOffered says the generator sent less than minOffered of the asked rate.
+func underOffered(w TputWindow) bool {
+	return w.AskedPPS > 0 && !math.IsNaN(w.SentPPS) && w.SentPPS < minOffered*w.AskedPPS
+}
+
 // Throughput verdicts of a before/after comparison.
 const (
 	// TputRegressed: after the hotfix the median fell by more than max_loss, significantly.
@@ -162,7 +173,7 @@ type TputMetric struct {
 	value  func(w TputWindow, layer int) float64
 }
 
-// TputMetrics are the compared figures: classify calls per second at the profile's own
+// TputMetrics are the compared figures: packets classified per second at the profile's own
 // layer (judged), packets sent per second, guest CPU, and forwarded frames per second.
 var TputMetrics = []TputMetric{
 	{Name: "classified/s", Judged: true, value: func(w TputWindow, l int) float64 { return w.Classified[l] }},
@@ -177,7 +188,8 @@ func (m TputMetric) Value(w TputWindow, kind string) float64 {
 }
 
 // TputSummary is a phase's windows of one metric: the median and its confidence
-// interval (benchmath.AssumeNothing, as benchstat).
+// interval (benchmath.AssumeNothing, as benchstat); Lo and Hi are NaN when too few windows
+// give one.
 type TputSummary struct {
 	N              int
 	Center, Lo, Hi float64
@@ -220,9 +232,14 @@ func CompareTput(windows []TputWindow, tp scenarios.Throughput, kinds map[string
 	for _, k := range order {
 		phases := byKey[k]
 		for _, m := range TputMetrics {
+			short := 0
 			values := func(phase string) []float64 {
 				var v []float64
 				for _, w := range phases[phase] {
+					if underOffered(w) {
+						short++
+						continue
+					}
 					if x := m.Value(w, kinds[k.profile]); !math.IsNaN(x) && !math.IsInf(x, 0) {
 						v = append(v, x)
 					}
@@ -230,6 +247,11 @@ func CompareTput(windows []TputWindow, tp scenarios.Throughput, kinds map[string
 				return v
 			}
 			before, after := values(scenarios.PhaseBefore), values(scenarios.PhaseAfter)
+			var notes []string
+			if short > 0 {
+				notes = append(notes, fmt.Sprintf("%d windows left out: the host sent under %.0f%% of the asked rate",
+					short, 100*minOffered))
+			}
 			if len(before) == 0 && len(after) == 0 && !m.Judged {
 				continue
 			}
@@ -238,8 +260,9 @@ func CompareTput(windows []TputWindow, tp scenarios.Throughput, kinds map[string
 			sb, sa := benchmath.NewSample(before, &thresholds), benchmath.NewSample(after, &thresholds)
 			c.Before, c.After = summarize(sb), summarize(sa)
 			if len(before) < scenarios.MinThroughputWindows || len(after) < scenarios.MinThroughputWindows {
-				c.Note = fmt.Sprintf("%d usable windows before, %d after; a comparison needs %d in each",
-					len(before), len(after), scenarios.MinThroughputWindows)
+				notes = append(notes, fmt.Sprintf("%d usable windows before, %d after; a comparison needs %d in each",
+					len(before), len(after), scenarios.MinThroughputWindows))
+				c.Note = strings.Join(notes, "; ")
 				if m.Judged {
 					c.Verdict = TputIncomplete
 				}
@@ -255,10 +278,11 @@ func CompareTput(windows []TputWindow, tp scenarios.Throughput, kinds map[string
 				c.Verdict = TputOK
 				if cmp.P < thresholds.CompareAlpha && c.After.Center < c.Before.Center*(1-tp.MaxLoss) {
 					c.Verdict = TputRegressed
-					c.Note = fmt.Sprintf("median fell %.1f%% (more than max_loss %.1f%%), p=%.3f < alpha %.3g",
-						-100*c.Change, 100*tp.MaxLoss, cmp.P, thresholds.CompareAlpha)
+					notes = append([]string{fmt.Sprintf("median fell %.1f%% (more than max_loss %.1f%%), p=%.3f < alpha %.3g",
+						-100*c.Change, 100*tp.MaxLoss, cmp.P, thresholds.CompareAlpha)}, notes...)
 				}
 			}
+			c.Note = strings.Join(notes, "; ")
 			out = append(out, c)
 		}
 	}
@@ -270,7 +294,12 @@ func summarize(s *benchmath.Sample) TputSummary {
 		return TputSummary{Center: math.NaN(), Lo: math.NaN(), Hi: math.NaN()}
 	}
 	sum := benchmath.AssumeNothing.Summary(s, 0.95)
-	return TputSummary{N: len(s.Values), Center: sum.Center, Lo: sum.Lo, Hi: sum.Hi}
+	// Too few values for a 95% interval come back as ±Inf: say "unknown" rather than infinite.
+	lo, hi := sum.Lo, sum.Hi
+	if math.IsInf(lo, 0) || math.IsInf(hi, 0) {
+		lo, hi = math.NaN(), math.NaN()
+	}
+	return TputSummary{N: len(s.Values), Center: sum.Center, Lo: lo, Hi: hi}
 }
 
 // Tput is the throughput analysis of a run: every window's figures and the comparisons.
@@ -283,13 +312,18 @@ type Tput struct {
 // the store alone.
 func AnalyzeTput(st *Store, sc *scenarios.Scenario) (Tput, error) {
 	windows, err := TputFigures(st, sc.Throughput)
-	return Tput{Windows: windows, Comparisons: inScenarioOrder(CompareTput(windows, sc.Throughput, profileKinds(sc)), sc)}, err
+	return Tput{Windows: windows, Comparisons: CompareTputFor(windows, sc)}, err
 }
 
 // StoredTput compares the throughput figures the store holds (as ReanalyzeTput stored them).
 func StoredTput(st *Store, sc *scenarios.Scenario) (Tput, error) {
 	windows, err := st.TputWindows("")
-	return Tput{Windows: windows, Comparisons: inScenarioOrder(CompareTput(windows, sc.Throughput, profileKinds(sc)), sc)}, err
+	return Tput{Windows: windows, Comparisons: CompareTputFor(windows, sc)}, err
+}
+
+// CompareTputFor is CompareTput with a scenario's settings and profiles, in its order.
+func CompareTputFor(windows []TputWindow, sc *scenarios.Scenario) []TputComparison {
+	return inScenarioOrder(CompareTput(windows, sc.Throughput, profileKinds(sc)), sc)
 }
 
 // inScenarioOrder orders comparisons as the scenario lists targets and profiles (the store

@@ -80,6 +80,29 @@ func TestCompareTputFlagsOnlyARealLoss(t *testing.T) {
 
 // The summaries are benchstat's: median and its interval; p from the U test; with fewer
 // windows than the minimum a phase is INCOMPLETE, not OK.
+// A window the host could not offer at 90% of the asked rate measures the host: it is left
+// out, and the note says so.
+func TestCompareTputLeavesOutUnderOfferedWindows(t *testing.T) {
+	kinds := map[string]string{"single-nbl": scenarios.KindSingleNBL}
+	ws := tputWindows(rand.New(rand.NewPCG(3, 4)), 7, 2000, 2000)
+	for i := range ws {
+		ws[i].AskedPPS = 2000
+		if ws[i].Phase == scenarios.PhaseAfter && ws[i].Index < 3 {
+			ws[i].SentPPS, ws[i].Classified[2] = 1000, 1000 // a starved generator, not a slower guest
+		}
+	}
+	c := judged(t, CompareTput(ws, testTput, kinds))
+	if c.Verdict != TputIncomplete || c.After.N != 4 || !strings.Contains(c.Note, "3 windows left out") {
+		t.Fatalf("%+v: want the 3 starved windows left out (INCOMPLETE with 4 left), said in the note", c)
+	}
+	ws[0].SentPPS = 1900 // 95%: kept
+	ws[7].SentPPS, ws[7].Classified[2] = 2000, 2000
+	ws[8].SentPPS, ws[8].Classified[2] = 2000, 2000
+	if c := judged(t, CompareTput(ws, testTput, kinds)); c.Verdict != TputOK || c.After.N != 6 {
+		t.Fatalf("%+v: want OK over 6 windows after", c)
+	}
+}
+
 func TestCompareTputSummariesAndIncomplete(t *testing.T) {
 	kinds := map[string]string{"single-nbl": scenarios.KindSingleNBL}
 	ws := tputWindows(rand.New(rand.NewPCG(1, 2)), 6, 2000, 1000)
@@ -111,13 +134,13 @@ func TestTputFiguresFromStoredSamples(t *testing.T) {
 	}
 	defer st.Close()
 	t0 := time.Unix(1_800_000_000, 0)
-	// 20 samples 100 ms apart: the transport layer classifies 1500/s, CPU is 25% busy.
+	// 20 samples 100 ms apart: the transport layer classifies 1500 packets/s, CPU is 25% busy.
 	for i := range 20 {
 		at := t0.Add(time.Duration(i) * 100 * time.Millisecond)
 		ms := uint64(i * 100 * 2) // two processors
 		smp := contract.Sample{Seq: uint64(i), TimeUS: uint64(i) * 100_000, CPUKernelMS: ms / 5, CPUUserMS: ms / 20,
 			CPUIdleMS: ms - ms/5 - ms/20, Driver: contract.Driver{State: "running", Layers: map[contract.Layer]contract.LayerCounters{
-				contract.LayerTransport: {Classify: uint64(i) * 150}, contract.LayerStream: {}, contract.LayerForward: {}}}}
+				contract.LayerTransport: {Classify: uint64(i) * 150, NBLs: uint64(i) * 150}, contract.LayerStream: {}, contract.LayerForward: {}}}}
 		if err := st.RecordSample("g", "before", at, smp); err != nil {
 			t.Fatal(err)
 		}

@@ -66,9 +66,12 @@ type chartSet struct {
 	overviewSVG string // path relative to the results folder
 	targetPNG   map[string][]byte
 	targetSVG   map[string]string // relative paths
+	tputPNG     map[string][]byte // throughput chart per target, when the run has throughput
+	tputSVG     map[string]string
 }
 
 type chartJob struct {
+	tput   bool   // a throughput chart (of target)
 	target string // "" for the overview
 	base   string // file name without extension
 	build  func() drawing
@@ -79,12 +82,18 @@ type drawing func(dc draw.Canvas)
 
 // renderCharts draws every chart in parallel (rendering dominates the time a report takes).
 func renderCharts(rd *runData, outDir string) (chartSet, error) {
-	set := chartSet{targetPNG: map[string][]byte{}, targetSVG: map[string]string{}}
+	set := chartSet{targetPNG: map[string][]byte{}, targetSVG: map[string]string{}, tputPNG: map[string][]byte{}, tputSVG: map[string]string{}}
 	used := map[string]bool{"overview": true}
 	jobs := []chartJob{{base: "overview", build: func() drawing { return overviewChart(rd) }}}
 	for _, td := range rd.targets {
 		base := uniqueName("pool-"+safeFileName(td.info.Name), used)
 		jobs = append(jobs, chartJob{target: td.info.Name, base: base, build: func() drawing { return poolChart(rd, td) }})
+	}
+	if len(rd.tputJudged()) > 0 {
+		for _, td := range rd.targets {
+			base := uniqueName("tput-"+safeFileName(td.info.Name), used)
+			jobs = append(jobs, chartJob{tput: true, target: td.info.Name, base: base, build: func() drawing { return tputChart(rd, td.info.Name) }})
+		}
 	}
 
 	type output struct {
@@ -120,6 +129,9 @@ func renderCharts(rd *runData, outDir string) (chartSet, error) {
 		if job.target != "" {
 			what = fmt.Sprintf("the pool chart of target %q", job.target)
 		}
+		if job.tput {
+			what = fmt.Sprintf("the throughput chart of target %q", job.target)
+		}
 		if o.err != nil {
 			errs = multierror.Append(errs, fmt.Errorf("plots: rendering %s: %w", what, o.err))
 			continue
@@ -138,9 +150,12 @@ func renderCharts(rd *runData, outDir string) (chartSet, error) {
 			set.paths = append(set.paths, svgPath)
 			svgRel = ChartsDir + "/" + job.base + ".svg"
 		}
-		if job.target == "" {
+		switch {
+		case job.tput:
+			set.tputPNG[job.target], set.tputSVG[job.target] = o.png, svgRel
+		case job.target == "":
 			set.overviewPNG, set.overviewSVG = o.png, svgRel
-		} else {
+		default:
 			set.targetPNG[job.target], set.targetSVG[job.target] = o.png, svgRel
 		}
 	}

@@ -28,6 +28,8 @@ type runData struct {
 	cells    []*cell  // targets × phases × profiles, in that order
 	problems []string // incomplete run, missing phases, read failures
 	counts   counts
+	tput     []bench.TputWindow     // throughput windows, when the store has them
+	tputCmp  []bench.TputComparison // before vs after, from tput and the scenario
 
 	scenarioErr string
 }
@@ -129,6 +131,7 @@ func load(src Source, cfg config) (*runData, error) {
 	rd.readRunEvents(src, fail)
 	rd.layout(results)
 	rd.readMissingTags(src, fail)
+	rd.readTput(src, fail)
 	return rd, errs.ErrorOrNil()
 }
 

@@ -1,6 +1,7 @@
 package plots
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"os"
@@ -106,7 +107,11 @@ func write(src Source, dir string, cfg config) (Files, error) {
 	writeOne(ReportFile, &files.Report, func() ([]byte, error) { return renderHTML(rd, charts) })
 	writeOne(SummaryFile, &files.Summary, func() ([]byte, error) { return renderSummary(rd), nil })
 	writeOne(JUnitFile, &files.JUnit, func() ([]byte, error) { return renderJUnit(rd) })
-	writeOne(BenchFile, &files.Bench, func() ([]byte, error) { return renderBench(rd), nil })
+	writeOne(BenchFile, &files.Bench, func() ([]byte, error) {
+		b := bytes.NewBuffer(renderBench(rd))
+		err := writeTputBench(b, rd)
+		return b.Bytes(), err
+	})
 	return files, errs.ErrorOrNil()
 }
 

@@ -39,6 +39,15 @@ type htmlView struct {
 	RunEvents               []htmlEvent
 	Method                  []string
 	ScenarioText            string
+	TputHeadline            string
+	Tput                    []htmlTput
+	TputCharts              []htmlTputChart
+}
+
+type htmlTputChart struct {
+	Target string
+	Img    template.URL
+	SVG    string
 }
 
 type htmlRow struct {
@@ -104,6 +113,13 @@ func renderHTML(rd *runData, charts chartSet) ([]byte, error) {
 		OverviewSVG:   charts.overviewSVG,
 		Method:        rd.method(),
 		ScenarioText:  rd.run.ScenarioText,
+		TputHeadline:  rd.tputHeadline(),
+		Tput:          htmlTputRows(rd),
+	}
+	for _, td := range rd.targets {
+		if png := charts.tputPNG[td.info.Name]; len(png) > 0 {
+			v.TputCharts = append(v.TputCharts, htmlTputChart{Target: td.info.Name, Img: pngURL(png), SVG: charts.tputSVG[td.info.Name]})
+		}
 	}
 	switch {
 	case rd.counts.Expected == 0:

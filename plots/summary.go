@@ -60,6 +60,18 @@ func renderSummary(rd *runData) []byte {
 		}
 		fmt.Fprintf(&b, "| %s |\n", strings.Join(cols, " | "))
 	}
+	if rows := htmlTputRows(rd); len(rows) > 0 {
+		fmt.Fprintf(&b, "\n**%s**\n\n", mdText(rd.tputHeadline()))
+		b.WriteString("| Target | Profile | Classified/s before | after | Change | p | CPU % before | after | Throughput |\n")
+		b.WriteString("|---|---|--:|--:|--:|--:|--:|--:|---|\n")
+		for _, r := range rows {
+			cols := []string{r.Target, r.Profile, r.Before, r.After, r.Change, r.P, r.CPUBefore, r.CPUAfter, r.Verdict}
+			for i := range cols {
+				cols[i] = mdText(cols[i])
+			}
+			fmt.Fprintf(&b, "| %s |\n", strings.Join(cols, " | "))
+		}
+	}
 	return b.Bytes()
 }
 

@@ -392,8 +392,9 @@ func TestVersion(t *testing.T) {
 	}
 }
 
-// tputScenario is one guest, one profile, short windows: enough for six throughput
-// windows a phase. %s is the sim provider's hotfix_throughput_loss.
+// tputScenario is one guest, one profile, short windows: eight throughput windows a
+// phase, so a loaded machine that loses a window's samples still leaves the six a
+// comparison needs. %s is the sim provider's hotfix_throughput_loss.
 const tputScenario = `name: tput
 provider: {kind: sim, reboot_down: 500ms, noise: false, hotfix_throughput_loss: %s}
 targets: [win7-x86]
@@ -401,7 +402,7 @@ phases: [before, after]
 timing: {warmup: 500ms, window: 1s, settle: 200ms, sample_interval: 100ms}
 profiles:
   - {name: single-nbl, kind: single-nbl, rate: 2000}
-throughput: {windows: 6, window: 500ms, settle: 100ms, max_loss: 0.05, alpha: 0.05}
+throughput: {windows: 8, window: 600ms, settle: 100ms, max_loss: 0.05, alpha: 0.05}
 `
 
 // A simulated hotfix that costs 30% of classify throughput fails the run with REGRESSED;

@@ -229,6 +229,9 @@ func tputCell(s bench.TputSummary) string {
 	if s.N == 0 || math.IsNaN(s.Center) {
 		return "-"
 	}
+	if math.IsNaN(s.Lo) {
+		return fmt.Sprintf("%.0f n=%d", s.Center, s.N)
+	}
 	return fmt.Sprintf("%.0f [%.0f, %.0f] n=%d", s.Center, s.Lo, s.Hi, s.N)
 }
 
