@@ -99,7 +99,7 @@ type TrafficPoint struct {
 	Packets uint64
 	Bytes   uint64
 	Bursts  uint64
-	Errors  uint64
+	Errors  uint64        // send errors; stream resets are not counted here (the traffic table keeps them apart)
 	Span    time.Duration // time the second covers: 1s, or less for a run's last tick (added)
 	// The forward path through frame links (schema 2; zero otherwise): Ethernet frames sent,
 	// and what the guest forwarded: frames, whole datagrams, their payload bytes.

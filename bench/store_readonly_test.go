@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/wfplab/wfplab/traffic"
 )
 
 // A report reads a store without changing a byte of it: a killed run's store (its WAL not
@@ -92,5 +94,19 @@ func TestOpenReadOnlyRefusesWhatItCannotRead(t *testing.T) {
 	must(t, rw.Close())
 	if _, err := OpenReadOnly(sdir); !errors.Is(err, ErrOldSchema) {
 		t.Errorf("a schema 1 store: %v, want ErrOldSchema", err)
+	}
+}
+
+// A stream-burst second whose bursts the guest reset stores its resets apart: they are the
+// blocked traffic doing its job, not send errors in the report's traffic table.
+func TestStoreCountsResetsApartFromSendErrors(t *testing.T) {
+	s, _ := newStore(t)
+	must(t, s.RecordTraffic("a", "before", "stream-burst", traffic.Tick{At: t0, Span: time.Second,
+		Delta: traffic.Counters{Packets: 80, Bursts: 7, Conns: 4, Resets: 3, Errors: map[string]uint64{"ECONNRESET": 2, "EPIPE": 1, "ENOBUFS": 1}}}))
+	must(t, s.Flush())
+	tr, err := s.Traffic("a")
+	must(t, err)
+	if len(tr) != 1 || tr[0].Errors != 1 {
+		t.Fatalf("stored %+v, want 1 send error (the 3 resets apart)", tr)
 	}
 }

@@ -147,8 +147,10 @@ func (s *Store) RecordTraffic(target, phase, profile string, t traffic.Tick) err
 	if target == "" || phase == "" || profile == "" {
 		return fmt.Errorf("bench: record traffic: target %q, phase %q and profile %q must all be set", target, phase, profile)
 	}
+	// A stream reset is the blocked burst doing its job (resets has its own column), not a
+	// send error; errors_by_kind keeps every kind.
 	var errs uint64
-	for _, n := range t.Delta.Errors {
+	for _, n := range t.Delta.SendErrors() {
 		errs += n
 	}
 	byKind := "{}"
