@@ -651,10 +651,14 @@ func (t *targetRun) drive(ctx context.Context, phase string, p scenarios.Profile
 		return err
 	}
 	var errCount uint64
-	for _, n := range counters.Errors {
+	for _, n := range counters.SendErrors() {
 		errCount += n
 	}
-	t.event(phase, EventTraffic, fmt.Sprintf("%s: %d packets, %d bytes, %d send errors", p.Name, counters.Packets, counters.Bytes, errCount))
+	msg := fmt.Sprintf("%s: %d packets, %d bytes, %d send errors", p.Name, counters.Packets, counters.Bytes, errCount)
+	if counters.Resets > 0 {
+		msg += fmt.Sprintf(", %d connections reset by the guest after a blocked burst", counters.Resets)
+	}
+	t.event(phase, EventTraffic, msg)
 	return nil
 }
 
