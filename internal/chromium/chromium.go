@@ -19,7 +19,7 @@ import (
 var names = []string{"chromium", "chromium-browser", "google-chrome", "google-chrome-stable"}
 
 // Timeout bounds one call when the caller's context has no earlier deadline.
-const Timeout = 60 * time.Second
+const Timeout = 3 * time.Minute
 
 // Find returns the browser to run: $WFPLAB_CHROMIUM if set, else the first on PATH.
 func Find() (string, error) {
