@@ -47,13 +47,17 @@ type Analysis struct {
 	// Profiles are the scenario's traffic profiles by name: what each window asked for, so
 	// a verdict can be checked against its evidence. Empty: no such check.
 	Profiles map[string]scenarios.Profile
+	// Block is Timing.Block: traffic on and off in turn from each window's start. Set, the
+	// leak is judged in bytes per blocked chain (DoseCI) against Rule.ThresholdPerChain.
+	Block time.Duration
 }
 
 // AnalysisFor takes the verdict rule, settle time, cells and expectations from a
 // scenario. Expectations follow scenarios.Scenario.Expected: an empty field matches
 // every value and the last matching expectation wins.
 func AnalysisFor(sc *scenarios.Scenario) Analysis {
-	a := Analysis{Rule: sc.Verdict, Settle: sc.Timing.Settle, TopTags: DefaultTopTags, Window: sc.Timing.Window}
+	a := Analysis{Rule: sc.Verdict, Settle: sc.Timing.Settle, TopTags: DefaultTopTags, Window: sc.Timing.Window,
+		Block: sc.Timing.Block}
 	a.Expect = func(target, phase, profile string) Verdict {
 		v, _ := sc.Expected(target, phase, profile)
 		return Verdict(v)
@@ -253,32 +257,61 @@ func (td *targetData) analyzeWindow(w Window, a Analysis) CellResult {
 	}
 	x := make([]float64, len(pts))
 	y := make([]float64, len(pts))
-	var chains, blocked float64
+	// Cumulative multi-NBL and all blocked chains at each sample: the dose.
+	multi, all := make([]float64, len(pts)), make([]float64, len(pts))
 	for i, p := range pts {
 		x[i] = float64(p.GuestUS-pts[0].GuestUS) / 1e6
 		y[i] = float64(p.NPBytes) - float64(pts[0].NPBytes)
 		if i > 0 {
-			chains += float64(counterDelta(pts[i-1].MultiChain, p.MultiChain))
-			blocked += float64(counterDelta(pts[i-1].Blocked, p.Blocked))
+			multi[i] = multi[i-1] + float64(counterDelta(pts[i-1].MultiChain, p.MultiChain))
+			all[i] = all[i-1] + float64(counterDelta(pts[i-1].Blocked, p.Blocked))
 		}
 	}
 	r.Leak.N = len(pts)
 	blockedPerSec := math.NaN()
-	if len(pts) >= 2 && x[len(x)-1] > 0 {
-		r.ChainsPerSec = chains / x[len(x)-1]
-		blockedPerSec = blocked / x[len(x)-1]
+	if n := len(pts); n >= 2 && x[n-1] > 0 {
+		// Per second of traffic: with blocks, the analysed stretch's on-time.
+		on := x[n-1]
+		if a.Block > 0 {
+			on = onTime(from.Sub(w.Start), from.Sub(w.Start)+time.Duration(x[n-1]*1e9), a.Block).Seconds()
+		}
+		if on > 0 {
+			r.ChainsPerSec = multi[n-1] / on
+			blockedPerSec = all[n-1] / on
+		}
 	}
-	est, err := SlopeCI(x, y, confidenceOf(a.Rule))
-	if err != nil && len(pts) >= MinSamples {
-		notes = append(notes, err.Error())
+	var verdict Verdict
+	var why string
+	if a.Block > 0 {
+		// A single-NBL profile's chains are its blocked ones; the others' are multi-NBL.
+		dose, perSec := multi, r.ChainsPerSec
+		if p, ok := a.Profiles[w.Profile]; ok && p.Kind == scenarios.KindSingleNBL {
+			dose, perSec = all, blockedPerSec
+		}
+		d, err := DoseCI(x, dose, y, confidenceOf(a.Rule))
+		if err != nil && len(pts) >= MinSamples {
+			notes = append(notes, err.Error())
+		}
+		if err == nil {
+			r.Dose = &d
+			r.BytesPerChain = d.PerChain
+			// The rate stays the figure users read: bytes per chain at the traffic's chain rate.
+			r.Leak = Estimate{Slope: d.PerChain * perSec, Lo: d.Lo * perSec, Hi: d.Hi * perSec, N: d.N, NEff: d.DF}
+		}
+		verdict, why = DecideDose(d, a.Rule.ThresholdPerChain, confidenceOf(a.Rule))
+	} else {
+		est, err := SlopeCI(x, y, confidenceOf(a.Rule))
+		if err != nil && len(pts) >= MinSamples {
+			notes = append(notes, err.Error())
+		}
+		if err == nil {
+			r.Leak = est
+		}
+		if r.ChainsPerSec > 0 && !math.IsNaN(r.Leak.Slope) {
+			r.BytesPerChain = r.Leak.Slope / r.ChainsPerSec
+		}
+		verdict, why = Decide(r.Leak, a.Rule)
 	}
-	if err == nil {
-		r.Leak = est
-	}
-	if r.ChainsPerSec > 0 && !math.IsNaN(r.Leak.Slope) {
-		r.BytesPerChain = r.Leak.Slope / r.ChainsPerSec
-	}
-	verdict, why := Decide(r.Leak, a.Rule)
 	if !(r.PacketsPerSec > 0) {
 		// Without traffic the window tested nothing, whatever the pool did.
 		verdict, why = Inconclusive, "no traffic was sent in this window (see the target's events)"
@@ -303,6 +336,19 @@ func (td *targetData) analyzeWindow(w Window, a Analysis) CellResult {
 	}
 	r.Note = strings.Join(notes, "; ")
 	return r
+}
+
+// onTime is how much of [from, to) (from a window's start) traffic ran, on for block and
+// off for as long in turn from the start.
+func onTime(from, to, block time.Duration) time.Duration {
+	var on time.Duration
+	for start := time.Duration(0); start < to; start += 2 * block {
+		lo, hi := max(start, from), min(start+block, to)
+		if hi > lo {
+			on += hi - lo
+		}
+	}
+	return on
 }
 
 // counterDelta is how much a driver counter grew; a counter that went down was reset

@@ -293,3 +293,72 @@ func TestVerdictNeedsBlockedChains(t *testing.T) {
 		t.Errorf("an under-delivered window is not flagged: %q", r.Note)
 	}
 }
+
+// storeBlockWindow writes a 12 s window whose traffic ran 3 s on, 3 s off: chainsPS
+// multi-NBL chains/s while on, perChain bytes leaked each, the pool drifting by driftBps.
+func storeBlockWindow(t *testing.T, s *Store, phase string, start time.Time, perChain, driftBps, chainsPS float64, rng *rand.Rand) {
+	t.Helper()
+	must(t, s.RecordWindow(Window{Target: "a", Phase: phase, Profile: "stream-burst", Start: start, End: start.Add(12 * time.Second)}))
+	var chains float64
+	for i := 0; i <= 120; i++ {
+		if i > 0 && (i-1)/30%2 == 0 {
+			chains += chainsPS / 10
+		}
+		x := float64(i) / 10
+		np := 50e6 + driftBps*x + perChain*math.Floor(chains) + rng.NormFloat64()*2000
+		c := uint64(chains)
+		smp := contract.Sample{Seq: uint64(i), TimeUS: 1e9 + uint64(i)*100_000, NPBytes: uint64(np),
+			Driver: contract.Driver{State: "running", Layers: map[contract.Layer]contract.LayerCounters{contract.LayerStream: {MultiChain: c, Blocked: c}}}}
+		must(t, s.RecordSample("a", phase, start.Add(time.Duration(i)*100*time.Millisecond), smp))
+	}
+	for sec := 1; sec <= 12; sec++ {
+		if (sec-1)/3%2 == 0 {
+			must(t, s.RecordTraffic("a", phase, "stream-burst", traffic.Tick{At: start.Add(time.Duration(sec) * time.Second),
+				Delta: traffic.Counters{Packets: uint64(8 * chainsPS)}, Span: time.Second}))
+		}
+	}
+}
+
+// With traffic in blocks the verdict is on bytes per chain, so a pool that drifts by itself
+// is not a leak (the rate rule calls it one) and one that shrinks does not hide one.
+func TestAnalyzeBlocksJudgeBytesPerChain(t *testing.T) {
+	s, _ := newStore(t)
+	rng := rand.New(rand.NewSource(3))
+	storeBlockWindow(t, s, "after", t0, 0, 6000, 250, rng)
+	storeBlockWindow(t, s, "before", t0.Add(time.Minute), 352, -6000, 250, rng)
+	sc, err := scenarios.Builtin("kb979223")
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := AnalysisFor(sc)
+	a.Cells, a.Expect = nil, nil
+	if a.Block != 3*time.Second {
+		t.Fatalf("the built-in scenario's block is %s, want 3s", a.Block)
+	}
+	res, err := Analyze(s, a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	byPhase := map[string]CellResult{}
+	for _, r := range res {
+		byPhase[r.Phase] = r
+	}
+	clean, leak := byPhase["after"], byPhase["before"]
+	if clean.Verdict != Clean || clean.Dose == nil || math.Abs(clean.BytesPerChain) > 20 {
+		t.Errorf("drift alone: %s, %.1f B/chain (%+v), note %q; want CLEAN near 0", clean.Verdict, clean.BytesPerChain, clean.Dose, clean.Note)
+	}
+	if leak.Verdict != Leak || leak.Dose == nil || math.Abs(leak.BytesPerChain-352) > 20 {
+		t.Errorf("352 B/chain under a shrinking pool: %s, %.1f B/chain, note %q; want LEAK near 352", leak.Verdict, leak.BytesPerChain, leak.Note)
+	}
+	if math.Abs(leak.ChainsPerSec-250) > 10 || math.Abs(leak.Leak.Slope-leak.BytesPerChain*leak.ChainsPerSec) > 1e-6*leak.Leak.Slope {
+		t.Errorf("chains/s %.1f (want 250 per second of traffic), rate %.0f B/s (want B/chain × chains/s)", leak.ChainsPerSec, leak.Leak.Slope)
+	}
+	// The rate rule on the same windows takes the drift for a leak: the defect blocks remove.
+	a.Block = 0
+	res, _ = Analyze(s, a)
+	for _, r := range res {
+		if r.Phase == "after" && r.Verdict != Leak {
+			t.Errorf("rate rule on 6000 B/s of drift: %s; the test no longer shows what blocks fix", r.Verdict)
+		}
+	}
+}

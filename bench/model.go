@@ -135,6 +135,10 @@ type CellResult struct {
 	Expected      Verdict // "" when the scenario expects nothing
 	Met           bool
 	Note          string
+	// Dose is the bytes-per-chain fit of a window whose traffic paused in blocks; nil
+	// otherwise. Then Leak is Dose at the chain rate (NEff holds its degrees of freedom)
+	// and BytesPerChain is Dose.PerChain.
+	Dose *Dose
 }
 
 // Added after the first contract (additive):

@@ -642,9 +642,11 @@ func waitUntil(ctx context.Context, deadline time.Time, samplerEnded <-chan stru
 	}
 }
 
-// drive runs one profile's traffic, recording every tick.
+// drive runs one profile's traffic, recording every tick: throughout the window, or on for
+// Timing.Block and off for as long, in turn (one run on a blockClock), so that the leak can
+// be told from the pool's own drift.
 func (t *targetRun) drive(ctx context.Context, phase string, p scenarios.Profile) error {
-	counters, err := t.send(ctx, p, p.Rate, t.Scenario.Timing.Window, func(tick traffic.Tick) {
+	counters, err := t.send(ctx, p, p.Rate, t.Scenario.Timing.Window, t.Scenario.Timing.Block, func(tick traffic.Tick) {
 		t.Store.RecordTraffic(t.name, phase, p.Name, tick)
 	})
 	if err != nil {
@@ -662,8 +664,9 @@ func (t *targetRun) drive(ctx context.Context, phase string, p scenarios.Profile
 	return nil
 }
 
-// send runs profile p's traffic at rate for length, bounded by length + trafficGrace.
-func (t *targetRun) send(ctx context.Context, p scenarios.Profile, rate float64, length time.Duration,
+// send runs profile p's traffic at rate for length, bounded by length + trafficGrace; with
+// block > 0, on for block and off for as long in turn.
+func (t *targetRun) send(ctx context.Context, p scenarios.Profile, rate float64, length, block time.Duration,
 	onTick func(traffic.Tick)) (traffic.Counters, error) {
 	run := t.Runner.Traffic
 	if run == nil {
@@ -678,7 +681,16 @@ func (t *targetRun) send(ctx context.Context, p scenarios.Profile, rate float64,
 	}
 	spec := traffic.Spec{Profile: traffic.Profile(p.Kind), Rate: rate, Duration: length,
 		PayloadBytes: p.PayloadBytes, BurstSegments: p.BurstSegments, Conns: p.Conns}
-	counters, err := bounded(ctx, spec.Duration+trafficGrace, "traffic "+p.Name,
+	if block > 0 && block < length {
+		clock := newBlockClock(time.Now(), block)
+		spec.Clock, spec.Duration = clock, onTime(0, length, block)
+		record := onTick
+		onTick = func(tick traffic.Tick) {
+			tick.At = clock.tickWall(tick.At) // the store keeps wall time
+			record(tick)
+		}
+	}
+	counters, err := bounded(ctx, length+trafficGrace, "traffic "+p.Name,
 		func(ctx context.Context) (traffic.Counters, error) {
 			return run(ctx, spec, t.rt.Traffic, allow, onTick)
 		})

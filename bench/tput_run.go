@@ -76,7 +76,7 @@ func (t *targetRun) tputWindow(ctx context.Context, phase string, p scenarios.Pr
 		return t.Store.RecordTputWindow(tw)
 	}
 	err := t.window(ctx, phase, TputStep(p.Name), tp.Window, samplerEnded, func(ctx context.Context) {
-		c, err := t.send(ctx, p, tw.AskedPPS, tp.Window, nil)
+		c, err := t.send(ctx, p, tw.AskedPPS, tp.Window, 0, nil)
 		tw.Sent, tw.ForwardedFrames, terr = c.Packets, c.ForwardedFrames, err
 	}, record)
 	if terr != nil {

@@ -32,9 +32,9 @@ var (
 	staticTargetKeys = targetKeys[2:13]
 	qemuTargetKeys   = targetKeys[13:]
 	labKeys          = []string{"allow", "hotfix_dir", "reboot_timeout"}
-	timingKeys       = []string{"warmup", "window", "settle", "sample_interval", "sample_timeout"}
+	timingKeys       = []string{"warmup", "window", "settle", "sample_interval", "sample_timeout", "block"}
 	profileKeys      = []string{"name", "kind", "rate", "payload_bytes", "burst_segments", "conns"}
-	verdictKeys      = []string{"threshold_bps", "confidence"}
+	verdictKeys      = []string{"threshold_bps", "threshold_bytes_per_chain", "confidence"}
 	expectKeys       = []string{"target", "phase", "profile", "verdict"}
 	throughputKeys   = []string{"windows", "window", "settle", "rate", "max_loss", "alpha"}
 )
@@ -315,7 +315,7 @@ func (d *decoder) scenario(root *yaml.Node) (*Scenario, bool) {
 		Phases:   defaultPhases(),
 		Timing:   defaultTiming(),
 		Profiles: defaultProfiles(),
-		Verdict:  VerdictRule{ThresholdBps: DefaultThresholdBps, Confidence: DefaultConfidence},
+		Verdict:  VerdictRule{ThresholdBps: DefaultThresholdBps, ThresholdPerChain: DefaultThresholdPerChain, Confidence: DefaultConfidence},
 	}
 	d.lines[""] = root.Line
 	f, ok := d.mapping(root, "", topKeys...)
@@ -356,6 +356,7 @@ func (d *decoder) scenario(root *yaml.Node) (*Scenario, bool) {
 			d.getDuration(tf, "settle", &s.Timing.Settle)
 			d.getDuration(tf, "sample_interval", &s.Timing.SampleInterval)
 			d.getDuration(tf, "sample_timeout", &s.Timing.SampleTimeout)
+			d.getDuration(tf, "block", &s.Timing.Block)
 		}
 	}
 	if v := f.val["profiles"]; v != nil {
@@ -373,6 +374,7 @@ func (d *decoder) scenario(root *yaml.Node) (*Scenario, bool) {
 	if v := f.val["verdict"]; v != nil {
 		if vf, ok := d.mapping(v, "verdict", verdictKeys...); ok {
 			d.getNumber(vf, "threshold_bps", "a positive number of bytes per second", &s.Verdict.ThresholdBps)
+			d.getNumber(vf, "threshold_bytes_per_chain", "a positive number of bytes per blocked chain", &s.Verdict.ThresholdPerChain)
 			d.getNumber(vf, "confidence", "a number between 0 and 1 such as 0.95", &s.Verdict.Confidence)
 		}
 	}

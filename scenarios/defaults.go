@@ -52,7 +52,10 @@ const (
 	DefaultSampleTimeout  = 10 * time.Second
 
 	DefaultThresholdBps = 4096
-	DefaultConfidence   = 0.95
+	// DefaultThresholdPerChain is well under one leaked NBL (352-576 B) and well over the
+	// dose estimate's noise in a 12 s window (go test -bench Power ./bench).
+	DefaultThresholdPerChain = 128
+	DefaultConfidence        = 0.95
 
 	DefaultBurstSegments = 8
 	DefaultConns         = 4

@@ -81,6 +81,7 @@ type (
 		Settle         string `yaml:"settle"`
 		SampleInterval string `yaml:"sample_interval"`
 		SampleTimeout  string `yaml:"sample_timeout"`
+		Block          string `yaml:"block,omitempty"`
 	}
 	fileProfile struct {
 		Name          string  `yaml:"name"`
@@ -91,8 +92,9 @@ type (
 		Conns         int     `yaml:"conns,omitempty"`
 	}
 	fileVerdict struct {
-		ThresholdBps float64 `yaml:"threshold_bps"`
-		Confidence   float64 `yaml:"confidence"`
+		ThresholdBps      float64 `yaml:"threshold_bps"`
+		ThresholdPerChain float64 `yaml:"threshold_bytes_per_chain"`
+		Confidence        float64 `yaml:"confidence"`
 	}
 	fileExpect struct {
 		Target  string `yaml:"target,omitempty"`
@@ -113,7 +115,10 @@ func (s *Scenario) YAML() ([]byte, error) {
 		Lab:         fileLab{HotfixDir: s.Lab.HotfixDir, RebootTimeout: s.Lab.RebootTimeout.String()},
 		Timing: fileTiming{Warmup: s.Timing.Warmup.String(), Window: s.Timing.Window.String(),
 			Settle: s.Timing.Settle.String(), SampleInterval: s.Timing.SampleInterval.String(), SampleTimeout: s.Timing.SampleTimeout.String()},
-		Verdict: fileVerdict{ThresholdBps: s.Verdict.ThresholdBps, Confidence: s.Verdict.Confidence},
+		Verdict: fileVerdict{ThresholdBps: s.Verdict.ThresholdBps, ThresholdPerChain: s.Verdict.ThresholdPerChain, Confidence: s.Verdict.Confidence},
+	}
+	if s.Timing.Block > 0 {
+		f.Timing.Block = s.Timing.Block.String()
 	}
 	if t := s.Throughput; t.On() {
 		f.Throughput = &fileTput{Windows: t.Windows, Window: t.Window.String(), Settle: t.Settle.String(), Rate: t.Rate,

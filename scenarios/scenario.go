@@ -107,6 +107,10 @@ type Timing struct {
 	// SampleTimeout is how long a guest may send no sample before the runner asks whether
 	// it still answers; silent for two of them, it is GUEST_HUNG.
 	SampleTimeout time.Duration
+	// Block switches each window's traffic on and off in turn, block long, so that time
+	// and the chains the driver blocks separate and the leak is judged in bytes per chain.
+	// 0: traffic runs throughout and the leak is judged as a rate.
+	Block time.Duration
 }
 
 // Throughput says how each phase measures throughput after its leak windows: the driver
@@ -149,7 +153,10 @@ type VerdictRule struct {
 	// Threshold is the smallest leak rate, in bytes/s, that matters: LEAK when the
 	// confidence interval lies above it, CLEAN when it lies below it.
 	ThresholdBps float64
-	Confidence   float64 // e.g. 0.95
+	// ThresholdPerChain is the same in bytes per blocked chain, for windows whose traffic
+	// pauses in blocks (Timing.Block).
+	ThresholdPerChain float64
+	Confidence        float64 // e.g. 0.95
 }
 
 // Expectation says what verdict a cell must reach. Empty Target, Phase or Profile match all.

@@ -49,7 +49,7 @@ func TestDefaults(t *testing.T) {
 	if !reflect.DeepEqual(s.Profiles, wantProfiles) {
 		t.Errorf("profiles %+v, want %+v", s.Profiles, wantProfiles)
 	}
-	if want := (VerdictRule{ThresholdBps: 4096, Confidence: 0.95}); s.Verdict != want {
+	if want := (VerdictRule{ThresholdBps: 4096, ThresholdPerChain: 128, Confidence: 0.95}); s.Verdict != want {
 		t.Errorf("verdict %+v, want %+v", s.Verdict, want)
 	}
 	if s.Lab.RebootTimeout != 5*time.Minute || s.Lab.Allow != nil || s.Lab.HotfixDir != "" {
@@ -431,5 +431,31 @@ func TestThroughputBlock(t *testing.T) {
 	off, err := Parse("off.yaml", []byte("targets: [win7-x64]\n"))
 	if err != nil || off.Throughput.On() || off.Throughput.RateFor(Profile{Rate: 10}) != 10 {
 		t.Fatalf("no block: %+v, %v", off.Throughput, err)
+	}
+}
+
+func TestBlockAndThresholdPerChain(t *testing.T) {
+	s := mustParse(t, "b.yaml", "targets: [win7-x64]\ntiming: {window: 12s, settle: 1s, block: 3s}\nverdict: {threshold_bytes_per_chain: 64}\n")
+	if s.Timing.Block != 3*time.Second || s.Verdict.ThresholdPerChain != 64 {
+		t.Fatalf("block %s, threshold %v B/chain", s.Timing.Block, s.Verdict.ThresholdPerChain)
+	}
+	out, err := s.YAML()
+	if err != nil {
+		t.Fatal(err)
+	}
+	back := mustParse(t, "back.yaml", string(out))
+	if back.Timing.Block != 3*time.Second || back.Verdict.ThresholdPerChain != 64 {
+		t.Errorf("round trip lost them: %s", out)
+	}
+	for _, c := range []struct{ in, field string }{
+		{"timing: {window: 12s, settle: 1s, block: 6s}", "timing.block"}, // no off block after settle
+		{"timing: {window: 12s, settle: 1s, block: 500ms}", "timing.block"},
+		{"timing: {block: -1s}", "timing.block"},
+		{"verdict: {threshold_bytes_per_chain: 0}", "verdict.threshold_bytes_per_chain"},
+	} {
+		_, err := Parse("bad.yaml", []byte("targets: [win7-x64]\n"+c.in+"\n"))
+		if err == nil || !strings.Contains(err.Error(), c.field) {
+			t.Errorf("%s: error %v, want one naming %s", c.in, err, c.field)
+		}
 	}
 }

@@ -343,6 +343,10 @@ func (s *Scenario) validateTiming(el *errorList) {
 		el.field("timing.window", "must be longer than settle (%s): the estimate uses the window after settle, got %s", t.Settle, t.Window)
 		return
 	}
+	if t.Block < 0 || (t.Block > 0 && (t.Block < time.Second || 2*t.Block > t.Window-t.Settle)) {
+		el.field("timing.block", "must be 0 (traffic throughout) or at least 1s and at most half of window minus settle (%s), so each window has traffic on and off; got %s",
+			(t.Window-t.Settle)/2, t.Block)
+	}
 	if okInterval && t.Window-t.Settle < 3*t.SampleInterval {
 		el.field("timing.window", "window minus settle (%s) holds fewer than 3 samples at sample_interval %s; a slope needs more", t.Window-t.Settle, t.SampleInterval)
 	}
@@ -427,6 +431,9 @@ func (s *Scenario) validateVerdict(el *errorList) {
 	v := s.Verdict
 	if !(v.ThresholdBps > 0) || math.IsInf(v.ThresholdBps, 0) {
 		el.field("verdict.threshold_bps", "must be a positive number of bytes per second, got %v", v.ThresholdBps)
+	}
+	if !(v.ThresholdPerChain > 0) || math.IsInf(v.ThresholdPerChain, 0) {
+		el.field("verdict.threshold_bytes_per_chain", "must be a positive number of bytes per blocked chain, got %v", v.ThresholdPerChain)
 	}
 	if !(v.Confidence > 0 && v.Confidence < 1) {
 		el.field("verdict.confidence", "must be between 0 and 1 (exclusive), such as 0.95, got %v", v.Confidence)
