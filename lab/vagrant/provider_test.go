@@ -21,21 +21,30 @@ import (
 
 var (
 	relayOnce sync.Once
+	relayDir  string
 	relayPath string
 	relayErr  error
 )
+
+// TestMain removes the relay program the tests built.
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if relayDir != "" {
+		os.RemoveAll(relayDir)
+	}
+	os.Exit(code)
+}
 
 // fakeLab starts the fake vagrant over this project's Vagrantfile with its machines on
 // loopback networks of their own (random, so parallel test runs do not collide).
 func fakeLab(t *testing.T) (*fakevagrant.Server, vagrant.Config) {
 	t.Helper()
 	relayOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "wfplab-fakevagrant-")
-		if err != nil {
-			relayErr = err
+		relayDir, relayErr = os.MkdirTemp("", "wfplab-fakevagrant-")
+		if relayErr != nil {
 			return
 		}
-		relayPath, relayErr = fakevagrant.Build(dir)
+		relayPath, relayErr = fakevagrant.Build(relayDir)
 	})
 	if relayErr != nil {
 		t.Fatal(relayErr)
