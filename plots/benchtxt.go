@@ -21,6 +21,11 @@ var benchUnits = []struct{ unit, better string }{
 	{"B/chain", "lower"},
 	{"chains/s", "higher"},
 	{"pkts/s", "higher"},
+	// The throughput windows' metrics (bench.TputMetrics).
+	{"classified/s", "higher"},
+	{"sent/s", "higher"},
+	{"fwd/s", "higher"},
+	{"cpu-%", "lower"},
 }
 
 // BenchBetter is +1 when higher values of unit are better, -1 when lower are, 0 when

@@ -2,6 +2,8 @@ package plots
 
 import (
 	"golang.org/x/net/html"
+
+	"github.com/wfplab/wfplab/bench"
 	"strings"
 	"testing"
 )
@@ -67,5 +69,19 @@ func TestReportOpensWithMatrix(t *testing.T) {
 	under := findAll(tables[m], func(n *html.Node) bool { return hasClass(n, "under") })
 	if len(under) != 1 || !strings.Contains(textOf(under[0]), "1,200 of 2,000 pkts/s (60%)") {
 		t.Errorf("under-rate marks: %d, want one on the 60%% cell", len(under))
+	}
+}
+
+// Every unit bench.txt writes says which way is better, so wfplab compare can judge it.
+func TestEveryBenchUnitHasADirection(t *testing.T) {
+	for _, u := range []string{"leak-B/s", "B/chain", "chains/s", "pkts/s"} {
+		if BenchBetter(u) == 0 {
+			t.Errorf("unit %s has no better= line", u)
+		}
+	}
+	for _, m := range bench.TputMetrics {
+		if BenchBetter(m.Name) == 0 {
+			t.Errorf("throughput metric %s has no better= line: add it to benchUnits", m.Name)
+		}
 	}
 }
