@@ -128,7 +128,7 @@ func TestOneRunEachSaysWhy(t *testing.T) {
 	if g := row(t, r, regressed, "leak-B/s"); g.Status != compare.Unchanged {
 		t.Errorf("1+1 runs: %s, want unchanged", g.Status)
 	}
-	if out := text(t, r); !strings.Contains(out, "4 runs a side") {
+	if out := text(t, r); !strings.Contains(out, "too few for the U test") {
 		t.Errorf("no note on sample size:\n%s", out)
 	}
 }

@@ -85,8 +85,14 @@ func (r *Result) notes() []string {
 		out = append(out, fmt.Sprintf("%s (%d metric%s)", w, n, plural(n)))
 	}
 	sort.Strings(out)
-	if r.Count(Unchanged) > 0 && (r.Base.Runs() < 4 || r.Cand.Runs() < 4) {
-		out = append(out, "with one value per run, the U test needs 4 runs a side at alpha 0.05 to find any difference; give folders holding several runs")
+	few := 0
+	for _, row := range r.Rows {
+		if row.Status == Unchanged && (row.Base.N < 4 || row.Cand.N < 4) {
+			few++
+		}
+	}
+	if few > 0 {
+		out = append(out, fmt.Sprintf("%d metrics have under 4 values a side, too few for the U test to find any difference at alpha 0.05; bench.txt has one leak estimate per cell and run: give folders holding several runs", few))
 	}
 	for _, s := range []*Side{r.Base, r.Cand} {
 		if s.skipped > 0 {
