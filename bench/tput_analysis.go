@@ -150,9 +150,11 @@ func (td *tputData) figures(w TputWindow, tp scenarios.Throughput) TputWindow {
 // could not drive measures the host, not the guest (issue 9's 90% rule).
 const minOffered = 0.9
 
-// underOffered says the generator sent less than minOffered of the asked rate.
-func underOffered(w TputWindow) bool {
-	return w.AskedPPS > 0 && !math.IsNaN(w.SentPPS) && w.SentPPS < minOffered*w.AskedPPS
+// UnderOffered says the generator sent less than minOffered of the asked rate over the
+// window; false for a window that has not ended.
+func (w TputWindow) UnderOffered() bool {
+	secs := w.End.Sub(w.Start).Seconds()
+	return w.AskedPPS > 0 && !w.End.IsZero() && secs > 0 && float64(w.Sent)/secs < minOffered*w.AskedPPS
 }
 
 // Throughput verdicts of a before/after comparison.
@@ -236,7 +238,7 @@ func CompareTput(windows []TputWindow, tp scenarios.Throughput, kinds map[string
 			values := func(phase string) []float64 {
 				var v []float64
 				for _, w := range phases[phase] {
-					if underOffered(w) {
+					if w.UnderOffered() {
 						short++
 						continue
 					}

@@ -22,7 +22,9 @@ func tputWindows(rng *rand.Rand, n int, before, after float64) []TputWindow {
 		rate float64
 	}{{scenarios.PhaseBefore, before}, {scenarios.PhaseAfter, after}} {
 		for i := range n {
+			start := time.Unix(int64(100*i), 0)
 			w := TputWindow{Target: "g", Phase: ph.name, Profile: "single-nbl", Index: i, SentPPS: 2000, FwdPPS: math.NaN(),
+				Start: start, End: start.Add(time.Second), Sent: 2000,
 				CPUPct: 5 + rng.Float64(), Classified: [3]float64{0, 0, ph.rate * (1 + 0.01*rng.NormFloat64())}}
 			out = append(out, w)
 		}
@@ -88,16 +90,15 @@ func TestCompareTputLeavesOutUnderOfferedWindows(t *testing.T) {
 	for i := range ws {
 		ws[i].AskedPPS = 2000
 		if ws[i].Phase == scenarios.PhaseAfter && ws[i].Index < 3 {
-			ws[i].SentPPS, ws[i].Classified[2] = 1000, 1000 // a starved generator, not a slower guest
+			ws[i].Sent, ws[i].Classified[2] = 1000, 1000 // a starved generator, not a slower guest
 		}
 	}
 	c := judged(t, CompareTput(ws, testTput, kinds))
 	if c.Verdict != TputIncomplete || c.After.N != 4 || !strings.Contains(c.Note, "3 windows left out") {
 		t.Fatalf("%+v: want the 3 starved windows left out (INCOMPLETE with 4 left), said in the note", c)
 	}
-	ws[0].SentPPS = 1900 // 95%: kept
-	ws[7].SentPPS, ws[7].Classified[2] = 2000, 2000
-	ws[8].SentPPS, ws[8].Classified[2] = 2000, 2000
+	ws[7].Sent, ws[7].Classified[2] = 1900, 2000 // 95%: kept
+	ws[8].Sent, ws[8].Classified[2] = 2000, 2000
 	if c := judged(t, CompareTput(ws, testTput, kinds)); c.Verdict != TputOK || c.After.N != 6 {
 		t.Fatalf("%+v: want OK over 6 windows after", c)
 	}

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/wfplab/wfplab/scenarios"
+	"github.com/wfplab/wfplab/traffic"
 )
 
 // modeGuest is a fakeGuest whose driver switches modes, recording each switch.
@@ -75,5 +76,34 @@ func TestRunnerThroughputReportsADriverLeftPermitting(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "target g1") || !strings.Contains(err.Error(), "back to block mode") ||
 		!strings.Contains(err.Error(), "restart it") {
 		t.Fatalf("err = %v; want the target, the failed switch back and what to do", err)
+	}
+}
+
+// A window the host could not offer at 90% of the rate is run again, so each profile still
+// gets its usable windows; a host that never can gets at most twice as many.
+func TestRunnerReRunsUnderOfferedWindows(t *testing.T) {
+	for _, c := range []struct {
+		starved, want int
+	}{{2, 8}, {100, 12}} {
+		g := &modeGuest{fakeGuest: &fakeGuest{name: "g1", k: newFakeKernel(3)}}
+		f := tputFixture(t, g)
+		f.sc.Phases = f.sc.Phases[:1]
+		inner, calls := f.runner.Traffic, 0
+		f.runner.Traffic = func(ctx context.Context, spec traffic.Spec, to traffic.Addrs, allow traffic.Allow, onTick func(traffic.Tick)) (traffic.Counters, error) {
+			cnt, err := inner(ctx, spec, to, allow, onTick)
+			if spec.Duration == f.sc.Throughput.Window {
+				if calls++; calls <= c.starved {
+					cnt.Packets /= 2 // a starved generator
+				}
+			}
+			return cnt, err
+		}
+		if _, err := f.runner.Run(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		ws, _ := f.store.TputWindows("g1")
+		if len(ws) != c.want {
+			t.Errorf("%d starved windows: %d windows run, want %d", c.starved, len(ws), c.want)
+		}
 	}
 }
