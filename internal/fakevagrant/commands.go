@@ -220,7 +220,12 @@ func (s *Server) boot(m *machine) error {
 	}
 	if err := g.Start(winrm); err != nil {
 		_ = g.Close(context.Background())
-		return err
+		if winrm.Port() == 0 {
+			return err
+		}
+		// The kept port was taken meanwhile: another, as Vagrant's auto_correct does.
+		m.winrm = netip.AddrPort{}
+		return s.boot(m)
 	}
 	// Target names the traffic host; WinRM listens where it was asked to (the forwarded port).
 	m.winrm = netip.AddrPortFrom(winrm.Addr(), uint16(g.Target().Endpoint.Port))
