@@ -52,8 +52,9 @@ func TestRunnerThroughputWindows(t *testing.T) {
 		t.Errorf("mode switches %v, want %v", g.modes, want)
 	}
 	ws, err := f.store.TputWindows("g1")
-	if err != nil || len(ws) != 2*6 {
-		t.Fatalf("%d throughput windows, want 12: %v", len(ws), err)
+	// A loaded test machine may under-offer a window, which is then run again.
+	if usable := usableWindows(ws); err != nil || usable != 2*6 || len(ws) > 2*12 {
+		t.Fatalf("%d throughput windows, %d usable, want 12 usable: %v", len(ws), usable, err)
 	}
 	for _, w := range ws {
 		if w.End.Sub(w.Start) < 150*time.Millisecond || w.AskedPPS != 1000 || w.Sent == 0 || w.Samples == 0 {
@@ -102,8 +103,20 @@ func TestRunnerReRunsUnderOfferedWindows(t *testing.T) {
 			t.Fatal(err)
 		}
 		ws, _ := f.store.TputWindows("g1")
-		if len(ws) != c.want {
-			t.Errorf("%d starved windows: %d windows run, want %d", c.starved, len(ws), c.want)
+		// At least want: a loaded test machine may under-offer a window of its own.
+		if len(ws) < c.want || len(ws) > 12 || c.starved == 2 && usableWindows(ws) != 6 {
+			t.Errorf("%d starved windows: %d windows run (%d usable), want %d (6 usable), at most 12",
+				c.starved, len(ws), usableWindows(ws), c.want)
 		}
 	}
+}
+
+func usableWindows(ws []TputWindow) int {
+	n := 0
+	for _, w := range ws {
+		if !w.UnderOffered() {
+			n++
+		}
+	}
+	return n
 }
