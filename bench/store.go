@@ -19,8 +19,8 @@ const StoreFile = "wfplab.db"
 
 // SchemaVersion is the store layout this package writes (PRAGMA user_version).
 // 2 added the forward path's frame counts to traffic; 3 the throughput windows
-// (tputSchema). Open upgrades older stores.
-const SchemaVersion = 3
+// (tputSchema); 4 a result's bytes-per-chain fit (results.dose). Open upgrades older stores.
+const SchemaVersion = 4
 
 const (
 	// commitEvery bounds how long a write waits before its transaction commits, so a
@@ -169,6 +169,7 @@ CREATE TABLE results (
 	met             INTEGER NOT NULL,
 	note            TEXT NOT NULL,
 	ord             INTEGER NOT NULL,
+	dose            TEXT,
 	PRIMARY KEY (target, phase, profile)
 );
 `
@@ -309,12 +310,35 @@ func (s *Store) schemaVersion() (int, error) {
 
 // upgrade brings a store of an older version to SchemaVersion, one version at a time.
 func (s *Store) upgrade(version int) error {
-	if version == 1 {
-		if err := s.upgradeFrom1(); err != nil {
+	steps := []func() error{s.upgradeFrom1, s.upgradeFrom2, s.upgradeFrom3}
+	for v := max(version, 1); v < SchemaVersion; v++ {
+		if err := steps[v-1](); err != nil {
 			return err
 		}
 	}
-	return s.upgradeFrom2()
+	return nil
+}
+
+// upgradeFrom3 adds version 4's results.dose (NULL for results already there: they were
+// judged as a rate).
+func (s *Store) upgradeFrom3() error {
+	return s.migrate(4, `ALTER TABLE results ADD COLUMN dose TEXT;`)
+}
+
+// migrate runs one upgrade's statements and sets the version, in one transaction.
+func (s *Store) migrate(to int, stmts string) error {
+	tx, err := s.wdb.Begin()
+	if err != nil {
+		return fmt.Errorf("bench: open store %s: upgrade to schema %d: %w", s.path, to, err)
+	}
+	defer tx.Rollback()
+	if _, err := tx.Exec(stmts + fmt.Sprintf(`PRAGMA user_version = %d;`, to)); err != nil {
+		return fmt.Errorf("bench: open store %s: upgrade to schema %d: %w; is the folder writable?", s.path, to, err)
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("bench: open store %s: upgrade to schema %d: %w", s.path, to, err)
+	}
+	return nil
 }
 
 // upgradeFrom1 adds version 2's traffic columns (zero for the seconds already there: a

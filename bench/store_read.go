@@ -273,7 +273,7 @@ func (s *Store) Traffic(target string) ([]TrafficPoint, error) {
 // Results returns the cell results in the order they were first recorded.
 func (s *Store) Results() ([]CellResult, error) {
 	rows, err := s.query("results", `SELECT target, phase, profile, slope, lo, hi, n, n_eff, chains_per_sec,
-		packets_per_sec, bytes_per_chain, top_tags, verdict, expected, met, note FROM results ORDER BY ord`)
+		packets_per_sec, bytes_per_chain, top_tags, verdict, expected, met, note, dose FROM results ORDER BY ord`)
 	if err != nil {
 		return nil, err
 	}
@@ -281,10 +281,17 @@ func (s *Store) Results() ([]CellResult, error) {
 		var c CellResult
 		var f [7]sql.NullFloat64
 		var tags, verdict, expected string
+		var dose sql.NullString
 		err := r.Scan(&c.Target, &c.Phase, &c.Profile, &f[0], &f[1], &f[2], &c.Leak.N, &f[3], &f[4], &f[5], &f[6],
-			&tags, &verdict, &expected, &c.Met, &c.Note)
+			&tags, &verdict, &expected, &c.Met, &c.Note, &dose)
 		if err != nil {
 			return c, err
+		}
+		if dose.Valid {
+			c.Dose = new(Dose)
+			if err := json.Unmarshal([]byte(dose.String), c.Dose); err != nil {
+				return c, errors.New("bytes-per-chain fit of " + c.Target + "/" + c.Phase + "/" + c.Profile + ": " + err.Error())
+			}
 		}
 		c.Leak.Slope, c.Leak.Lo, c.Leak.Hi, c.Leak.NEff = nanIfNull(f[0]), nanIfNull(f[1]), nanIfNull(f[2]), nanIfNull(f[3])
 		c.ChainsPerSec, c.PacketsPerSec, c.BytesPerChain = nanIfNull(f[4]), nanIfNull(f[5]), nanIfNull(f[6])

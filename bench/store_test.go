@@ -514,7 +514,7 @@ func TestStoreUpgradesSchema1(t *testing.T) {
 		_, err := db.Exec(`ALTER TABLE traffic DROP COLUMN ` + col)
 		must(t, err)
 	}
-	_, err = db.Exec(`PRAGMA user_version = 1`)
+	_, err = db.Exec(`ALTER TABLE results DROP COLUMN dose; PRAGMA user_version = 1`) // nor version 4's column
 	must(t, err)
 	must(t, db.Close())
 
@@ -543,7 +543,7 @@ func TestStoreUpgradesSchema2(t *testing.T) {
 	must(t, s.Close())
 	db, err := sql.Open("sqlite", filepath.Join(dir, StoreFile))
 	must(t, err)
-	_, err = db.Exec(`DROP TABLE tput_windows; PRAGMA user_version = 2;`)
+	_, err = db.Exec(`DROP TABLE tput_windows; ALTER TABLE results DROP COLUMN dose; PRAGMA user_version = 2;`)
 	must(t, err)
 	must(t, db.Close())
 	s, err = Open(dir)
@@ -587,4 +587,40 @@ func tagChanges(s *Store, target string) ([]TagPoint, error) {
 		p.At, p.Allocs, p.Frees, p.Bytes = nsTime(at), uint64(a), uint64(f), uint64(b)
 		return p, err
 	})
+}
+
+// A result's bytes-per-chain fit survives the store, and a version 3 store (no results.dose)
+// is upgraded with its results kept.
+func TestStoreKeepsDoseAndUpgradesSchema3(t *testing.T) {
+	s, dir := newStore(t)
+	r := noDataResult(CellKey{"a", "before", "stream-burst"}, "")
+	r.Verdict = Leak
+	r.Dose = &Dose{PerChain: 352, Lo: 330, Hi: 374, Drift: -12, N: 110, DF: 107, Rho: 0.5, Jumps: 1, ACF: [4]float64{0.01, -0.2, 0.03, 0}}
+	plain := noDataResult(CellKey{"a", "before", "single-nbl"}, "rate rule")
+	must(t, s.RecordResult(r))
+	must(t, s.RecordResult(plain))
+	must(t, s.Flush())
+	got, err := s.Results()
+	must(t, err)
+	if len(got) != 2 || got[0].Dose == nil || *got[0].Dose != *r.Dose || got[1].Dose != nil {
+		t.Fatalf("results back: %+v", got)
+	}
+	must(t, s.Close())
+	db, err := sql.Open("sqlite", filepath.Join(dir, StoreFile))
+	must(t, err)
+	_, err = db.Exec(`ALTER TABLE results DROP COLUMN dose; PRAGMA user_version = 3;`)
+	must(t, err)
+	must(t, db.Close())
+	s, err = Open(dir)
+	must(t, err)
+	defer s.Close()
+	got, err = s.Results()
+	if err != nil || len(got) != 2 || got[0].Dose != nil || got[0].Verdict != Leak {
+		t.Fatalf("results after upgrade: %+v, %v", got, err)
+	}
+	must(t, s.RecordResult(r))
+	must(t, s.Flush())
+	if got, err = s.Results(); err != nil || got[0].Dose == nil || got[0].Dose.PerChain != 352 {
+		t.Fatalf("dose after upgrade: %+v, %v", got, err)
+	}
 }

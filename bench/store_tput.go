@@ -53,18 +53,7 @@ type TputWindow struct {
 
 // upgradeFrom2 adds version 3's throughput table.
 func (s *Store) upgradeFrom2() error {
-	tx, err := s.wdb.Begin()
-	if err != nil {
-		return fmt.Errorf("bench: open store %s: upgrade to schema 3: %w", s.path, err)
-	}
-	defer tx.Rollback()
-	if _, err := tx.Exec(tputSchema + `PRAGMA user_version = 3;`); err != nil {
-		return fmt.Errorf("bench: open store %s: upgrade to schema 3: %w; is the folder writable?", s.path, err)
-	}
-	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("bench: open store %s: upgrade to schema 3: %w", s.path, err)
-	}
-	return nil
+	return s.migrate(3, tputSchema)
 }
 
 // RecordTputWindow records a throughput window as it starts (End zero) and again as it

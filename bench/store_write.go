@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"database/sql"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -186,18 +187,27 @@ func (s *Store) RecordResult(r CellResult) error {
 	if err != nil {
 		return fmt.Errorf("bench: record result %s/%s/%s: %w", r.Target, r.Phase, r.Profile, err)
 	}
+	var dose sql.NullString
+	if r.Dose != nil {
+		// Its values are finite: a fit that failed leaves Dose nil.
+		j, err := json.Marshal(r.Dose)
+		if err != nil {
+			return fmt.Errorf("bench: record result %s/%s/%s: dose: %w", r.Target, r.Phase, r.Profile, err)
+		}
+		dose = sql.NullString{String: string(j), Valid: true}
+	}
 	return s.enqueue("record result "+r.Target+"/"+r.Phase+"/"+r.Profile, func(b *batch) error {
 		_, err := b.exec(`INSERT INTO results (target, phase, profile, slope, lo, hi, n, n_eff, chains_per_sec,
-			packets_per_sec, bytes_per_chain, top_tags, verdict, expected, met, note, ord)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, (SELECT COALESCE(MAX(ord), 0) + 1 FROM results))
+			packets_per_sec, bytes_per_chain, top_tags, verdict, expected, met, note, dose, ord)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, (SELECT COALESCE(MAX(ord), 0) + 1 FROM results))
 			ON CONFLICT (target, phase, profile) DO UPDATE SET slope = excluded.slope, lo = excluded.lo,
 				hi = excluded.hi, n = excluded.n, n_eff = excluded.n_eff, chains_per_sec = excluded.chains_per_sec,
 				packets_per_sec = excluded.packets_per_sec, bytes_per_chain = excluded.bytes_per_chain,
 				top_tags = excluded.top_tags, verdict = excluded.verdict, expected = excluded.expected,
-				met = excluded.met, note = excluded.note`,
+				met = excluded.met, note = excluded.note, dose = excluded.dose`,
 			r.Target, r.Phase, r.Profile, sqlFloat(r.Leak.Slope), sqlFloat(r.Leak.Lo), sqlFloat(r.Leak.Hi), r.Leak.N, sqlFloat(r.Leak.NEff),
 			sqlFloat(r.ChainsPerSec), sqlFloat(r.PacketsPerSec), sqlFloat(r.BytesPerChain), string(tagJSON),
-			string(r.Verdict), string(r.Expected), r.Met, r.Note)
+			string(r.Verdict), string(r.Expected), r.Met, r.Note, dose)
 		return err
 	})
 }
