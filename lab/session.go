@@ -49,13 +49,16 @@ func Dial(t contract.Target, opts Options) (*Session, error) {
 		t.Endpoint.CACert, nil, nil, opts.OperationTimeout+httpSlack)
 	params := winrm.NewParameters(wsmanDuration(opts.OperationTimeout), "en-US", 153600)
 	conns := &connTracker{conns: map[*trackedConn]struct{}{}}
-	params.Dial = conns.dial
+	g := &Session{target: t, opts: opts, conns: conns}
+	tr := &transport{url: t.Endpoint.String(), user: t.Creds.User, pass: t.Creds.Password, dial: conns.dial,
+		limit: opts.OperationTimeout + httpSlack, logf: g.logf}
+	params.TransportDecorator = func() winrm.Transporter { return tr }
 	client, err := winrm.NewClientWithParameters(ep, t.Creds.User, t.Creds.Password, params)
 	if err != nil {
-		g := &Session{target: t}
 		return nil, g.errorf("cannot build the WinRM client for %s: %v; check the endpoint's TLS settings (CA certificate PEM)", t.Endpoint, err)
 	}
-	return &Session{target: t, opts: opts, client: client, conns: conns}, nil
+	g.client = client
+	return g, nil
 }
 
 func checkTarget(t contract.Target) error {

@@ -16,6 +16,8 @@ import (
 	"unicode/utf8"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/wfplab/wfplab/lab/contract"
 )
 
 // maxFileBytes bounds what Parse reads: scenarios are a few kilobytes.
@@ -27,10 +29,10 @@ var (
 	providerKeys = []string{"kind", "reboot_down", "noise", "hotfix_throughput_loss", "dir", "vagrant", "vagrant_provider", "snapshot", "memory_budget_mb", "boot_timeout", "appliance_kernel"}
 	targetKeys   = []string{"name", "os", "host", "port", "https", "insecure", "user_env", "password_env", "password_file",
 		"stream_port", "control_port", "forward_dest", "forward_prefix",
-		"image", "appliance", "kernel", "initrd", "append", "memory_mb", "cpus", "accel", "winrm_port", "hang_pool_mb"}
+		"image", "appliance", "kernel", "initrd", "append", "memory_mb", "cpus", "accel", "winrm_port", "hang_pool_mb", "faults"}
 	credentialKeys   = []string{"user_env", "password_env", "password_file"}
 	staticTargetKeys = targetKeys[2:13]
-	qemuTargetKeys   = targetKeys[13:]
+	qemuTargetKeys   = targetKeys[13:23]
 	labKeys          = []string{"allow", "hotfix_dir", "reboot_timeout"}
 	timingKeys       = []string{"warmup", "window", "settle", "sample_interval", "sample_timeout", "block"}
 	profileKeys      = []string{"name", "kind", "rate", "payload_bytes", "burst_segments", "conns"}
@@ -467,6 +469,24 @@ func (d *decoder) providerSection(v *yaml.Node, p *ProviderSpec) {
 	}
 }
 
+// faults reads a target's `faults:` spec (contract.ParseFaults), for simulated guests only.
+func (d *decoder) faults(f *fields, path string, t *TargetSpec) {
+	v, ok := d.scalar(f, "faults", "a fault spec such as \"http_500_every=7,reboot_every=90s\"")
+	if !ok {
+		return
+	}
+	if d.provider != ProviderSim && slices.Contains(providerKinds, d.provider) {
+		d.at(v.Line, joinPath(path, "faults"), "only simulated guests inject faults (provider kind sim; this scenario's provider is %s)", d.provider)
+		return
+	}
+	faults, err := contract.ParseFaults(v.Value)
+	if err != nil {
+		d.at(v.Line, joinPath(path, "faults"), "%v", err)
+		return
+	}
+	t.Faults = faults
+}
+
 func (d *decoder) target(item *yaml.Node, path string) TargetSpec {
 	item = resolve(item)
 	d.lines[path] = item.Line
@@ -482,6 +502,7 @@ func (d *decoder) target(item *yaml.Node, path string) TargetSpec {
 	}
 	var t TargetSpec
 	d.getString(f, "name", &t.Name)
+	d.faults(f, path, &t)
 	if !d.getString(f, "os", &t.OS) {
 		t.OS = t.Name
 		d.lines[path+".os"] = d.lineOf(path + ".name")

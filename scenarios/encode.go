@@ -69,6 +69,7 @@ type (
 		Accel         string `yaml:"accel,omitempty"`
 		WinRMPort     int    `yaml:"winrm_port,omitempty"`
 		HangPoolMB    int    `yaml:"hang_pool_mb,omitempty"`
+		Faults        string `yaml:"faults,omitempty"`
 	}
 	fileLab struct {
 		Allow         []string `yaml:"allow,omitempty"`
@@ -147,7 +148,8 @@ func (s *Scenario) YAML() ([]byte, error) {
 			UserEnv: t.UserEnv, PasswordEnv: t.PasswordEnv, PasswordFile: t.PasswordFile,
 			StreamPort: t.StreamPort, ControlPort: t.ControlPort,
 			Image: t.Image, Appliance: t.Appliance, Kernel: t.Kernel, Initrd: t.Initrd, Append: t.Append,
-			MemoryMB: t.MemoryMB, CPUs: t.CPUs, Accel: t.Accel, WinRMPort: t.WinRMPort, HangPoolMB: t.HangPoolMB}
+			MemoryMB: t.MemoryMB, CPUs: t.CPUs, Accel: t.Accel, WinRMPort: t.WinRMPort, HangPoolMB: t.HangPoolMB,
+			Faults: t.Faults.String()}
 		if t.ForwardDest.IsValid() {
 			ft.ForwardDest = t.ForwardDest.String()
 		}

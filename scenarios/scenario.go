@@ -3,6 +3,8 @@ package scenarios
 import (
 	"net/netip"
 	"time"
+
+	"github.com/wfplab/wfplab/lab/contract"
 )
 
 // Scenario is one validated scenario file.
@@ -80,6 +82,9 @@ type TargetSpec struct {
 	// HangPoolMB makes an appliance stop answering once its simulated nonpaged pool passes
 	// it, as Windows does when the leak exhausts pool (0: never): to test hang handling.
 	HangPoolMB int
+	// Faults are failures a simulated guest (provider kind sim) injects on purpose, to test
+	// that the lab survives them; see contract.Faults.
+	Faults contract.Faults
 }
 
 // Lab holds run-wide settings.

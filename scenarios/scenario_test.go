@@ -431,6 +431,23 @@ func TestThroughputBlock(t *testing.T) {
 	off, err := Parse("off.yaml", []byte("targets: [win7-x64]\n"))
 	if err != nil || off.Throughput.On() || off.Throughput.RateFor(Profile{Rate: 10}) != 10 {
 		t.Fatalf("no block: %+v, %v", off.Throughput, err)
+
+func TestFaultsKeyReachesTheTarget(t *testing.T) {
+	sc, err := Parse("f.yaml", []byte("targets:\n  - name: win7-x64\n    faults: \"http_500_every=7, reboot_every=90s\"\n  - vista-sp1-x86\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := contract.Faults{HTTP500Every: 7, RebootEvery: 90 * time.Second}
+	if sc.Targets[0].Faults != want || sc.Targets[1].Faults.Any() {
+		t.Fatalf("faults %+v and %+v", sc.Targets[0].Faults, sc.Targets[1].Faults)
+	}
+	text, err := sc.YAML()
+	if err != nil {
+		t.Fatal(err)
+	}
+	back, err := Parse("back.yaml", text)
+	if err != nil || back.Targets[0].Faults != want {
+		t.Fatalf("faults do not survive YAML: %v\n%s", err, text)
 	}
 }
 

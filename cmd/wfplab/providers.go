@@ -74,7 +74,7 @@ func openSim(_ context.Context, a openArgs) (contract.Provider, error) {
 		if err != nil {
 			return nil, fmt.Errorf("%s: target %s: %w", sc.Source, t.Name, err)
 		}
-		specs = append(specs, sim.MachineSpec{Name: t.Name, OS: entry})
+		specs = append(specs, sim.MachineSpec{Name: t.Name, OS: entry, Faults: t.Faults})
 	}
 	cfg := sim.DefaultConfig()
 	cfg.Seed = seed

@@ -4,10 +4,12 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 
 	"github.com/spf13/cobra"
 
+	"github.com/wfplab/wfplab/lab/contract"
 	"github.com/wfplab/wfplab/lab/sim"
 	"github.com/wfplab/wfplab/lab/sim/appliance"
 	"github.com/wfplab/wfplab/lab/sim/kernel"
@@ -24,6 +26,7 @@ func newSimCmd() *cobra.Command {
 	var hangPoolMB uint64
 	var patched bool
 	var ports struct{ stream, forward, control uint16 }
+	var faults string
 	serve := &cobra.Command{
 		Use:   "serve",
 		Short: "Run one simulated guest in the foreground until interrupted",
@@ -40,6 +43,11 @@ It prints the WinRM URL and the traffic addresses, then serves until Ctrl-C.`,
 			cfg.HangPoolBytes = hangPoolMB << 20
 			cfg.Patched = patched
 			cfg.TrafficPorts = kernel.Ports{Stream: ports.stream, Forward: ports.forward, Control: ports.control}
+			f, err := contract.ParseFaults(faults)
+			if err != nil {
+				return withExit(exitFailure, fmt.Errorf("sim serve --faults: %w", err))
+			}
+			cfg.Faults = f
 			if err := sim.Serve(ctx, target, listen, cfg, cmd.OutOrStdout()); err != nil {
 				return withExit(exitFailure, fmt.Errorf("%w (ports: --listen, --stream-port, --forward-port, --control-port)", err))
 			}
@@ -55,6 +63,7 @@ It prints the WinRM URL and the traffic addresses, then serves until Ctrl-C.`,
 	serve.Flags().Uint16Var(&ports.forward, "forward-port", 0, "UDP port of the forwarding path (0: a free one)")
 	serve.Flags().Uint16Var(&ports.control, "control-port", 0, "UDP port of single-NBL traffic (0: a free one)")
 	serve.Flags().BoolVar(&patched, "patched", false, "start with KB979223 already installed (the fixed netio.sys)")
+	serve.Flags().StringVar(&faults, "faults", "", "failures to inject on purpose, as key=value pairs: "+strings.Join(contract.FaultKeys, ", ")+` (e.g. "http_500_every=7,slow_every=5,slow_by=2s,reboot_every=90s")`)
 	simCmd.AddCommand(serve, newSimApplianceCmd(), newSimHotfixesCmd())
 	return simCmd
 }

@@ -99,8 +99,18 @@ func (g *Machine) sample(ctx context.Context, b *boot, p *cmdexe.Process, interv
 	next := b.uptime()
 	t := time.NewTimer(0)
 	defer t.Stop()
+	var dies <-chan time.Time // the agent_dies_after fault
+	if d := g.cfg.Faults.AgentDiesAfter; d > 0 {
+		death := time.NewTimer(d)
+		defer death.Stop()
+		dies = death.C
+	}
 	for seq := uint64(0); ; seq++ {
 		select {
+		case <-dies:
+			g.logf("fault: the agent dies after %v of sampling", g.cfg.Faults.AgentDiesAfter)
+			fmt.Fprintf(p.Stdout, "E1 where=sample code=3221225477 msg=%s\r\n", agentfmt.Escape("access violation (fault injection)"))
+			return 2 // a fatal error, as FORMAT.md's exit codes allow
 		case <-ctx.Done():
 			return 0
 		case <-stdinDone:

@@ -49,6 +49,9 @@ type Config struct {
 	// it, as Windows does when the leak exhausts pool: WinRM holds every request (new and
 	// open connections alike) and samplers stop, until the next boot. 0: never.
 	HangPoolBytes uint64
+	// Faults are failures injected on purpose (contract.Faults); a MachineSpec's own, when
+	// set, replace these. hang_pool_mb sets HangPoolBytes.
+	Faults contract.Faults
 
 	// Patched makes the guest start with KB979223 already installed (the fixed netio.sys,
 	// and on 6.0 the fixed tcpip.sys and fwpkclnt.sys), as a real lab's guest may be.
@@ -110,6 +113,8 @@ func (c Config) listenAddr() (netip.Addr, error) {
 type MachineSpec struct {
 	Name string      // unique within the provider; also the base of the computer name
 	OS   contract.OS // a catalog entry
+	// Faults, when any is set, replace Config.Faults for this guest.
+	Faults contract.Faults
 }
 
 // guestSeed mixes the run seed with the guest's name, so guests differ and runs repeat.

@@ -47,6 +47,7 @@ type Machine struct {
 	stop           chan struct{}
 	wg             sync.WaitGroup
 	tasks          map[string]*task // scheduled tasks by lower-case name (schtasks)
+	faultCount     faultCounters
 	fwdMu          sync.Mutex       // serializes starting and stopping a boot's frame forwarder
 }
 
@@ -97,6 +98,12 @@ var errClosed = errors.New("the simulated guest was shut down for good (provider
 
 // NewMachine prepares a guest; Start boots it.
 func NewMachine(spec MachineSpec, cfg Config) (*Machine, error) {
+	if spec.Faults.Any() {
+		cfg.Faults = spec.Faults
+	}
+	if cfg.Faults.HangPoolMB > 0 {
+		cfg.HangPoolBytes = uint64(cfg.Faults.HangPoolMB) << 20
+	}
 	cfg = cfg.withDefaults()
 	if spec.Name == "" {
 		return nil, errors.New("sim: a guest needs a name")
@@ -270,6 +277,7 @@ func (g *Machine) bootUp() error {
 		g.cfg.User, g.cfg.Password)
 	b.srv.WinRM11 = g.os.Version == "6.0" // Vista and Server 2008 ship WinRM 1.1
 	b.srv.ComputerName = g.hostname
+	b.srv.Inject = g.injector()
 	if g.cfg.Logf != nil {
 		b.srv.Logf = func(format string, args ...any) { g.logf(format, args...) }
 	}
@@ -297,6 +305,9 @@ func (g *Machine) bootUp() error {
 		defer close(b.serveDone)
 		_ = b.srv.Serve(serveLn)
 	}()
+	if g.cfg.Faults.RebootEvery > 0 {
+		go g.crashEvery(b)
+	}
 	g.syncForwarder(b)
 	g.logf("booted (boot %d, WinRM %s, netio %s, test signing %v)", b.n, ln.Addr(), files.netio, b.testSigning)
 	return nil
@@ -403,12 +414,13 @@ func (g *Machine) beginPowerCycleLocked(b *boot, reboot bool) {
 	}
 	g.shutdown.phase = shutdownInProgress
 	g.wg.Add(1)
-	go g.powerCycle(reboot)
+	go g.powerCycleFor(reboot, g.cfg.ShutdownDelay, g.cfg.RebootDown)
 }
 
-func (g *Machine) powerCycle(reboot bool) {
+// powerCycleFor goes down after delay and, for a reboot, comes back after down.
+func (g *Machine) powerCycleFor(reboot bool, delay, down time.Duration) {
 	defer g.wg.Done()
-	if !g.sleep(g.cfg.ShutdownDelay) {
+	if delay > 0 && !g.sleep(delay) {
 		return
 	}
 	g.goDown()
@@ -420,7 +432,7 @@ func (g *Machine) powerCycle(reboot bool) {
 		g.logf("powered off")
 		return
 	}
-	if !g.sleep(g.cfg.RebootDown) {
+	if !g.sleep(down) {
 		return
 	}
 	if err := g.bootUp(); err != nil && !errors.Is(err, errClosed) {

@@ -14,6 +14,10 @@ const (
 	TimedOutReason = "The WS-Management service cannot complete the operation within the time specified in OperationTimeout.  "
 	// CodeTimedOut is the f:WSManFault Code of the Receive timeout (ERROR_WSMAN_OPERATION_TIMEDOUT).
 	CodeTimedOut = 2150858793
+	// InternalErrorReason is the Reason of an internal error in the service: a transient failure.
+	InternalErrorReason = "The WS-Management service cannot process the request because of an internal error. "
+	// CodeInternalError is E_FAIL as an HRESULT.
+	CodeInternalError = 2147500037
 	// CodeShellNotFound is the Code of an unknown ShellId or CommandId (0x8033805B).
 	CodeShellNotFound = 2150858843
 	// CodeMaxShells is the Code of the MaxShellsPerUser quota fault.
@@ -116,6 +120,12 @@ func faultInvalidParameter(what string) *fault {
 	return &fault{status: http.StatusInternalServerError, action: actionWSManFault, code: "Receiver",
 		subcode: "w:InternalError", reason: "The parameter is incorrect. ", wsmanCode: codeInvalidParameter,
 		message: "The parameter is incorrect (" + what + "). ", provider: true}
+}
+
+// faultInternalError is WinRM's answer when something inside the service failed.
+func faultInternalError() *fault {
+	return &fault{status: http.StatusInternalServerError, action: actionWSManFault, code: "Receiver",
+		subcode: "w:InternalError", reason: InternalErrorReason, wsmanCode: CodeInternalError}
 }
 
 // encode renders the fault envelope.

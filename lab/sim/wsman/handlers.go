@@ -73,6 +73,9 @@ func (x *exchange) run() {
 		x.fail(faultUnknownResource(uri), "resource "+uri)
 		return
 	}
+	if x.s.Inject != nil && !x.inject(x.s.Inject(action)) {
+		return
+	}
 	switch action {
 	case ActionCreate:
 		x.create()
@@ -87,6 +90,37 @@ func (x *exchange) run() {
 	case ActionSignal:
 		x.signal()
 	}
+}
+
+// inject applies an Injection and reports whether the request is to be answered normally.
+func (x *exchange) inject(in Injection) bool {
+	if in.Delay > 0 {
+		t := time.NewTimer(in.Delay)
+		defer t.Stop()
+		select {
+		case <-t.C:
+		case <-x.r.Context().Done():
+			return false
+		case <-x.b.ctx.Done():
+			serviceUnavailable(x.w)
+			return false
+		}
+	}
+	switch {
+	case in.Drop:
+		x.s.logf("wsman: %s: connection dropped on purpose (fault injection)", x.r.RemoteAddr)
+		if hj, ok := x.w.(http.Hijacker); ok {
+			if c, _, err := hj.Hijack(); err == nil {
+				_ = c.Close()
+				return false
+			}
+		}
+		fallthrough // no connection of its own to drop (HTTP/2): fail the request instead
+	case in.Fail:
+		x.fail(faultInternalError(), "fault injection")
+		return false
+	}
+	return true
 }
 
 // maxDrain bounds how much of an oversize request is read and dropped so the client, still

@@ -60,10 +60,20 @@ type Server struct {
 	// started/exited/signalled, fault, auth failure). It is called from many goroutines at once.
 	// It never sees passwords or HTTP headers; client-supplied text is quoted.
 	Logf func(format string, args ...any)
+	// Inject, when set, is asked before each well-formed request is dispatched whether to
+	// misbehave on purpose (a test's faults; Windows has no such setting).
+	Inject func(action string) Injection
 
 	mu      sync.Mutex
 	boot    *boot
 	servers map[*http.Server]struct{}
+}
+
+// Injection is what Server.Inject asks for one request; the zero value answers normally.
+type Injection struct {
+	Delay time.Duration // wait this long first
+	Fail  bool          // answer HTTP 500 with an internal-error fault, leaving the request unrun
+	Drop  bool          // close the connection without an answer, leaving the request unrun
 }
 
 // NewServer returns a Server with default limits.

@@ -1,0 +1,183 @@
+package lab
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/masterzen/winrm"
+	"github.com/masterzen/winrm/soap"
+)
+
+// transport is the WinRM client's HTTP layer (winrm.Transporter). The library's own Post
+// hands an HTTP 500's fault body back as if it were an answer, and its requests carry no
+// deadline but a response-header timeout; this one turns every non-200 into an error that
+// says the status and the fault's reason, puts a deadline on every request, and repeats a
+// request that failed in a way that left it unrun on the guest (a dropped connection on a
+// request that is safe to repeat, an internal error, a busy service), a few times.
+type transport struct {
+	url        string
+	user, pass string
+	dial       func(network, addr string) (net.Conn, error)
+	limit      time.Duration // one request's deadline
+	logf       func(format string, args ...any)
+
+	client *http.Client
+}
+
+// Retries of one request, and the pause before each.
+const (
+	maxAttempts  = 4
+	retryBackoff = 250 * time.Millisecond
+	maxErrBody   = 64 << 10 // a fault body is a few KiB
+)
+
+var _ winrm.Transporter = (*transport)(nil)
+
+// Transport builds the HTTP client for the endpoint, as the library's own does.
+func (t *transport) Transport(ep *winrm.Endpoint) error {
+	tlsCfg := &tls.Config{InsecureSkipVerify: ep.Insecure, ServerName: ep.TLSServerName} //nolint:gosec // the target's choice
+	if len(ep.CACert) > 0 {
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(ep.CACert) {
+			return errors.New("the CA certificate is not PEM")
+		}
+		tlsCfg.RootCAs = pool
+	}
+	t.client = &http.Client{Transport: &http.Transport{
+		Proxy: http.ProxyFromEnvironment, // as the library's own; never used for loopback
+		// The tracker lets Session.Close end requests in flight.
+		DialContext:           func(_ context.Context, network, addr string) (net.Conn, error) { return t.dial(network, addr) },
+		TLSClientConfig:       tlsCfg,
+		ResponseHeaderTimeout: ep.Timeout,
+		IdleConnTimeout:       90 * time.Second,
+	}}
+	return nil
+}
+
+// Post sends one request, repeating it while it failed without running.
+func (t *transport) Post(_ *winrm.Client, req *soap.SoapMessage) (string, error) {
+	body := req.String()
+	action := soapAction(body)
+	var err error
+	for attempt := 1; ; attempt++ {
+		var out string
+		var retry bool
+		out, retry, err = t.post(body, action)
+		if err == nil || !retry || attempt == maxAttempts {
+			if err != nil && retry {
+				err = fmt.Errorf("%w (after %d attempts)", err, attempt)
+			}
+			return out, err
+		}
+		t.logf("WinRM %s failed (%v); trying again (attempt %d of %d)", shortAction(action), err, attempt+1, maxAttempts)
+		time.Sleep(retryBackoff * time.Duration(attempt))
+	}
+}
+
+// post is one attempt; retry says whether it left the request unrun and may be repeated.
+func (t *transport) post(body, action string) (out string, retry bool, err error) {
+	ctx, cancel := context.WithTimeout(context.Background(), t.limit)
+	defer cancel()
+	hr, err := http.NewRequestWithContext(ctx, http.MethodPost, t.url, strings.NewReader(body))
+	if err != nil {
+		return "", false, fmt.Errorf("cannot build the HTTP request: %w", err)
+	}
+	hr.Header.Set("Content-Type", "application/soap+xml;charset=UTF-8")
+	hr.SetBasicAuth(t.user, t.pass)
+	resp, err := t.client.Do(hr)
+	if err != nil {
+		if errors.Is(err, errSessionClosed) {
+			return "", false, err
+		}
+		if ctx.Err() != nil {
+			return "", false, fmt.Errorf("no answer within %v: %w", t.limit, err)
+		}
+		// A connection that broke before an answer: repeat what the guest cannot have acted
+		// on twice. A Command or Send may have run; the caller decides about those.
+		return "", dropSafe(action) && connDropped(err), fmt.Errorf("unknown error %w", err)
+	}
+	defer resp.Body.Close()
+	data, rerr := io.ReadAll(io.LimitReader(resp.Body, maxErrBody+1<<20))
+	if resp.StatusCode == http.StatusOK {
+		if rerr != nil {
+			return "", dropSafe(action) && connDropped(rerr), fmt.Errorf("error while reading request body %w", rerr)
+		}
+		if !strings.Contains(resp.Header.Get("Content-Type"), "application/soap+xml") {
+			return "", false, fmt.Errorf("http response error: %d - invalid content type", resp.StatusCode)
+		}
+		return string(data), false, nil
+	}
+	reason := faultReason(data)
+	err = fmt.Errorf("http error %d: %s", resp.StatusCode, reason)
+	// An internal error or a busy service refused the request before running it.
+	transient := resp.StatusCode == http.StatusServiceUnavailable ||
+		resp.StatusCode == http.StatusInternalServerError && strings.Contains(string(data), ":InternalError<")
+	return "", transient, err
+}
+
+// dropSafe says whether a request may be repeated after its connection broke: Receive's
+// output stays queued until a Receive answers, and the others are idempotent.
+func dropSafe(action string) bool {
+	switch shortAction(action) {
+	case "Receive", "Signal", "Delete", "Create":
+		return true
+	}
+	return false
+}
+
+func connDropped(err error) bool {
+	return errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, net.ErrClosed) ||
+		strings.Contains(err.Error(), "connection reset") || strings.Contains(err.Error(), "broken pipe") ||
+		strings.Contains(err.Error(), "server closed idle connection")
+}
+
+var (
+	actionRE = regexp.MustCompile(`<(?:\w+:)?Action\b[^>]*>([^<]*)<`)
+	reasonRE = regexp.MustCompile(`<(?:\w+:)?Text\b[^>]*>([^<]*)<`)
+	subRE    = regexp.MustCompile(`<(?:\w+:)?Subcode>\s*<(?:\w+:)?Value>([^<]*)<`)
+)
+
+func soapAction(body string) string {
+	if m := actionRE.FindStringSubmatch(body); m != nil {
+		return strings.TrimSpace(m[1])
+	}
+	return ""
+}
+
+func shortAction(action string) string {
+	if i := strings.LastIndexByte(action, '/'); i >= 0 {
+		return action[i+1:]
+	}
+	return action
+}
+
+// faultReason is a fault body's subcode and reason text (which keeps "OperationTimeout" for
+// the library's receive loop), or the start of a body that is no fault.
+func faultReason(data []byte) string {
+	body := string(data)
+	m := reasonRE.FindStringSubmatch(body)
+	if m == nil {
+		body = strings.Join(strings.Fields(body), " ")
+		if len(body) > 200 {
+			body = body[:200] + "..."
+		}
+		if body == "" {
+			return "(no body)"
+		}
+		return body
+	}
+	reason := strings.TrimSpace(m[1])
+	if s := subRE.FindStringSubmatch(body); s != nil {
+		reason = strings.TrimSpace(s[1]) + ": " + reason
+	}
+	return reason
+}
