@@ -413,36 +413,36 @@ func (t *targetRun) runPhase(ctx context.Context, ph scenarios.Phase) (err error
 		}
 	}()
 
-	interval := t.Scenario.Timing.SampleInterval
-	// The sampler lives on samplerCtx until it is stopped, so the start is bounded by a
-	// wait of its own rather than by a context that would end with it.
-	samplerCtx, cancelSampler := context.WithCancel(ctx)
-	defer cancelSampler()
-	sampler, err := boundedWait(samplerCtx, cancelSampler, t.guestTimeout(), "start sampler", func(ctx context.Context) (Sampler, error) {
-		return t.rt.Guest.StartSampler(ctx, interval)
-	})
+	// A window cut by the sample stream's end (the agent died, the guest rebooted, the
+	// connection broke for good) is run again once the guest answers, a bounded number of
+	// times; the cut stays in the store as a gap event.
+	live, err := t.startSampler(ctx, ph.Name)
 	if err != nil {
-		return guestError{fmt.Errorf("start sampler: %w", err)}
-	}
-	t.event(ph.Name, EventSampler, fmt.Sprintf("sampling every %s", interval))
-	t.lastSampleNS.Store(time.Now().UnixNano())
-	ended := make(chan struct{})
-	go t.consume(ph.Name, sampler, ended)
-	defer func() {
-		if serr := t.stopSampler(ctx, ph.Name, sampler, ended); serr != nil && err == nil {
-			err = serr
-		}
-	}()
-
-	if err := t.window(ctx, ph.Name, WarmupWindow, t.Scenario.Timing.Warmup, ended, nil, t.Store.RecordWindow); err != nil {
 		return err
 	}
+	defer func() {
+		if serr := t.stopSampler(ctx, ph.Name, live.s, live.ended); serr != nil && err == nil {
+			err = serr
+		}
+		live.cancel()
+	}()
+
+	windows := append([]scenarios.Profile{{Name: WarmupWindow}}, t.Scenario.Profiles...)
 	var trafficErrs []error
-	for _, p := range t.Scenario.Profiles {
+	for i, reruns := 0, 0; i < len(windows); {
+		p := windows[i]
+		length, body := t.Scenario.Timing.Window, func(ctx context.Context) {}
 		var terr error
-		err := t.window(ctx, ph.Name, p.Name, t.Scenario.Timing.Window, ended, func(ctx context.Context) {
-			terr = t.drive(ctx, ph.Name, p)
-		}, t.Store.RecordWindow)
+		if p.Name == WarmupWindow {
+			length, body = t.Scenario.Timing.Warmup, nil
+		} else {
+			body = func(ctx context.Context) { terr = t.drive(ctx, ph.Name, p) }
+		}
+		start := time.Now()
+		err := t.window(ctx, ph.Name, p.Name, length, live.ended, body, t.Store.RecordWindow)
+		if err != nil && errors.Is(terr, context.Canceled) {
+			terr = nil // the cut stopped the traffic; the cut is the news
+		}
 		if terr != nil {
 			// The other profiles still run: their cells are worth having.
 			t.event(ph.Name, EventError, terr.Error())
@@ -451,16 +451,105 @@ func (t *targetRun) runPhase(ctx context.Context, ph scenarios.Phase) (err error
 		if errors.Is(err, errSamplerEnded) && t.streamErr != nil {
 			err = fmt.Errorf("%w; its last error: %v", err, t.streamErr)
 		}
-		if err != nil {
+		if err == nil {
+			i++
+			continue
+		}
+		_, revivable := t.rt.Guest.(Reviver)
+		if !errors.Is(err, errSamplerEnded) || !revivable || ctx.Err() != nil || reruns == maxReruns {
+			if reruns == maxReruns && errors.Is(err, errSamplerEnded) {
+				err = fmt.Errorf("window %s cut %d times, given up: %w", p.Name, reruns+1, err)
+			}
 			return errors.Join(append(trafficErrs, err)...)
+		}
+		reruns++
+		t.event(ph.Name, EventGap, fmt.Sprintf("window %s cut after %s: %v; samples stop here until the window runs again (rerun %d of %d)",
+			p.Name, time.Since(start).Round(100*time.Millisecond), err, reruns, maxReruns))
+		_ = t.stopSampler(ctx, ph.Name, live.s, live.ended) // recorded as an event when it fails
+		live.cancel()
+		var rerr error
+		if live, rerr = t.revive(ctx, ph.Name); rerr != nil {
+			live = liveSampler{s: endedSampler{}, ended: closedChan(), cancel: func() {}}
+			return errors.Join(append(trafficErrs, err, rerr)...)
 		}
 	}
 	if t.Scenario.Throughput.On() {
-		if err := t.throughput(ctx, ph.Name, ended); err != nil {
+		if err := t.throughput(ctx, ph.Name, live.ended); err != nil {
 			trafficErrs = append(trafficErrs, err)
 		}
 	}
 	return errors.Join(trafficErrs...)
+}
+
+// maxReruns bounds how often one phase's cut windows are run again.
+const maxReruns = 3
+
+// EventGap records a window cut short and run again: the samples have a gap there.
+const EventGap = "gap"
+
+// Reviver is a Guest that can be brought back to measuring after its sample stream broke
+// (a reboot, the agent dying): wait until it answers, make sure the driver runs.
+type Reviver interface {
+	Revive(ctx context.Context) (contract.Inventory, error)
+}
+
+// liveSampler is a phase's running sampler and what ends it.
+type liveSampler struct {
+	s      Sampler
+	ended  chan struct{}
+	cancel context.CancelFunc
+}
+
+// startSampler starts a sampler and the goroutine that records its events.
+func (t *targetRun) startSampler(ctx context.Context, phase string) (liveSampler, error) {
+	interval := t.Scenario.Timing.SampleInterval
+	// The sampler lives on samplerCtx until it is stopped, so the start is bounded by a
+	// wait of its own rather than by a context that would end with it.
+	samplerCtx, cancelSampler := context.WithCancel(ctx)
+	sampler, err := boundedWait(samplerCtx, cancelSampler, t.guestTimeout(), "start sampler", func(ctx context.Context) (Sampler, error) {
+		return t.rt.Guest.StartSampler(ctx, interval)
+	})
+	if err != nil {
+		cancelSampler()
+		return liveSampler{}, guestError{fmt.Errorf("start sampler: %w", err)}
+	}
+	t.event(phase, EventSampler, fmt.Sprintf("sampling every %s", interval))
+	t.lastSampleNS.Store(time.Now().UnixNano())
+	ended := make(chan struct{})
+	go t.consume(phase, sampler, ended)
+	return liveSampler{s: sampler, ended: ended, cancel: cancelSampler}, nil
+}
+
+// revive brings a guest whose stream broke back to measuring: it waits (bounded) for the
+// guest to answer with its driver running, then starts a new sampler.
+func (t *targetRun) revive(ctx context.Context, phase string) (liveSampler, error) {
+	r := t.rt.Guest.(Reviver)
+	start := time.Now()
+	inv, err := bounded(ctx, t.guestTimeout(), "revive", r.Revive)
+	if err != nil {
+		return liveSampler{}, guestError{fmt.Errorf("revive after the sample stream broke: %w", err)}
+	}
+	if inv.Netio != "" {
+		t.inv = inv
+	}
+	t.event(phase, EventGap, fmt.Sprintf("guest answers again after %s: %s", time.Since(start).Round(100*time.Millisecond), describe(inv)))
+	return t.startSampler(ctx, phase)
+}
+
+// endedSampler stands in for a sampler that could not be restarted: stopping it is a no-op.
+type endedSampler struct{}
+
+func (endedSampler) Events() <-chan contract.SampleEvent {
+	ch := make(chan contract.SampleEvent)
+	close(ch)
+	return ch
+}
+func (endedSampler) Stop(context.Context) error { return nil }
+
+func closedChan() chan struct{} {
+	ch := make(chan struct{})
+	close(ch)
+	return ch
 }
 
 // consume records every sample and sampler error as it arrives, until the stream closes.

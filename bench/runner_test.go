@@ -137,6 +137,8 @@ type fakeGuest struct {
 	failPrepare   bool
 	failHotfix    bool
 	samplerDiesIn string
+	// diesAlways: every sampler closes its stream early.
+	diesAlways bool
 	// hangsIn: in that phase the guest stops answering after 15 samples: the stream goes
 	// quiet without closing and Ping fails, as a guest whose pool ran out does.
 	hangsIn string
@@ -193,7 +195,7 @@ func (g *fakeGuest) StartSampler(ctx context.Context, interval time.Duration) (S
 		phase = "after"
 	}
 	s := &fakeSampler{events: make(chan contract.SampleEvent, 16), stop: make(chan struct{})}
-	dies := g.samplerDiesIn == phase
+	dies := g.samplerDiesIn == phase || g.diesAlways
 	hangs := g.hangsIn == phase
 	go func() {
 		defer close(s.events)

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"time"
+
+	"github.com/wfplab/wfplab/lab/contract"
 )
 
 // probeTimeout bounds one probe while rebooting: a guest on its way down may accept a
@@ -83,4 +85,41 @@ func (g *Session) rebootTimeout(ctx context.Context, start time.Time, down bool,
 	}
 	return g.errorf("reboot: the guest went down and did not answer again within %v (last probe: %v); check the VM's console, restart it by hand if it hangs, or raise the reboot timeout (now %v)",
 		time.Since(start).Round(time.Second), lastErr, g.opts.RebootTimeout)
+}
+
+// Revive brings a guest back to measuring after something outside the lab broke its
+// sampling (an unexpected reboot, the agent dying): it probes every RebootPoll until the
+// guest answers, within ctx and RebootTimeout, then makes sure the driver runs (a reboot
+// leaves a demand-start driver stopped) and returns the inventory.
+func (g *Session) Revive(ctx context.Context) (contract.Inventory, error) {
+	start := time.Now()
+	rctx, cancel := context.WithTimeout(ctx, g.opts.RebootTimeout)
+	defer cancel()
+	var lastErr error
+	for {
+		pctx, pcancel := context.WithTimeout(rctx, g.probeTimeout())
+		_, err := g.BootTime(pctx)
+		pcancel()
+		if err == nil {
+			break
+		}
+		lastErr = err
+		t := time.NewTimer(g.opts.RebootPoll)
+		select {
+		case <-rctx.Done():
+			t.Stop()
+			return contract.Inventory{}, g.errorf("revive: the guest did not answer within %v (last probe: %v); check the VM's console, restart it by hand if it hangs, or raise the reboot timeout (now %v)",
+				time.Since(start).Round(time.Second), lastErr, g.opts.RebootTimeout)
+		case <-t.C:
+		}
+	}
+	if err := g.InstallDriver(rctx); err != nil {
+		return contract.Inventory{}, err
+	}
+	inv, err := g.Inventory(rctx)
+	if err != nil {
+		return contract.Inventory{}, err
+	}
+	g.logf("revived after %v: netio %s, driver %s", time.Since(start).Round(time.Millisecond), inv.Netio, inv.DrvService)
+	return inv, nil
 }

@@ -431,6 +431,8 @@ func TestThroughputBlock(t *testing.T) {
 	off, err := Parse("off.yaml", []byte("targets: [win7-x64]\n"))
 	if err != nil || off.Throughput.On() || off.Throughput.RateFor(Profile{Rate: 10}) != 10 {
 		t.Fatalf("no block: %+v, %v", off.Throughput, err)
+	}
+}
 
 func TestFaultsKeyReachesTheTarget(t *testing.T) {
 	sc, err := Parse("f.yaml", []byte("targets:\n  - name: win7-x64\n    faults: \"http_500_every=7, reboot_every=90s\"\n  - vista-sp1-x86\n"))

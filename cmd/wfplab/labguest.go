@@ -58,3 +58,8 @@ func (l LabGuest) SetDriverMode(ctx context.Context, permit bool) error {
 }
 
 var _ bench.ModeSetter = LabGuest{}
+
+// Revive waits for the guest to answer again and makes sure its driver runs.
+func (l LabGuest) Revive(ctx context.Context) (contract.Inventory, error) { return l.G.Revive(ctx) }
+
+var _ bench.Reviver = LabGuest{}

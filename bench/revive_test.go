@@ -1,0 +1,97 @@
+package bench
+
+import (
+	"context"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/wfplab/wfplab/lab/contract"
+)
+
+// revivingGuest is a fakeGuest that comes back after its stream broke (bench.Reviver).
+type revivingGuest struct {
+	*fakeGuest
+	revived atomic.Int32
+}
+
+func (g *revivingGuest) Revive(ctx context.Context) (contract.Inventory, error) {
+	g.revived.Add(1)
+	return g.inventory(), nil
+}
+
+func gapEvents(t *testing.T, st *Store, target string) []Event {
+	t.Helper()
+	evs, err := st.Events(target)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var gaps []Event
+	for _, e := range evs {
+		if e.Kind == EventGap {
+			gaps = append(gaps, e)
+		}
+	}
+	return gaps
+}
+
+// A window cut by the sample stream's end is marked as a gap and run again once the guest
+// is revived: every cell gets its verdict, and the target does not fail.
+func TestRunnerRerunsACutWindow(t *testing.T) {
+	t.Parallel()
+	g := &revivingGuest{fakeGuest: &fakeGuest{name: "agent-dies-once", k: newFakeKernel(5), samplerDiesIn: "before"}}
+	f := newFixture(t, g.fakeGuest, &fakeGuest{name: "healthy", k: newFakeKernel(6)})
+	f.runner.Targets[0].Guest = g
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	results, err := f.runner.Run(ctx)
+	if err != nil {
+		t.Fatalf("a revived guest must not fail the run: %v", err)
+	}
+	for _, r := range results {
+		if !r.Met {
+			t.Errorf("%s/%s/%s: %s (%s), expected %s", r.Target, r.Phase, r.Profile, r.Verdict, r.Note, r.Expected)
+		}
+	}
+	if g.revived.Load() != 1 {
+		t.Errorf("revived %d times, want 1", g.revived.Load())
+	}
+	gaps := gapEvents(t, f.store, "agent-dies-once")
+	if len(gaps) != 2 || !strings.Contains(gaps[0].Message, "cut after") || !strings.Contains(gaps[0].Message, "rerun 1 of 3") ||
+		!strings.Contains(gaps[1].Message, "answers again") {
+		t.Errorf("gap events %+v", gaps)
+	}
+	if len(gapEvents(t, f.store, "healthy")) != 0 {
+		t.Error("the healthy target has gaps")
+	}
+}
+
+// A window that keeps being cut is given up after maxReruns, naming the target; the other
+// target goes on.
+func TestRunnerGivesUpAfterBoundedReruns(t *testing.T) {
+	t.Parallel()
+	g := &revivingGuest{fakeGuest: &fakeGuest{name: "always-dies", k: newFakeKernel(5), diesAlways: true}}
+	f := newFixture(t, g.fakeGuest, &fakeGuest{name: "healthy", k: newFakeKernel(6)})
+	f.runner.Targets[0].Guest = g
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	results, err := f.runner.Run(ctx)
+	if err == nil || !strings.Contains(err.Error(), "target always-dies: phase before:") || !strings.Contains(err.Error(), "cut 4 times, given up") {
+		t.Fatalf("want the given-up window naming its target, got %v", err)
+	}
+	if strings.Contains(err.Error(), "healthy") {
+		t.Errorf("the healthy target failed: %v", err)
+	}
+	if n := g.revived.Load(); n != 2*maxReruns { // each phase has its own bound
+		t.Errorf("revived %d times, want %d", n, 2*maxReruns)
+	}
+	for _, r := range results {
+		if r.Target == "healthy" && !r.Met {
+			t.Errorf("healthy/%s/%s: %s (%s)", r.Phase, r.Profile, r.Verdict, r.Note)
+		}
+		if r.Target == "always-dies" && r.Phase == "before" && r.Profile == "stream-burst" && r.Verdict != Incomplete {
+			t.Errorf("the given-up window got verdict %s", r.Verdict)
+		}
+	}
+}
