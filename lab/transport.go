@@ -1,9 +1,11 @@
 package lab
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/xml"
 	"errors"
 	"fmt"
 	"io"
@@ -114,6 +116,11 @@ func (t *transport) post(body, action string) (out string, retry bool, err error
 		if !strings.Contains(resp.Header.Get("Content-Type"), "application/soap+xml") {
 			return "", false, fmt.Errorf("http response error: %d - invalid content type", resp.StatusCode)
 		}
+		if err := wellFormed(data); err != nil {
+			// The library's XPath parsing panics on some malformed answers, in a goroutine of
+			// its own where nothing could recover: a broken guest must not take wfplab down.
+			return "", false, fmt.Errorf("the answer is not well-formed XML (%v); the WinRM service or something between is broken", err)
+		}
 		return string(data), false, nil
 	}
 	reason := faultReason(data)
@@ -138,6 +145,37 @@ func connDropped(err error) bool {
 	return errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, net.ErrClosed) ||
 		strings.Contains(err.Error(), "connection reset") || strings.Contains(err.Error(), "broken pipe") ||
 		strings.Contains(err.Error(), "server closed idle connection")
+}
+
+// wellFormed checks that data is one well-formed XML document.
+func wellFormed(data []byte) error {
+	d := xml.NewDecoder(bytes.NewReader(data))
+	roots := 0
+	for depth := 0; ; {
+		tok, err := d.Token()
+		if errors.Is(err, io.EOF) {
+			if roots != 1 {
+				return fmt.Errorf("%d root elements", roots)
+			}
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		switch tok.(type) {
+		case xml.StartElement:
+			if depth == 0 {
+				roots++
+			}
+			depth++
+		case xml.EndElement:
+			depth--
+		case xml.CharData:
+			if depth == 0 && len(bytes.TrimSpace(tok.(xml.CharData))) > 0 {
+				return errors.New("text outside the root element")
+			}
+		}
+	}
 }
 
 var (
@@ -176,6 +214,9 @@ func faultReason(data []byte) string {
 		return body
 	}
 	reason := strings.TrimSpace(m[1])
+	if reason == "" {
+		reason = "(no reason given)"
+	}
 	if s := subRE.FindStringSubmatch(body); s != nil {
 		reason = strings.TrimSpace(s[1]) + ": " + reason
 	}
