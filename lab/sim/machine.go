@@ -48,7 +48,7 @@ type Machine struct {
 	wg             sync.WaitGroup
 	tasks          map[string]*task // scheduled tasks by lower-case name (schtasks)
 	faultCount     faultCounters
-	fwdMu          sync.Mutex       // serializes starting and stopping a boot's frame forwarder
+	fwdMu          sync.Mutex // serializes starting and stopping a boot's frame forwarder
 }
 
 // fileVersions are the file versions of the drivers KB979223 replaces.
