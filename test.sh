@@ -76,6 +76,9 @@ fi
 echo "go test: $passed passed, $failed failed, $skipped skipped"
 [ "$status" -eq 0 ] || exit "$status"
 
+echo "== fuzz (every fuzz target, 5 s each)"
+./scripts/fuzz.sh
+
 echo "== wfplab run (default scenario, simulated guests)"
 go run ./cmd/wfplab run --out "$out" --seed 1
 
