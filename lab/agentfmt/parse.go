@@ -327,10 +327,11 @@ func knownLayer(name string) (contract.Layer, bool) {
 	return "", false
 }
 
-// driverFields parses drv and L.* (shared by S1 and C1).
+// driverFields parses drv, L.<layer> and L.<layer>.multi_blocked (shared by S1 and C1).
 type driverFields struct {
-	drv    contract.Driver
-	layers map[contract.Layer]contract.LayerCounters
+	drv          contract.Driver
+	layers       map[contract.Layer]contract.LayerCounters
+	multiBlocked map[contract.Layer]uint64
 }
 
 func (d *driverFields) setState(v string) error {
@@ -346,6 +347,21 @@ func (d *driverFields) layer(key, value string) (bool, error) {
 	name, ok := strings.CutPrefix(key, "L.")
 	if !ok {
 		return false, nil
+	}
+	if layerName, ok := strings.CutSuffix(name, ".multi_blocked"); ok {
+		l, ok := knownLayer(layerName)
+		if !ok {
+			return false, nil
+		}
+		n, err := parseUint(value)
+		if err != nil {
+			return true, err
+		}
+		if d.multiBlocked == nil {
+			d.multiBlocked = make(map[contract.Layer]uint64, len(contract.Layers))
+		}
+		d.multiBlocked[l] = n
+		return true, nil
 	}
 	l, ok := knownLayer(name)
 	if !ok {
@@ -366,10 +382,18 @@ func (d *driverFields) layer(key, value string) (bool, error) {
 
 func (d *driverFields) finish(kind string) (contract.Driver, error) {
 	if d.drv.State != "running" {
-		if len(d.layers) > 0 {
+		if len(d.layers) > 0 || len(d.multiBlocked) > 0 {
 			return contract.Driver{}, fmt.Errorf("%s: L.* counters with drv=%s (they come only with drv=running)", kind, d.drv.State)
 		}
 		return d.drv, nil
+	}
+	for l, n := range d.multiBlocked {
+		lc, ok := d.layers[l]
+		if !ok {
+			return contract.Driver{}, fmt.Errorf("%s: L.%s.multi_blocked without L.%s", kind, l, l)
+		}
+		lc.MultiBlocked, lc.HasMultiBlocked = n, true
+		d.layers[l] = lc
 	}
 	d.drv.Layers = d.layers
 	if d.drv.Layers == nil {

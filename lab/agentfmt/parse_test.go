@@ -90,6 +90,21 @@ func TestGoldenCounters(t *testing.T) {
 	if diff := cmp.Diff(want, c); diff != "" {
 		t.Fatalf("ParseLine(C1) mismatch (-want +got):\n%s", diff)
 	}
+	// A version 2 driver adds L.<layer>.multi_blocked; the order of the fields does not matter.
+	v2, err := ParseCounters("C1 drv=running L.stream.multi_blocked=7 L.stream=10,9,80,10,0,0,0,10,0,0 L.forward=0,0,0,0,0,0,0,0,0,0" +
+		" L.forward.multi_blocked=0 L.transport=0,0,0,0,0,0,0,0,0,0 L.other.multi_blocked=3")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st := v2.Driver.Layers[contract.LayerStream]; !st.HasMultiBlocked || st.MultiBlocked != 7 || st.Blocked != 9 {
+		t.Errorf("L.stream with multi_blocked: %+v", st)
+	}
+	if fw := v2.Driver.Layers[contract.LayerForward]; !fw.HasMultiBlocked || fw.MultiBlocked != 0 {
+		t.Errorf("L.forward with multi_blocked=0: %+v", fw)
+	}
+	if tr := v2.Driver.Layers[contract.LayerTransport]; tr.HasMultiBlocked {
+		t.Errorf("L.transport without multi_blocked: %+v", tr)
+	}
 	absent, err := ParseCounters("C1 drv=absent")
 	if err != nil || absent.Driver.State != "absent" || absent.Driver.Layers != nil {
 		t.Fatalf("drv=absent: %+v, %v", absent, err)
@@ -170,6 +185,9 @@ func TestMalformedKnownKeysAreRejected(t *testing.T) {
 		"drv unknown":          strings.Replace(fmtS1, "drv=running", "drv=sleepy", 1),
 		"drv error no code":    strings.Replace(fmtS1, "drv=running", "drv=error:", 1),
 		"layers when absent":   strings.Replace(fmtS1, "drv=running", "drv=absent", 1),
+		"multi_blocked absent": "C1 drv=absent L.stream.multi_blocked=1",
+		"multi_blocked alone":  "C1 drv=running L.stream.multi_blocked=1",
+		"multi_blocked list":   "C1 drv=running L.stream=0,0,0,0,0,0,0,0,0,0 L.stream.multi_blocked=1,2",
 		"double space":         strings.Replace(fmtS1, " t_us", "  t_us", 1),
 		"trailing space":       fmtS1 + " ",
 		"no equals":            fmtS1 + " lonely",

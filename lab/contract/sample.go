@@ -22,8 +22,12 @@ type LayerCounters struct {
 	Classify   uint64
 	Blocked    uint64
 	NBLs       uint64
-	MultiChain uint64 // chains with more than one NBL
+	MultiChain uint64 // chains seen with more than one NBL, blocked or not
 	Hist       [6]uint64
+	// MultiBlocked counts blocks set on a chain of two or more NBLs: what leaks on an
+	// unpatched netio.sys. Only a version 2 driver reports it (HasMultiBlocked).
+	MultiBlocked    uint64
+	HasMultiBlocked bool
 }
 
 // Driver is the driver state and counters a sample carries.

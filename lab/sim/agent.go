@@ -162,7 +162,8 @@ func (g *Machine) sampleLine(b *boot, seq uint64, prev map[string]kernel.TagUsag
 	return s.String(), tags
 }
 
-// driverFields is `drv=... L.stream=... L.forward=... L.transport=...` for S1 and C1.
+// driverFields is `drv=... L.stream=... L.stream.multi_blocked=... L.forward=...` for S1 and
+// C1, as the real agent prints them from a version 2 driver.
 func driverFields(c [3]kernel.LayerCounters, running bool) string {
 	if !running {
 		return "drv=absent"
@@ -175,6 +176,7 @@ func driverFields(c [3]kernel.LayerCounters, running bool) string {
 		for _, h := range lc.Hist {
 			fmt.Fprintf(&s, ",%d", h)
 		}
+		fmt.Fprintf(&s, " L.%s.multi_blocked=%d", l, lc.MultiBlocked)
 	}
 	return s.String()
 }

@@ -137,8 +137,12 @@ func TestTrafficLeaksThroughTheWholeStack(t *testing.T) {
 			if s.Blocked != 10 || s.MultiChain == 0 || f.Hist[2] != 200 || f.NBLs != 600 || x.MultiChain != 0 || x.Hist[0] != 200 {
 				t.Fatalf("counters: %+v", d.Layers)
 			}
+			// The driver blocks every chain its filter matches: the multi-NBL ones blocked are all of them.
+			if !s.HasMultiBlocked || s.MultiBlocked != s.MultiChain || f.MultiBlocked != 200 || x.MultiBlocked != 0 {
+				t.Fatalf("multi_blocked: %+v", d.Layers)
+			}
 			grew := tg.kern().Pool(time.Hour).Bytes - before
-			want := (s.MultiChain + f.MultiChain) * c.nblSize
+			want := (s.MultiBlocked + f.MultiBlocked) * c.nblSize
 			if c.hotfix {
 				want = 0
 			}
@@ -149,7 +153,7 @@ func TestTrafficLeaksThroughTheWholeStack(t *testing.T) {
 			if r := counters(t, tg, "reset"); r.Layers[contract.LayerForward].Classify != 200 {
 				t.Fatalf("reset printed %+v", r.Layers)
 			}
-			if r := counters(t, tg, "counters"); r.Layers[contract.LayerForward] != (contract.LayerCounters{}) {
+			if r := counters(t, tg, "counters"); r.Layers[contract.LayerForward] != (contract.LayerCounters{HasMultiBlocked: true}) {
 				t.Fatalf("after reset %+v", r.Layers)
 			}
 		})

@@ -127,7 +127,8 @@ func TestCommandsTable(t *testing.T) {
 	}
 
 	// #22
-	zero := "L.stream=0,0,0,0,0,0,0,0,0,0 L.forward=0,0,0,0,0,0,0,0,0,0 L.transport=0,0,0,0,0,0,0,0,0,0"
+	zero := "L.stream=0,0,0,0,0,0,0,0,0,0 L.stream.multi_blocked=0 L.forward=0,0,0,0,0,0,0,0,0,0 L.forward.multi_blocked=0" +
+		" L.transport=0,0,0,0,0,0,0,0,0,0 L.transport.multi_blocked=0"
 	check(t, tg.run(`C:\wfplab\wfplab-agent.exe counters`), answer{"C1 drv=running " + zero + "\r\n", "", 0})
 	check(t, tg.run(`C:\wfplab\wfplab-agent.exe reset`), answer{"C1 drv=running " + zero + "\r\n", "", 0})
 

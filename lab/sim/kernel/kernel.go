@@ -44,6 +44,8 @@ type LayerCounters struct {
 	NBLs       uint64
 	MultiChain uint64
 	Hist       [6]uint64 // chain length 1, 2, 3-4, 5-8, 9-16, 17+
+	// MultiBlocked counts blocked chains of two or more NBLs (the driver's IOCTL version 2).
+	MultiBlocked uint64
 }
 
 // HistBucket is the histogram bucket of a chain of n NBLs.
@@ -123,7 +125,8 @@ type driver struct {
 type layerCounters struct {
 	classify, blocked, nbls, multi atomic.Uint64
 	hist                           [6]atomic.Uint64
-	_                              [48]byte
+	multiBlocked                   atomic.Uint64
+	_                              [40]byte // two cache lines per layer
 }
 
 // New starts a kernel; Close stops its background estimator.
@@ -229,6 +232,7 @@ func (l *layerCounters) read(reset bool) LayerCounters {
 	for i := range l.hist {
 		c.Hist[i] = get(&l.hist[i])
 	}
+	c.MultiBlocked = get(&l.multiBlocked)
 	return c
 }
 
@@ -286,6 +290,7 @@ func (k *Kernel) IndicateN(l Layer, n, count int, local netip.AddrPort) bool {
 	lc.nbls.Add(un * uc)
 	if n > 1 {
 		lc.multi.Add(uc)
+		lc.multiBlocked.Add(uc) // every chain the filter matches is blocked
 	}
 	lc.hist[HistBucket(n)].Add(uc)
 	if d.permit.Load() {

@@ -264,7 +264,7 @@ func TestDriverStartStopReset(t *testing.T) {
 		}
 	}
 	old, _ := k.ResetCounters()
-	want := LayerCounters{Classify: 10, Blocked: 10, NBLs: 110, MultiChain: 9, Hist: [6]uint64{1, 1, 2, 2, 2, 2}}
+	want := LayerCounters{Classify: 10, Blocked: 10, NBLs: 110, MultiChain: 9, Hist: [6]uint64{1, 1, 2, 2, 2, 2}, MultiBlocked: 9}
 	if old[LayerStream] != want {
 		t.Fatalf("stream counters %+v, want %+v", old[LayerStream], want)
 	}
