@@ -26,6 +26,8 @@ var golden = []string{
 	"V1 os_build=6002.18005 os_version=6.0 sp=2 arch=x86 netio=missing tcpip=6.0.6002.18005 fwpkclnt=6.0.6002.18005 testsigning=on drv_service=start_pending boot_us=1\r\n",
 	"C1 drv=running L.stream=1,1,3,1,0,0,1,0,0,0 L.forward=2,2,34,2,0,0,0,0,1,1 L.transport=7,7,7,0,7,0,0,0,0,0\r\n",
 	"C1 drv=absent\r\n",
+	"C1 drv=running L.stream=4,3,9,2,1,1,0,1,0,0 L.stream.multi_blocked=1 L.forward=2,2,34,2,0,0,0,0,1,1 L.forward.multi_blocked=2" +
+		" L.transport=7,7,7,0,7,0,0,0,0,0 L.transport.multi_blocked=0\r\n",
 	"C1 drv=error:31\r\n",
 	"E1 where=SystemPoolTagInformation code=3221225476 msg=pool%20tag%20query%20failed\r\n",
 	"E1 where=usage code=87 msg=unknown%20command;%20use%20sample%2C%20versions%2C%20counters%20or%20reset\r\n",
@@ -77,8 +79,21 @@ func TestGoldenLinesValues(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if fw := c.Driver.Layers[contract.LayerForward]; fw.NBLs != 34 || fw.Hist[4] != 1 || fw.Hist[5] != 1 {
-		t.Errorf("L.forward: %+v", fw)
+	if fw := c.Driver.Layers[contract.LayerForward]; fw.NBLs != 34 || fw.Hist[4] != 1 || fw.Hist[5] != 1 || fw.HasMultiBlocked {
+		t.Errorf("L.forward from a version 1 driver: %+v", fw)
+	}
+	// A version 2 driver: a FIN was permitted (classify 4, blocked 3) and one of the two
+	// multi-NBL chains seen was blocked.
+	c, err = agentfmt.ParseCounters(golden[9])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st := c.Driver.Layers[contract.LayerStream]; st.Classify != 4 || st.Blocked != 3 || st.MultiChain != 2 ||
+		!st.HasMultiBlocked || st.MultiBlocked != 1 {
+		t.Errorf("L.stream from a version 2 driver: %+v", st)
+	}
+	if fw := c.Driver.Layers[contract.LayerForward]; !fw.HasMultiBlocked || fw.MultiBlocked != 2 {
+		t.Errorf("L.forward from a version 2 driver: %+v", fw)
 	}
 }
 
@@ -125,7 +140,8 @@ func TestWidestSampleFitsLineLimit(t *testing.T) {
 	layer := strings.TrimSuffix(strings.Repeat(max+",", 10), ",")
 	line := "S1 seq=" + max + " t_us=" + max + " np_bytes=" + max + " np_allocs=" + max + " np_frees=" + max +
 		" cpu_kernel_ms=" + max + " cpu_user_ms=" + max + " cpu_idle_ms=" + max + " drv=running" +
-		" L.stream=" + layer + " L.forward=" + layer + " L.transport=" + layer + " tags_deferred=4294967295"
+		" L.stream=" + layer + " L.stream.multi_blocked=" + max + " L.forward=" + layer + " L.forward.multi_blocked=" + max +
+		" L.transport=" + layer + " L.transport.multi_blocked=" + max + " tags_deferred=4294967295"
 	if len(line) > agentfmt.MaxLineLen/4 {
 		t.Errorf("fixed part of S1 is %d bytes: too little room left for tags", len(line))
 	}

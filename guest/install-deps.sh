@@ -2,8 +2,7 @@
 # Installs what `make -C guest` needs on Debian/Ubuntu: the mingw-w64 cross
 # compilers (x86 and x64), osslsigncode, openssl and make. Installs only what
 # is missing, so running it again does nothing; needs root (or sudo).
-# Wine is optional (a test runs the agent under it when present) and is not
-# installed here.
+# Wine is installed by install-wine.sh (the tests that run the binaries).
 set -eu
 
 missing=""

@@ -24,6 +24,9 @@ var driverAllowed = map[string]map[string]bool{
 		"DbgPrintEx", "IoCreateDevice", "IoCreateSymbolicLink", "IoDeleteDevice", "IoDeleteSymbolicLink",
 		"IofCompleteRequest", "RtlInitUnicodeString", "ZwClose", "ZwOpenKey", "ZwQueryValueKey",
 		"ExAllocatePoolWithTag", "ExFreePoolWithTag", "KeDelayExecutionThread", "memcpy", "memmove", "memset",
+		// The device's DACL (security.c) and the OS version (driver.c): Windows 2000 / XP on.
+		"ObOpenObjectByPointer", "ZwSetSecurityObject", "RtlCreateSecurityDescriptor", "RtlSetDaclSecurityDescriptor",
+		"RtlCreateAcl", "RtlAddAccessAllowedAce", "RtlInitializeSid", "RtlSubAuthoritySid", "RtlGetVersion",
 	),
 	"hal.dll": set("KeGetCurrentIrql"),
 	// Version-0 WFP functions only: the "1" versions are Windows 7 only.

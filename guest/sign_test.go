@@ -29,6 +29,15 @@ func checkCert(t *testing.T, name string, der []byte) *x509.Certificate {
 	if !slices.Contains(cert.ExtKeyUsage, x509.ExtKeyUsageCodeSigning) {
 		t.Errorf("%s: no codeSigning extended key usage (%v)", name, cert.ExtKeyUsage)
 	}
+	// Valid from before Vista's release (November 2006), so a guest with an old clock does
+	// not find it not yet valid, until long after any run.
+	if oldest := time.Date(2006, 1, 1, 0, 0, 0, 0, time.UTC); cert.NotBefore.After(oldest) {
+		t.Errorf("%s: valid from %s, want on or before %s (make it with openssl ca -selfsign -startdate)", name,
+			cert.NotBefore.Format(time.DateOnly), oldest.Format(time.DateOnly))
+	}
+	if cert.NotAfter.Before(time.Date(2040, 1, 1, 0, 0, 0, 0, time.UTC)) {
+		t.Errorf("%s: valid only until %s", name, cert.NotAfter.Format(time.DateOnly))
+	}
 	if cert.Subject.CommonName != "wfplab test" {
 		t.Errorf("%s: subject CN %q, want \"wfplab test\" (certutil -addstore reports that name)", name, cert.Subject.CommonName)
 	}

@@ -76,12 +76,17 @@ enum drv_state { DRV_RUNNING, DRV_ABSENT, DRV_ERROR };
 struct drv_reading {
     enum drv_state state;
     DWORD error; /* Win32 error when DRV_ERROR */
-    struct wfplab_counters counters;
+    /* A version 1 driver has no multi_blocked: its counters are widened and
+     * has_multi_blocked stays FALSE. */
+    BOOL has_multi_blocked;
+    struct wfplab_counters_v2 counters;
 };
 
 void driver_read(struct drv_reading *r, BOOL reset);
-/* Appends drv=... and, when running, the L.<layer> fields. */
-void line_driver_fields(struct line *l, const struct drv_reading *r);
+/* Appends drv=... and, when running, the L.<layer> fields (and, from a
+ * version 2 driver, L.<layer>.multi_blocked after each); mode, when not
+ * NULL, as mode=<mode> right after drv=running. */
+void line_driver_fields(struct line *l, const struct drv_reading *r, const char *mode);
 
 /* --- commands ------------------------------------------------------------- */
 

@@ -326,7 +326,7 @@ static int take_sample(u64 seq)
     line_field_u64(&g_line, "cpu_kernel_ms", filetime_ms(&kernel) - filetime_ms(&idle));
     line_field_u64(&g_line, "cpu_user_ms", filetime_ms(&user));
     line_field_u64(&g_line, "cpu_idle_ms", filetime_ms(&idle));
-    line_driver_fields(&g_line, &drv);
+    line_driver_fields(&g_line, &drv, NULL);
     if (!append_tags(&g_line, &deferred)) {
         report_error("memory", ERROR_NOT_ENOUGH_MEMORY, "no memory to order the tags");
         return 0;

@@ -2,6 +2,7 @@
 #include "agent.h"
 
 #define STATUS_SUCCESS_NT 0
+#define SYSTEM_MODULE_INFORMATION 11          /* SystemModuleInformation */
 #define SYSTEM_CODE_INTEGRITY_INFORMATION 103 /* SystemCodeIntegrityInformation */
 #define CODEINTEGRITY_OPTION_TESTSIGN 0x02
 
@@ -12,6 +13,67 @@ struct code_integrity {
     ULONG Length; /* must be 8 */
     ULONG CodeIntegrityOptions;
 };
+
+/* RTL_PROCESS_MODULE_INFORMATION: one loaded kernel module; the first one
+ * SystemModuleInformation lists is the kernel image itself. */
+struct module_info {
+    HANDLE section;
+    void *mapped_base;
+    void *image_base;
+    ULONG image_size;
+    ULONG flags;
+    USHORT load_order_index;
+    USHORT init_order_index;
+    USHORT load_count;
+    USHORT offset_to_file_name;
+    UCHAR full_path_name[256];
+};
+
+struct module_list {
+    ULONG count;
+    struct module_info modules[1];
+};
+
+#if defined(_WIN64)
+_Static_assert(sizeof(struct module_info) == 296 && __builtin_offsetof(struct module_list, modules) == 8,
+               "RTL_PROCESS_MODULES on x64");
+#else
+_Static_assert(sizeof(struct module_info) == 284 && __builtin_offsetof(struct module_list, modules) == 4,
+               "RTL_PROCESS_MODULES on x86");
+#endif
+
+/* The running kernel's file name (ntoskrnl.exe, or ntkrnlpa.exe on an x86
+ * PAE kernel, which is a different file with its own version) into name, as
+ * System32-relative UTF-16. FALSE when the system does not say. */
+static BOOL kernel_image_name(WCHAR *name, unsigned cap)
+{
+    /* The kernel comes first: room for it and a few more is enough, and a
+     * too-small buffer still gets the first entries on Vista and 7. */
+    static union {
+        struct module_list list;
+        UCHAR bytes[sizeof(struct module_list) + 15 * sizeof(struct module_info)];
+    } buf;
+    ULONG returned = 0;
+    LONG status = NtQuerySystemInformation(SYSTEM_MODULE_INFORMATION, &buf, sizeof(buf), &returned);
+    const struct module_info *m = &buf.list.modules[0];
+    const UCHAR *file;
+    unsigned i;
+
+    /* STATUS_INFO_LENGTH_MISMATCH still fills what fits on these systems. */
+    if ((status != STATUS_SUCCESS_NT && status != (LONG)0xC0000004) || buf.list.count == 0 ||
+        m->offset_to_file_name >= sizeof(m->full_path_name)) {
+        return FALSE;
+    }
+    file = m->full_path_name + m->offset_to_file_name;
+    for (i = 0; file[i] != 0 && i + 1 < cap && i + m->offset_to_file_name < sizeof(m->full_path_name); i++) {
+        if (file[i] < ' ' || file[i] > '~' || file[i] == '\\' || file[i] == '/') {
+            return FALSE;
+        }
+        name[i] = file[i];
+    }
+    name[i] = L'\0';
+    return i > 0 && file[i] == 0;
+}
 
 /* %windir%\<dir>\<file>, where dir is System32, or Sysnative from a 32-bit
  * process on 64-bit Windows (System32 is redirected to SysWOW64 there). */
@@ -199,6 +261,7 @@ int cmd_versions(void)
     static struct line l;
     OSVERSIONINFOEXW os;
     VS_FIXEDFILEINFO kernel;
+    WCHAR kernelName[64];
     char text[64];
     unsigned n;
     const char *arch = os_arch();
@@ -216,9 +279,14 @@ int cmd_versions(void)
         report_error("GetNativeSystemInfo", 0, "the OS is neither x86 nor x64");
         return EXIT_QUERY_FAILED;
     }
-    if (!file_version(L"ntoskrnl.exe", &kernel)) {
-        report_error("ntoskrnl.exe", GetLastError(), "cannot read the kernel's version resource");
-        return EXIT_QUERY_FAILED;
+    /* The build of the kernel that is running; ntoskrnl.exe when the system
+     * does not name it (or its file has no version). */
+    if (!kernel_image_name(kernelName, sizeof(kernelName) / sizeof(kernelName[0])) ||
+        !file_version(kernelName, &kernel)) {
+        if (!file_version(L"ntoskrnl.exe", &kernel)) {
+            report_error("ntoskrnl.exe", GetLastError(), "cannot read the kernel's version resource");
+            return EXIT_QUERY_FAILED;
+        }
     }
     if (!test_signing(&testsign)) {
         report_error("testsigning", GetLastError(), "neither code integrity nor SystemStartOptions answered");

@@ -14,7 +14,8 @@
  * Any failure aborts the transaction, closes the engine and unregisters what
  * step 1 registered, in reverse. Unload (wfplab_unregister_callouts) is the
  * same in reverse: close the engine (the dynamic session's sublayer, callouts
- * and filters go with it), then unregister the run-time callouts.
+ * and filters go with it), then unregister the run-time callouts, retrying
+ * one that is still busy.
  *
  * Classify (one function per layer, so no layer lookup is needed):
  * count the call, walk the NBL chain and count it, then — only if the
@@ -22,6 +23,7 @@
  * that right so that no lower-weight filter overrides the block. In permit
  * mode (IOCTL_WFPLAB_SET_MODE, for throughput runs) the same path permits
  * instead and keeps the right, so nothing is blocked and nothing leaks.
+ * A stream indication without data is permitted (classify_stream).
  */
 #include "wfplab.h"
 
@@ -74,7 +76,7 @@ void wfplab_set_mode(ULONG mode)
 
 /* The rights check and the block, shared by all three layers. Returns TRUE
  * when this callout set the action. */
-static BOOLEAN block_if_allowed(enum wfplab_layer layer, FWPS_CLASSIFY_OUT0 *classifyOut)
+static BOOLEAN block_if_allowed(enum wfplab_layer layer, UINT64 chainLength, FWPS_CLASSIFY_OUT0 *classifyOut)
 {
     if ((classifyOut->rights & FWPS_RIGHT_ACTION_WRITE) == 0) {
         /* A higher-weight filter already decided and took the right away:
@@ -88,13 +90,15 @@ static BOOLEAN block_if_allowed(enum wfplab_layer layer, FWPS_CLASSIFY_OUT0 *cla
     }
     classifyOut->actionType = FWP_ACTION_BLOCK;
     classifyOut->rights &= ~FWPS_RIGHT_ACTION_WRITE;
-    wfplab_count_blocked(layer);
+    wfplab_count_blocked(layer, chainLength);
     return TRUE;
 }
 
 /* Stream layer: layerData is an FWPS_STREAM_CALLOUT_IO_PACKET0; the data is
  * streamData->netBufferListChain, one NBL per TCP segment, so it can be a
- * chain of several. */
+ * chain of several. An indication without data (FIN or RST: dataLength 0,
+ * no chain) is permitted: blocking it frees nothing and would only keep the
+ * connection from closing. */
 static void NTAPI classify_stream(const FWPS_INCOMING_VALUES0 *inFixedValues,
                                   const FWPS_INCOMING_METADATA_VALUES0 *inMetaValues, void *layerData,
                                   const FWPS_FILTER0 *filter, UINT64 flowContext,
@@ -102,20 +106,29 @@ static void NTAPI classify_stream(const FWPS_INCOMING_VALUES0 *inFixedValues,
 {
     FWPS_STREAM_CALLOUT_IO_PACKET0 *ioPacket = layerData;
     FWPS_STREAM_DATA0 *streamData = ioPacket != NULL ? ioPacket->streamData : NULL;
+    NET_BUFFER_LIST *chain = NULL;
+    UINT64 length;
 
     (void)inFixedValues;
     (void)inMetaValues;
     (void)filter;
     (void)flowContext;
 
+    if (streamData != NULL && streamData->dataLength != 0) {
+        chain = streamData->netBufferListChain;
+    }
     wfplab_count_classify(WFPLAB_LAYER_STREAM);
-    wfplab_count_chain(WFPLAB_LAYER_STREAM, streamData != NULL ? streamData->netBufferListChain : NULL);
-    block_if_allowed(WFPLAB_LAYER_STREAM, classifyOut);
+    length = wfplab_count_chain(WFPLAB_LAYER_STREAM, chain);
+    if (chain != NULL) {
+        block_if_allowed(WFPLAB_LAYER_STREAM, length, classifyOut);
+    } else if ((classifyOut->rights & FWPS_RIGHT_ACTION_WRITE) != 0) {
+        classifyOut->actionType = FWP_ACTION_PERMIT;
+    }
     if (ioPacket != NULL) {
         /* The action applies to all the indicated bytes; no more data needed. */
         ioPacket->streamAction = FWPS_STREAM_ACTION_NONE;
         ioPacket->countBytesRequired = 0;
-        ioPacket->countBytesEnforced = streamData != NULL ? streamData->dataLength : 0;
+        ioPacket->countBytesEnforced = chain != NULL ? streamData->dataLength : 0;
     }
 }
 
@@ -132,8 +145,7 @@ static void NTAPI classify_forward(const FWPS_INCOMING_VALUES0 *inFixedValues,
     (void)flowContext;
 
     wfplab_count_classify(WFPLAB_LAYER_FORWARD);
-    wfplab_count_chain(WFPLAB_LAYER_FORWARD, layerData);
-    block_if_allowed(WFPLAB_LAYER_FORWARD, classifyOut);
+    block_if_allowed(WFPLAB_LAYER_FORWARD, wfplab_count_chain(WFPLAB_LAYER_FORWARD, layerData), classifyOut);
 }
 
 /* Inbound transport layer: layerData is a single NBL (the control). */
@@ -148,8 +160,7 @@ static void NTAPI classify_transport(const FWPS_INCOMING_VALUES0 *inFixedValues,
     (void)flowContext;
 
     wfplab_count_classify(WFPLAB_LAYER_TRANSPORT);
-    wfplab_count_chain(WFPLAB_LAYER_TRANSPORT, layerData);
-    block_if_allowed(WFPLAB_LAYER_TRANSPORT, classifyOut);
+    block_if_allowed(WFPLAB_LAYER_TRANSPORT, wfplab_count_chain(WFPLAB_LAYER_TRANSPORT, layerData), classifyOut);
 }
 
 /* Filters are added and deleted only by this driver's own session. */
@@ -220,18 +231,42 @@ static ULONG build_conditions(enum wfplab_layer layer, const struct wfplab_confi
     }
 }
 
+/* FwpsCalloutUnregisterById0 refuses while a classify is still running in
+ * the callout (STATUS_DEVICE_BUSY, or STATUS_FWP_IN_USE); both end within
+ * microseconds once the filters are gone. The driver image must not go away
+ * while a callout is registered, so unload waits, up to this bound. */
+#define UNREGISTER_RETRY_MS 50
+#define UNREGISTER_MAX_TRIES 600 /* 30 s */
+
+static NTSTATUS unregister_callout(UINT32 id)
+{
+    LARGE_INTEGER delay;
+    NTSTATUS status = STATUS_SUCCESS;
+    ULONG tries;
+
+    delay.QuadPart = -(LONGLONG)UNREGISTER_RETRY_MS * 10000; /* relative, 100 ns units */
+    for (tries = 1; tries <= UNREGISTER_MAX_TRIES; tries++) {
+        status = FwpsCalloutUnregisterById0(id);
+        if (status != STATUS_DEVICE_BUSY && status != STATUS_FWP_IN_USE) {
+            break;
+        }
+        KeDelayExecutionThread(KernelMode, FALSE, &delay);
+    }
+    if (!NT_SUCCESS(status)) {
+        WFPLAB_LOG("FwpsCalloutUnregisterById0(%lu) failed after %lu tries: 0x%08lx\n", (unsigned long)id,
+                   (unsigned long)(tries > UNREGISTER_MAX_TRIES ? UNREGISTER_MAX_TRIES : tries),
+                   (unsigned long)status);
+    }
+    return status;
+}
+
 static void unregister_runtime_callouts(void)
 {
     int i;
 
     for (i = WFPLAB_LAYER_COUNT - 1; i >= 0; i--) {
         if (g_callout_registered[i]) {
-            NTSTATUS status = FwpsCalloutUnregisterById0(g_callout_ids[i]);
-            if (!NT_SUCCESS(status)) {
-                /* Only flow contexts make this fail, and this driver sets none. */
-                WFPLAB_LOG("FwpsCalloutUnregisterById0(%lu) failed: 0x%08lx\n", (unsigned long)g_callout_ids[i],
-                           (unsigned long)status);
-            }
+            unregister_callout(g_callout_ids[i]);
             g_callout_registered[i] = FALSE;
         }
     }
@@ -292,7 +327,7 @@ static NTSTATUS add_objects(const struct wfplab_config *cfg)
     return STATUS_SUCCESS;
 }
 
-NTSTATUS wfplab_register_callouts(DEVICE_OBJECT *device, const struct wfplab_config *cfg)
+NTSTATUS wfplab_register_callouts(DEVICE_OBJECT *device, const struct wfplab_config *cfg, BOOLEAN midStream)
 {
     FWPM_SESSION0 session;
     NTSTATUS status;
@@ -306,6 +341,11 @@ NTSTATUS wfplab_register_callouts(DEVICE_OBJECT *device, const struct wfplab_con
         callout.classifyFn = g_layers[i].classifyFn;
         callout.notifyFn = notify;
         callout.flowDeleteFn = NULL; /* no flow contexts */
+        if (i == WFPLAB_LAYER_STREAM && midStream) {
+            /* Windows 7 and later: classify also connections that were
+             * open before the callout registered. */
+            callout.flags = FWP_CALLOUT_FLAG_ALLOW_MID_STREAM_INSPECTION;
+        }
         status = FwpsCalloutRegister0(device, &callout, &g_callout_ids[i]);
         if (!NT_SUCCESS(status)) {
             WFPLAB_LOG("FwpsCalloutRegister0(layer %lu) failed: 0x%08lx\n", (unsigned long)i,

@@ -31,10 +31,11 @@ enum counter_index {
     C_NBLS = 2,
     C_MULTI_CHAIN = 3,
     C_HIST = 4, /* six buckets: 1, 2, 3-4, 5-8, 9-16, 17+ */
-    C_COUNT = C_HIST + WFPLAB_HIST_BUCKETS
+    C_MULTI_BLOCKED = C_HIST + WFPLAB_HIST_BUCKETS,
+    C_COUNT
 };
 
-_Static_assert(C_COUNT == WFPLAB_LAYER_FIELDS, "one slot per FORMAT.md field");
+_Static_assert(C_COUNT == WFPLAB_LAYER_FIELDS_V2, "one slot per version 2 field");
 
 static volatile LONG64 g_counters[WFPLAB_LAYER_COUNT][C_COUNT];
 
@@ -58,17 +59,22 @@ void wfplab_count_classify(enum wfplab_layer layer)
     interlocked_add64(&g_counters[layer][C_CLASSIFY], 1);
 }
 
-void wfplab_count_blocked(enum wfplab_layer layer)
+/* A chain of two or more NBLs blocked is what leaks on an unpatched netio.sys:
+ * the analysis divides the leak rate by this one, not by chains merely seen. */
+void wfplab_count_blocked(enum wfplab_layer layer, UINT64 chainLength)
 {
     interlocked_add64(&g_counters[layer][C_BLOCKED], 1);
+    if (chainLength > 1) {
+        interlocked_add64(&g_counters[layer][C_MULTI_BLOCKED], 1);
+    }
 }
 
-void wfplab_count_chain(enum wfplab_layer layer, const NET_BUFFER_LIST *chain)
+UINT64 wfplab_count_chain(enum wfplab_layer layer, const NET_BUFFER_LIST *chain)
 {
     UINT64 length = 0;
 
     if (chain == NULL) {
-        return; /* no packet data with this classify (e.g. a stream disconnect) */
+        return 0; /* no packet data with this classify (e.g. a stream disconnect) */
     }
     for (; chain != NULL && length < WFPLAB_MAX_CHAIN_WALK; chain = chain->Next) {
         length++;
@@ -78,14 +84,15 @@ void wfplab_count_chain(enum wfplab_layer layer, const NET_BUFFER_LIST *chain)
         interlocked_add64(&g_counters[layer][C_MULTI_CHAIN], 1);
     }
     interlocked_add64(&g_counters[layer][C_HIST + hist_bucket(length)], 1);
+    return length;
 }
 
-void wfplab_read_counters(struct wfplab_counters *out, BOOLEAN reset)
+void wfplab_read_counters(struct wfplab_counters_v2 *out, BOOLEAN reset)
 {
     ULONG layer;
     ULONG i;
 
-    out->version = WFPLAB_COUNTERS_VERSION;
+    out->version = WFPLAB_COUNTERS_VERSION_2;
     out->layer_count = WFPLAB_LAYER_COUNT;
     for (layer = 0; layer < WFPLAB_LAYER_COUNT; layer++) {
         UINT64 v[C_COUNT];
@@ -99,6 +106,25 @@ void wfplab_read_counters(struct wfplab_counters *out, BOOLEAN reset)
         out->layer[layer].multi_chain = v[C_MULTI_CHAIN];
         for (i = 0; i < WFPLAB_HIST_BUCKETS; i++) {
             out->layer[layer].hist[i] = v[C_HIST + i];
+        }
+        out->layer[layer].multi_blocked = v[C_MULTI_BLOCKED];
+    }
+}
+
+void wfplab_counters_v1(const struct wfplab_counters_v2 *in, struct wfplab_counters *out)
+{
+    ULONG layer;
+    ULONG i;
+
+    out->version = WFPLAB_COUNTERS_VERSION;
+    out->layer_count = WFPLAB_LAYER_COUNT;
+    for (layer = 0; layer < WFPLAB_LAYER_COUNT; layer++) {
+        out->layer[layer].classify = in->layer[layer].classify;
+        out->layer[layer].blocked = in->layer[layer].blocked;
+        out->layer[layer].nbls = in->layer[layer].nbls;
+        out->layer[layer].multi_chain = in->layer[layer].multi_chain;
+        for (i = 0; i < WFPLAB_HIST_BUCKETS; i++) {
+            out->layer[layer].hist[i] = in->layer[layer].hist[i];
         }
     }
 }

@@ -3,13 +3,15 @@
  * that blocks the lab's traffic at three WFP layers and counts the NBL
  * chains it sees; see callouts.c.
  *
- * Load:   read Parameters (config.c) -> IoCreateDevice -> symbolic link ->
- *         callouts and filters (callouts.c, its steps 1-7).
+ * Load:   read Parameters (config.c) -> IoCreateDevice -> its DACL
+ *         (security.c) -> symbolic link -> callouts and filters (callouts.c,
+ *         its steps 1-7).
  * Unload: the same in reverse: engine closed and callouts unregistered
  *         (callouts.c), symbolic link deleted, device deleted.
- * User mode reads and resets the counters, and switches between block and
- * permit-and-count, with DeviceIoControl on
- * \\.\WfplabCallout (guest/common/wfplab_ioctl.h).
+ * User mode (SYSTEM and Administrators) reads and resets the counters, and
+ * switches between block and permit-and-count, with DeviceIoControl on
+ * \\.\WfplabCallout (guest/common/wfplab_ioctl.h): version 2 codes, and
+ * version 1's for older agents.
  */
 #include "wfplab.h"
 
@@ -38,17 +40,24 @@ static NTSTATUS NTAPI dispatch_device_control(DEVICE_OBJECT *device, IRP *irp)
     ULONG outLength = stack->Parameters.DeviceIoControl.OutputBufferLength;
     ULONG inLength = stack->Parameters.DeviceIoControl.InputBufferLength;
     ULONG mode = WFPLAB_MODE_BLOCK;
+    void *out = irp->AssociatedIrp.SystemBuffer;
+    struct wfplab_counters_v2 now;
     BOOLEAN reset;
+    BOOLEAN v2;
+    ULONG size;
 
     (void)device;
-    if (code == IOCTL_WFPLAB_GET_COUNTERS || code == IOCTL_WFPLAB_SET_MODE) {
-        reset = FALSE;
-    } else if (code == IOCTL_WFPLAB_RESET_COUNTERS) {
-        reset = TRUE;
-    } else {
+    switch (code) {
+    case IOCTL_WFPLAB_GET_COUNTERS:      reset = FALSE; v2 = FALSE; break;
+    case IOCTL_WFPLAB_RESET_COUNTERS:    reset = TRUE;  v2 = FALSE; break;
+    case IOCTL_WFPLAB_GET_COUNTERS_V2:   reset = FALSE; v2 = TRUE;  break;
+    case IOCTL_WFPLAB_RESET_COUNTERS_V2: reset = TRUE;  v2 = TRUE;  break;
+    case IOCTL_WFPLAB_SET_MODE:          reset = FALSE; v2 = FALSE; break; /* answers version 1 */
+    default:
         return complete(irp, STATUS_INVALID_DEVICE_REQUEST, 0);
     }
-    if (outLength < sizeof(struct wfplab_counters) || irp->AssociatedIrp.SystemBuffer == NULL) {
+    size = v2 ? sizeof(struct wfplab_counters_v2) : sizeof(struct wfplab_counters);
+    if (outLength < size || out == NULL) {
         return complete(irp, STATUS_BUFFER_TOO_SMALL, 0);
     }
     if (code == IOCTL_WFPLAB_SET_MODE) {
@@ -56,7 +65,7 @@ static NTSTATUS NTAPI dispatch_device_control(DEVICE_OBJECT *device, IRP *irp)
         if (inLength < sizeof(mode)) {
             return complete(irp, STATUS_INVALID_PARAMETER, 0);
         }
-        RtlCopyMemory(&mode, irp->AssociatedIrp.SystemBuffer, sizeof(mode));
+        RtlCopyMemory(&mode, out, sizeof(mode));
         if (mode != WFPLAB_MODE_BLOCK && mode != WFPLAB_MODE_PERMIT) {
             return complete(irp, STATUS_INVALID_PARAMETER, 0);
         }
@@ -64,8 +73,28 @@ static NTSTATUS NTAPI dispatch_device_control(DEVICE_OBJECT *device, IRP *irp)
     }
     /* METHOD_BUFFERED: SystemBuffer is a nonpaged copy the I/O manager
      * returns to the caller. */
-    wfplab_read_counters((struct wfplab_counters *)irp->AssociatedIrp.SystemBuffer, reset);
-    return complete(irp, STATUS_SUCCESS, sizeof(struct wfplab_counters));
+    wfplab_read_counters(&now, reset);
+    if (v2) {
+        RtlCopyMemory(out, &now, sizeof(now));
+    } else {
+        wfplab_counters_v1(&now, out);
+    }
+    return complete(irp, STATUS_SUCCESS, size);
+}
+
+/* FWP_CALLOUT_FLAG_ALLOW_MID_STREAM_INSPECTION exists from Windows 7 (6.1)
+ * on; Vista's FwpsCalloutRegister0 would refuse it. The version is the
+ * running kernel's. */
+static BOOLEAN has_mid_stream_flag(void)
+{
+    RTL_OSVERSIONINFOW v;
+
+    RtlZeroMemory(&v, sizeof(v));
+    v.dwOSVersionInfoSize = sizeof(v);
+    if (!NT_SUCCESS(RtlGetVersion(&v))) {
+        return FALSE;
+    }
+    return v.dwMajorVersion > 6 || (v.dwMajorVersion == 6 && v.dwMinorVersion >= 1);
 }
 
 static void delete_device(void)
@@ -108,6 +137,12 @@ NTSTATUS NTAPI DriverEntry(DRIVER_OBJECT *driver, UNICODE_STRING *registryPath)
         g_device = NULL;
         return status;
     }
+    status = wfplab_secure_device(g_device);
+    if (!NT_SUCCESS(status)) {
+        /* Better no driver than a device any local user may reset. */
+        delete_device();
+        return status;
+    }
     RtlInitUnicodeString(&linkName, WFPLAB_DOS_DEVICE_NAME);
     status = IoCreateSymbolicLink(&linkName, &deviceName);
     if (!NT_SUCCESS(status)) {
@@ -123,7 +158,7 @@ NTSTATUS NTAPI DriverEntry(DRIVER_OBJECT *driver, UNICODE_STRING *registryPath)
     driver->MajorFunction[IRP_MJ_DEVICE_CONTROL] = dispatch_device_control;
     driver->DriverUnload = driver_unload;
 
-    status = wfplab_register_callouts(g_device, &cfg);
+    status = wfplab_register_callouts(g_device, &cfg, has_mid_stream_flag());
     if (!NT_SUCCESS(status)) {
         delete_device();
         return status;

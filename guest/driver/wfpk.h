@@ -163,6 +163,12 @@ typedef struct FWPM_FILTER0_ {
 /* --- fwpstypes.h / fwpsk.h ----------------------------------------------- */
 
 #define FWPS_RIGHT_ACTION_WRITE 0x00000001
+/* FWPS_CALLOUT0.flags; Windows 7 and later (fwpsk.h, NTDDI_WIN7). */
+#define FWP_CALLOUT_FLAG_ALLOW_MID_STREAM_INSPECTION 0x00000008
+/* ntstatus.h: the callout is in use (FwpsCalloutUnregister*). */
+#ifndef STATUS_FWP_IN_USE
+#define STATUS_FWP_IN_USE ((NTSTATUS)0xC022000AL)
+#endif
 #define FWPS_CLASSIFY_OUT_FLAG_ABSORB 0x00000001
 
 /* Passed to classifyFn by pointer; this driver never looks inside. */

@@ -27,15 +27,23 @@ NTSTATUS wfplab_read_config(const UNICODE_STRING *registryPath, struct wfplab_co
 BOOLEAN wfplab_parse_prefix(const WCHAR *text, SIZE_T chars, UINT32 *addr, UINT32 *prefixLen);
 
 /* callouts.c */
-NTSTATUS wfplab_register_callouts(DEVICE_OBJECT *device, const struct wfplab_config *cfg);
+/* midStream: set FWP_CALLOUT_FLAG_ALLOW_MID_STREAM_INSPECTION on the stream
+ * callout (Windows 7 and later only; Vista rejects the flag). */
+NTSTATUS wfplab_register_callouts(DEVICE_OBJECT *device, const struct wfplab_config *cfg, BOOLEAN midStream);
 void wfplab_unregister_callouts(void);
 void wfplab_set_mode(ULONG mode);
 
 /* counters.c */
-void wfplab_count_chain(enum wfplab_layer layer, const NET_BUFFER_LIST *chain);
+/* Counts a chain seen (NULL: none, returns 0) and returns its length. */
+UINT64 wfplab_count_chain(enum wfplab_layer layer, const NET_BUFFER_LIST *chain);
 void wfplab_count_classify(enum wfplab_layer layer);
-void wfplab_count_blocked(enum wfplab_layer layer);
-void wfplab_read_counters(struct wfplab_counters *out, BOOLEAN reset);
+void wfplab_count_blocked(enum wfplab_layer layer, UINT64 chainLength);
+void wfplab_read_counters(struct wfplab_counters_v2 *out, BOOLEAN reset);
+void wfplab_counters_v1(const struct wfplab_counters_v2 *in, struct wfplab_counters *out);
+
+/* security.c */
+/* Gives the device a DACL of SYSTEM and Administrators (full access) only. */
+NTSTATUS wfplab_secure_device(DEVICE_OBJECT *device);
 
 #define WFPLAB_LOG(...) DbgPrintEx(DPFLTR_IHVNETWORK_ID, DPFLTR_ERROR_LEVEL, "wfplabcallout: " __VA_ARGS__)
 
