@@ -259,11 +259,24 @@ func (td *targetData) analyzeWindow(w Window, a Analysis) CellResult {
 	y := make([]float64, len(pts))
 	// Cumulative multi-NBL and all blocked chains at each sample: the dose.
 	multi, all := make([]float64, len(pts)), make([]float64, len(pts))
+	// The leak is per multi-NBL chain blocked. A version 1 driver counts only chains seen
+	// (blocked or not): then those, and the note says so.
+	multiBlocked := len(pts) > 0
+	for _, p := range pts {
+		multiBlocked = multiBlocked && p.HasMultiBlocked
+	}
+	if len(pts) >= 2 && !multiBlocked {
+		notes = append(notes, "the driver reports no multi_blocked count (IOCTL version 1): chains per second and bytes per chain use multi-NBL chains seen, blocked or not")
+	}
 	for i, p := range pts {
 		x[i] = float64(p.GuestUS-pts[0].GuestUS) / 1e6
 		y[i] = float64(p.NPBytes) - float64(pts[0].NPBytes)
 		if i > 0 {
-			multi[i] = multi[i-1] + float64(counterDelta(pts[i-1].MultiChain, p.MultiChain))
+			if multiBlocked {
+				multi[i] = multi[i-1] + float64(counterDelta(pts[i-1].MultiBlocked, p.MultiBlocked))
+			} else {
+				multi[i] = multi[i-1] + float64(counterDelta(pts[i-1].MultiChain, p.MultiChain))
+			}
 			all[i] = all[i-1] + float64(counterDelta(pts[i-1].Blocked, p.Blocked))
 		}
 	}

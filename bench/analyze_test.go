@@ -362,3 +362,37 @@ func TestAnalyzeBlocksJudgeBytesPerChain(t *testing.T) {
 		}
 	}
 }
+
+// Bytes per chain divides by the multi-NBL chains the driver blocked, not by those it saw
+// (another sublayer may have kept some from being blocked); a version 1 driver's samples
+// fall back to chains seen, and the note says so.
+func TestBytesPerChainDividesByBlockedChains(t *testing.T) {
+	s, _ := newStore(t)
+	for _, target := range []string{"v2", "v1"} {
+		must(t, s.RecordWindow(Window{Target: target, Phase: "before", Profile: "stream-burst", Start: t0, End: t0.Add(20 * time.Second)}))
+		for i := 0; i <= 200; i++ {
+			x := float64(i) / 10
+			lc := contract.LayerCounters{MultiChain: uint64(2000 * x), Blocked: uint64(1000 * x)}
+			if target == "v2" {
+				lc.MultiBlocked, lc.HasMultiBlocked = uint64(1000*x), true
+			}
+			must(t, s.RecordSample(target, "before", t0.Add(time.Duration(i)*100*time.Millisecond), contract.Sample{
+				Seq: uint64(i), TimeUS: 1e9 + uint64(i)*100_000, NPBytes: uint64(50e6 + 30000*x),
+				Driver: contract.Driver{State: "running", Layers: map[contract.Layer]contract.LayerCounters{contract.LayerStream: lc}}}))
+		}
+		must(t, s.RecordTraffic(target, "before", "stream-burst", traffic.Tick{At: t0.Add(time.Second), Delta: traffic.Counters{Packets: 1500}, Span: time.Second}))
+	}
+	results, err := Reanalyze(s, Analysis{Rule: scenarios.VerdictRule{ThresholdBps: 4096, Confidence: 0.95}})
+	must(t, err)
+	got := resultMap(results)
+	v2 := got[CellKey{"v2", "before", "stream-burst"}]
+	if math.Abs(v2.ChainsPerSec-1000) > 1 || math.Abs(v2.BytesPerChain-30) > 0.1 || strings.Contains(v2.Note, "multi_blocked") {
+		t.Errorf("version 2 driver: %.1f chains/s, %.2f bytes per chain, note %q; want 1000, 30 and no fallback note",
+			v2.ChainsPerSec, v2.BytesPerChain, v2.Note)
+	}
+	v1 := got[CellKey{"v1", "before", "stream-burst"}]
+	if math.Abs(v1.ChainsPerSec-2000) > 1 || math.Abs(v1.BytesPerChain-15) > 0.1 || !strings.Contains(v1.Note, "no multi_blocked") {
+		t.Errorf("version 1 driver: %.1f chains/s, %.2f bytes per chain, note %q; want 2000 (chains seen), 15 and the fallback note",
+			v1.ChainsPerSec, v1.BytesPerChain, v1.Note)
+	}
+}

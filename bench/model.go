@@ -66,8 +66,12 @@ type PoolPoint struct {
 	NPAllocs   uint64
 	NPFrees    uint64
 	Blocked    uint64 // chains blocked, all layers
-	MultiChain uint64 // chains with more than one NBL, all layers
+	MultiChain uint64 // chains seen with more than one NBL, all layers, blocked or not
 	NBLs       uint64
+	// MultiBlocked is the multi-NBL chains the driver blocked, all layers; only a version 2
+	// driver reports it (HasMultiBlocked).
+	MultiBlocked    uint64
+	HasMultiBlocked bool
 }
 
 // TagPoint is one tag's nonpaged usage at a sample.
@@ -127,7 +131,7 @@ type CellResult struct {
 	Phase         string
 	Profile       string
 	Leak          Estimate
-	ChainsPerSec  float64 // multi-NBL chains blocked per second
+	ChainsPerSec  float64 // multi-NBL chains blocked per second (seen, from a version 1 driver: see the note)
 	PacketsPerSec float64 // traffic achieved
 	BytesPerChain float64 // leak rate / multi-NBL chain rate; NaN when no multi-NBL chains
 	TopTags       []TagGrowth

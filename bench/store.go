@@ -19,8 +19,9 @@ const StoreFile = "wfplab.db"
 
 // SchemaVersion is the store layout this package writes (PRAGMA user_version).
 // 2 added the forward path's frame counts to traffic; 3 the throughput windows
-// (tputSchema); 4 a result's bytes-per-chain fit (results.dose). Open upgrades older stores.
-const SchemaVersion = 4
+// (tputSchema); 4 a result's bytes-per-chain fit (results.dose); 5 samples.multi_blocked.
+// Open upgrades older stores.
+const SchemaVersion = 5
 
 const (
 	// commitEvery bounds how long a write waits before its transaction commits, so a
@@ -95,7 +96,8 @@ CREATE TABLE samples (
 	classify      INTEGER NOT NULL,
 	blocked       INTEGER NOT NULL,
 	nbls          INTEGER NOT NULL,
-	multi_chain   INTEGER NOT NULL
+	multi_chain   INTEGER NOT NULL,
+	multi_blocked INTEGER
 );
 CREATE INDEX samples_by_target ON samples (target, id);
 CREATE TABLE layer_counters (
@@ -310,7 +312,7 @@ func (s *Store) schemaVersion() (int, error) {
 
 // upgrade brings a store of an older version to SchemaVersion, one version at a time.
 func (s *Store) upgrade(version int) error {
-	steps := []func() error{s.upgradeFrom1, s.upgradeFrom2, s.upgradeFrom3}
+	steps := []func() error{s.upgradeFrom1, s.upgradeFrom2, s.upgradeFrom3, s.upgradeFrom4}
 	for v := max(version, 1); v < SchemaVersion; v++ {
 		if err := steps[v-1](); err != nil {
 			return err
@@ -323,6 +325,12 @@ func (s *Store) upgrade(version int) error {
 // judged as a rate).
 func (s *Store) upgradeFrom3() error {
 	return s.migrate(4, `ALTER TABLE results ADD COLUMN dose TEXT;`)
+}
+
+// upgradeFrom4 adds version 5's samples.multi_blocked (NULL for samples already there:
+// their driver's count is unknown, not zero).
+func (s *Store) upgradeFrom4() error {
+	return s.migrate(5, `ALTER TABLE samples ADD COLUMN multi_blocked INTEGER;`)
 }
 
 // migrate runs one upgrade's statements and sets the version, in one transaction.

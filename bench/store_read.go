@@ -115,8 +115,13 @@ func (s *Store) Windows(target string) ([]Window, error) {
 
 // Pool returns a target's samples in arrival order.
 func (s *Store) Pool(target string) ([]PoolPoint, error) {
+	// A store of schema 4 or older, opened read-only, has no multi_blocked: NULL, as unknown.
+	multiBlocked := "multi_blocked"
+	if s.readOnly && s.version < 5 {
+		multiBlocked = "NULL"
+	}
 	rows, err := s.query("samples", `SELECT target, phase, at_ns, guest_us, seq, np_bytes, np_allocs, np_frees,
-		blocked, multi_chain, nbls FROM samples WHERE `+targetFilter+` ORDER BY id`, target)
+		blocked, multi_chain, nbls, `+multiBlocked+` FROM samples WHERE `+targetFilter+` ORDER BY id`, target)
 	if err != nil {
 		return nil, err
 	}
@@ -124,8 +129,10 @@ func (s *Store) Pool(target string) ([]PoolPoint, error) {
 		var p PoolPoint
 		var at int64
 		var n [8]int64
-		err := r.Scan(&p.Target, &p.Phase, &at, &n[0], &n[1], &n[2], &n[3], &n[4], &n[5], &n[6], &n[7])
+		var multiBlocked sql.NullInt64
+		err := r.Scan(&p.Target, &p.Phase, &at, &n[0], &n[1], &n[2], &n[3], &n[4], &n[5], &n[6], &n[7], &multiBlocked)
 		p.At = nsTime(at)
+		p.MultiBlocked, p.HasMultiBlocked = uint64(multiBlocked.Int64), multiBlocked.Valid
 		p.GuestUS, p.Seq, p.NPBytes, p.NPAllocs = uint64(n[0]), uint64(n[1]), uint64(n[2]), uint64(n[3])
 		p.NPFrees, p.Blocked, p.MultiChain, p.NBLs = uint64(n[4]), uint64(n[5]), uint64(n[6]), uint64(n[7])
 		return p, err

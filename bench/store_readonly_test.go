@@ -2,6 +2,7 @@ package bench
 
 import (
 	"bytes"
+	"database/sql"
 	"errors"
 	"os"
 	"path/filepath"
@@ -9,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/wfplab/wfplab/lab/contract"
 	"github.com/wfplab/wfplab/traffic"
 )
 
@@ -108,5 +110,27 @@ func TestStoreCountsResetsApartFromSendErrors(t *testing.T) {
 	must(t, err)
 	if len(tr) != 1 || tr[0].Errors != 1 {
 		t.Fatalf("stored %+v, want 1 send error (the 3 resets apart)", tr)
+	}
+}
+
+// A schema 4 store read without upgrading: its samples have no multi_blocked, read as
+// unknown, not as zero.
+func TestOpenReadOnlySchema4Samples(t *testing.T) {
+	s, dir := newStore(t)
+	must(t, s.RecordSample("a", "before", t0, contract.Sample{Seq: 1, Driver: contract.Driver{State: "running",
+		Layers: map[contract.Layer]contract.LayerCounters{contract.LayerStream: {MultiChain: 4, MultiBlocked: 4, HasMultiBlocked: true}}}}))
+	must(t, s.Close())
+	db, err := sql.Open("sqlite", filepath.Join(dir, StoreFile))
+	must(t, err)
+	_, err = db.Exec(`ALTER TABLE samples DROP COLUMN multi_blocked; PRAGMA user_version = 4;`)
+	must(t, err)
+	must(t, db.Close())
+	ro, err := OpenReadOnly(dir)
+	must(t, err)
+	defer ro.Close()
+	pool, err := ro.Pool("a")
+	must(t, err)
+	if len(pool) != 1 || pool[0].MultiChain != 4 || pool[0].HasMultiBlocked {
+		t.Fatalf("samples of a schema 4 store: %+v", pool)
 	}
 }

@@ -501,59 +501,100 @@ func TestStoreErrors(t *testing.T) {
 	}
 }
 
-// A store written by a wfplab before schema 2 opens, gains the forward path's columns (zero
-// for its seconds), and takes seconds that carry them.
-func TestStoreUpgradesSchema1(t *testing.T) {
-	s, dir := newStore(t)
-	must(t, s.RecordTraffic("a", "before", "single-nbl", traffic.Tick{At: t0, Delta: traffic.Counters{Packets: 7}, Span: time.Second}))
-	must(t, s.Close())
-	// Make it a version 1 store: no frame columns.
-	db, err := sql.Open("sqlite", filepath.Join(dir, StoreFile))
-	must(t, err)
-	for _, col := range []string{"frames", "fwd_frames", "fwd_datagrams", "fwd_bytes"} {
-		_, err := db.Exec(`ALTER TABLE traffic DROP COLUMN ` + col)
-		must(t, err)
-	}
-	_, err = db.Exec(`ALTER TABLE results DROP COLUMN dose; PRAGMA user_version = 1`) // nor version 4's column
-	must(t, err)
-	must(t, db.Close())
+// A store written by an older wfplab (schema 1 to 4) opens, gains every later column and
+// table (zero frame counts, the throughput windows, results.dose, an unknown
+// multi_blocked) and takes rows that carry them.
+func TestStoreUpgradesOlderSchemas(t *testing.T) {
+	for _, from := range []int{1, 2, 3, 4} {
+		t.Run(fmt.Sprintf("from%d", from), func(t *testing.T) {
+			s, dir := newStore(t)
+			must(t, s.RecordTraffic("a", "before", "single-nbl", traffic.Tick{At: t0, Delta: traffic.Counters{Packets: 7}, Span: time.Second}))
+			old := contract.Sample{Seq: 1, TimeUS: 1e6, Driver: contract.Driver{State: "running",
+				Layers: map[contract.Layer]contract.LayerCounters{contract.LayerStream: {MultiChain: 4}}}}
+			must(t, s.RecordSample("a", "before", t0, old))
+			must(t, s.Close())
+			// Take the store back to what that wfplab wrote.
+			db, err := sql.Open("sqlite", filepath.Join(dir, StoreFile))
+			must(t, err)
+			drops := []string{`ALTER TABLE samples DROP COLUMN multi_blocked`}
+			if from <= 3 {
+				drops = append(drops, `ALTER TABLE results DROP COLUMN dose`)
+			}
+			if from <= 2 {
+				drops = append(drops, `DROP TABLE tput_windows`)
+			}
+			if from == 1 {
+				for _, col := range []string{"frames", "fwd_frames", "fwd_datagrams", "fwd_bytes"} {
+					drops = append(drops, `ALTER TABLE traffic DROP COLUMN `+col)
+				}
+			}
+			for _, d := range drops {
+				_, err := db.Exec(d)
+				must(t, err)
+			}
+			_, err = db.Exec(fmt.Sprintf(`PRAGMA user_version = %d`, from))
+			must(t, err)
+			must(t, db.Close())
 
-	s, err = Open(dir)
-	must(t, err)
-	defer s.Close()
-	must(t, s.RecordTraffic("a", "after", "fragment-forward", traffic.Tick{At: t0.Add(time.Second),
-		Delta: traffic.Counters{Packets: 2, Frames: 6, ForwardedFrames: 6, ForwardedDatagrams: 2, ForwardedBytes: 8000}, Span: time.Second}))
-	must(t, s.Flush())
-	tr, err := s.Traffic("a")
-	must(t, err)
-	if len(tr) != 2 || tr[0].Packets != 7 || tr[0].Frames != 0 || tr[0].ForwardedDatagrams != 0 ||
-		tr[1].Frames != 6 || tr[1].ForwardedFrames != 6 || tr[1].ForwardedDatagrams != 2 || tr[1].ForwardedBytes != 8000 {
-		t.Fatalf("traffic after upgrade %+v", tr)
-	}
-	var v int
-	must(t, s.rdb.QueryRow(`PRAGMA user_version`).Scan(&v))
-	if v != SchemaVersion {
-		t.Errorf("user_version %d after upgrade, want %d", v, SchemaVersion)
+			s, err = Open(dir)
+			must(t, err)
+			defer s.Close()
+			must(t, s.RecordTraffic("a", "after", "fragment-forward", traffic.Tick{At: t0.Add(time.Second),
+				Delta: traffic.Counters{Packets: 2, Frames: 6, ForwardedFrames: 6, ForwardedDatagrams: 2, ForwardedBytes: 8000}, Span: time.Second}))
+			fresh := contract.Sample{Seq: 2, TimeUS: 2e6, Driver: contract.Driver{State: "running",
+				Layers: map[contract.Layer]contract.LayerCounters{contract.LayerStream: {MultiChain: 5, MultiBlocked: 3, HasMultiBlocked: true}}}}
+			must(t, s.RecordSample("a", "after", t0.Add(time.Second), fresh))
+			must(t, s.Flush())
+			tr, err := s.Traffic("a")
+			must(t, err)
+			if len(tr) != 2 || tr[0].Packets != 7 || tr[1].Frames != 6 || tr[1].ForwardedFrames != 6 || tr[1].ForwardedDatagrams != 2 || tr[1].ForwardedBytes != 8000 {
+				t.Fatalf("traffic after upgrade %+v", tr)
+			}
+			if from == 1 && (tr[0].Frames != 0 || tr[0].ForwardedDatagrams != 0) {
+				t.Fatalf("a schema 1 second got frame counts: %+v", tr[0])
+			}
+			pool, err := s.Pool("a")
+			must(t, err)
+			if len(pool) != 2 || pool[0].HasMultiBlocked || pool[0].MultiChain != 4 ||
+				!pool[1].HasMultiBlocked || pool[1].MultiBlocked != 3 || pool[1].MultiChain != 5 {
+				t.Fatalf("samples after upgrade %+v", pool)
+			}
+			must(t, s.RecordTputWindow(TputWindow{Target: "a", Phase: "before", Profile: "single-nbl", Start: t0, End: t0.Add(time.Second), Sent: 5}))
+			must(t, s.Flush())
+			if ws, err := s.TputWindows(""); err != nil || len(ws) != 1 || ws[0].Sent != 5 || ws[0].Samples != 0 {
+				t.Fatalf("throughput windows after upgrade %+v, %v", ws, err)
+			}
+			var v int
+			must(t, s.rdb.QueryRow(`PRAGMA user_version`).Scan(&v))
+			if v != SchemaVersion {
+				t.Errorf("user_version %d after upgrade, want %d", v, SchemaVersion)
+			}
+		})
 	}
 }
 
-// A schema 2 store (no throughput table) opens and takes throughput windows.
-func TestStoreUpgradesSchema2(t *testing.T) {
-	s, dir := newStore(t)
-	must(t, s.Close())
-	db, err := sql.Open("sqlite", filepath.Join(dir, StoreFile))
-	must(t, err)
-	_, err = db.Exec(`DROP TABLE tput_windows; ALTER TABLE results DROP COLUMN dose; PRAGMA user_version = 2;`)
-	must(t, err)
-	must(t, db.Close())
-	s, err = Open(dir)
-	must(t, err)
+// A sample from a version 2 driver keeps multi_blocked summed over its layers; one where a
+// layer lacks it keeps NULL, not a partial sum.
+func TestSampleMultiBlocked(t *testing.T) {
+	s, _ := newStore(t)
 	defer s.Close()
-	must(t, s.RecordTputWindow(TputWindow{Target: "a", Phase: "before", Profile: "single-nbl", Start: t0, End: t0.Add(time.Second), Sent: 5}))
+	v2 := map[contract.Layer]contract.LayerCounters{
+		contract.LayerStream:  {MultiChain: 5, MultiBlocked: 4, HasMultiBlocked: true},
+		contract.LayerForward: {MultiChain: 2, MultiBlocked: 2, HasMultiBlocked: true},
+	}
+	mixed := map[contract.Layer]contract.LayerCounters{
+		contract.LayerStream:  {MultiChain: 5, MultiBlocked: 4, HasMultiBlocked: true},
+		contract.LayerForward: {MultiChain: 2},
+	}
+	must(t, s.RecordSample("a", "before", t0, contract.Sample{Seq: 0, Driver: contract.Driver{State: "running", Layers: v2}}))
+	must(t, s.RecordSample("a", "before", t0.Add(time.Second), contract.Sample{Seq: 1, Driver: contract.Driver{State: "running", Layers: mixed}}))
+	must(t, s.RecordSample("a", "before", t0.Add(2*time.Second), contract.Sample{Seq: 2, Driver: contract.Driver{State: "absent"}}))
 	must(t, s.Flush())
-	ws, err := s.TputWindows("")
-	if err != nil || len(ws) != 1 || ws[0].Sent != 5 || ws[0].Samples != 0 {
-		t.Fatalf("throughput windows after upgrade %+v, %v", ws, err)
+	pool, err := s.Pool("a")
+	must(t, err)
+	if len(pool) != 3 || !pool[0].HasMultiBlocked || pool[0].MultiBlocked != 6 || pool[0].MultiChain != 7 ||
+		pool[1].HasMultiBlocked || pool[2].HasMultiBlocked {
+		t.Fatalf("pool %+v", pool)
 	}
 }
 
@@ -608,7 +649,7 @@ func TestStoreKeepsDoseAndUpgradesSchema3(t *testing.T) {
 	must(t, s.Close())
 	db, err := sql.Open("sqlite", filepath.Join(dir, StoreFile))
 	must(t, err)
-	_, err = db.Exec(`ALTER TABLE results DROP COLUMN dose; PRAGMA user_version = 3;`)
+	_, err = db.Exec(`ALTER TABLE results DROP COLUMN dose; ALTER TABLE samples DROP COLUMN multi_blocked; PRAGMA user_version = 3;`)
 	must(t, err)
 	must(t, db.Close())
 	s, err = Open(dir)

@@ -81,12 +81,20 @@ func (s *Store) RecordSample(target, phase string, at time.Time, smp contract.Sa
 	// Copy the maps now: the caller may reuse them once this returns.
 	layers := make([]layerRow, 0, len(smp.Driver.Layers))
 	var sum contract.LayerCounters
+	// multi_blocked is NULL unless every layer reported it (a version 2 driver).
+	var multiBlocked any
+	allMulti := len(smp.Driver.Layers) > 0
 	for l, c := range smp.Driver.Layers {
 		layers = append(layers, layerRow{string(l), c})
 		sum.Classify += c.Classify
 		sum.Blocked += c.Blocked
 		sum.NBLs += c.NBLs
 		sum.MultiChain += c.MultiChain
+		sum.MultiBlocked += c.MultiBlocked
+		allMulti = allMulti && c.HasMultiBlocked
+	}
+	if allMulti {
+		multiBlocked = u64(sum.MultiBlocked)
 	}
 	sort.Slice(layers, func(i, j int) bool { return layers[i].layer < layers[j].layer })
 	tags := make([]tagRow, 0, len(smp.ChangedTags))
@@ -97,11 +105,11 @@ func (s *Store) RecordSample(target, phase string, at time.Time, smp contract.Sa
 	what := fmt.Sprintf("record sample %s/%s seq %d", target, phase, smp.Seq)
 	return s.enqueue(what, func(b *batch) error {
 		res, err := b.exec(`INSERT INTO samples (target, phase, at_ns, seq, guest_us, np_bytes, np_allocs, np_frees,
-			cpu_kernel_ms, cpu_user_ms, cpu_idle_ms, drv_state, classify, blocked, nbls, multi_chain)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			cpu_kernel_ms, cpu_user_ms, cpu_idle_ms, drv_state, classify, blocked, nbls, multi_chain, multi_blocked)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 			target, phase, timeNS(at), u64(smp.Seq), u64(smp.TimeUS), u64(smp.NPBytes), u64(smp.NPAllocs), u64(smp.NPFrees),
 			u64(smp.CPUKernelMS), u64(smp.CPUUserMS), u64(smp.CPUIdleMS), smp.Driver.State,
-			u64(sum.Classify), u64(sum.Blocked), u64(sum.NBLs), u64(sum.MultiChain))
+			u64(sum.Classify), u64(sum.Blocked), u64(sum.NBLs), u64(sum.MultiChain), multiBlocked)
 		if err != nil {
 			return err
 		}
