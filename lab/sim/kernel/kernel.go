@@ -290,7 +290,6 @@ func (k *Kernel) IndicateN(l Layer, n, count int, local netip.AddrPort) bool {
 	lc.nbls.Add(un * uc)
 	if n > 1 {
 		lc.multi.Add(uc)
-		lc.multiBlocked.Add(uc) // every chain the filter matches is blocked
 	}
 	lc.hist[HistBucket(n)].Add(uc)
 	if d.permit.Load() {
@@ -298,6 +297,9 @@ func (k *Kernel) IndicateN(l Layer, n, count int, local netip.AddrPort) bool {
 		return false
 	}
 	lc.blocked.Add(uc)
+	if n > 1 {
+		lc.multiBlocked.Add(uc)
+	}
 	ps.blocked.Add(uc)
 	if n > 1 && !k.cfg.Patched {
 		ps.leakBytes.Add(k.nblBytes * uc)
