@@ -12,6 +12,9 @@ command -v go >/dev/null || { echo "test.sh: Go is not installed; install Go 1.2
 echo "== guest toolchain"
 ./guest/install-deps.sh
 
+echo "== wine64 (the real agent runs under it in guest/wine_test.go)"
+./guest/install-wine.sh
+
 echo "== headless Chromium (the report's rendering and PDF tests)"
 ./internal/chromium/install-deps.sh
 

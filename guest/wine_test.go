@@ -169,7 +169,7 @@ func agentLines(t *testing.T, out string) []string {
 func TestAgentUnderWine(t *testing.T) {
 	wine := wine64Path()
 	if wine == "" {
-		t.Skip("wine is not installed, so the real agent was not run (apt-get install wine64 runs it); " +
+		t.Skip("wine is not installed, so the real agent was not run (guest/install-wine.sh installs it; test.sh runs that); " +
 			"the golden-line tests still hold the format")
 	}
 	requireBuild(t)
