@@ -88,6 +88,8 @@ const (
 	EventSampler = "sampler"
 	EventTraffic = "traffic"
 	EventError   = "error"
+	// EventResume: a resumed run skipped what the killed one had measured.
+	EventResume = "resume"
 	// EventGuestHung records a guest that stopped answering: GUEST_HUNG, its last pool
 	// figure and, when the provider could reset it, the evidence it kept.
 	EventGuestHung = "guest_hung"
@@ -139,6 +141,11 @@ type Runner struct {
 	// GuestTimeout bounds each guest operation: prepare, hotfix, starting and stopping the
 	// sampler (0: DefaultGuestTimeout).
 	GuestTimeout time.Duration
+	// Done, when set, names the cells measured already (a resumed run): their windows are
+	// not run again, and a phase with nothing left is skipped.
+	Done func(CellKey) bool
+	// TputDone, when set, says a target's phase has its throughput windows already.
+	TputDone func(target, phase string) bool
 }
 
 // Run measures every target, then analyses every cell of the scenario and records the
@@ -390,6 +397,20 @@ func (t *targetRun) runPhase(ctx context.Context, ph scenarios.Phase) (err error
 		return guestError{fmt.Errorf("%s: netio.sys %s already carries the KB979223 fix, so phase before would measure a patched guest; "+
 			"give this target an unpatched guest (revert its snapshot or image) or leave phase before out of the scenario", AlreadyPatched, t.inv.Netio)}
 	}
+	profiles := t.Scenario.Profiles
+	if t.Done != nil {
+		profiles = nil
+		for _, p := range t.Scenario.Profiles {
+			if !t.Done(CellKey{t.name, ph.Name, p.Name}) {
+				profiles = append(profiles, p)
+			}
+		}
+	}
+	tput := t.Scenario.Throughput.On() && (t.TputDone == nil || !t.TputDone(t.name, ph.Name))
+	if len(profiles) == 0 && !tput {
+		t.event(ph.Name, EventResume, "every cell of this phase was measured before: not run again")
+		return nil
+	}
 	if ph.InstallHotfix {
 		t.event(ph.Name, EventHotfix, "installing KB979223 (netio.sys "+t.inv.Netio+")")
 		stop := t.reportProgress(ph.Name, StepHotfix, time.Now(), 0)
@@ -427,7 +448,7 @@ func (t *targetRun) runPhase(ctx context.Context, ph scenarios.Phase) (err error
 		live.cancel()
 	}()
 
-	windows := append([]scenarios.Profile{{Name: WarmupWindow}}, t.Scenario.Profiles...)
+	windows := append([]scenarios.Profile{{Name: WarmupWindow}}, profiles...)
 	var trafficErrs []error
 	for i, reruns := 0, 0; i < len(windows); {
 		p := windows[i]
@@ -473,7 +494,7 @@ func (t *targetRun) runPhase(ctx context.Context, ph scenarios.Phase) (err error
 			return errors.Join(append(trafficErrs, err, rerr)...)
 		}
 	}
-	if t.Scenario.Throughput.On() {
+	if tput {
 		if err := t.throughput(ctx, ph.Name, live.ended); err != nil {
 			trafficErrs = append(trafficErrs, err)
 		}

@@ -51,12 +51,7 @@ func TestKillRunAtRandomMoments(t *testing.T) {
 	rng := rand.New(rand.NewPCG(seed, 0))
 
 	dir := t.TempDir()
-	bin := filepath.Join(dir, "wfplab")
-	build, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	defer cancel()
-	if out, err := exec.CommandContext(build, "go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("building wfplab: %v\n%s", err, out)
-	}
+	bin := buildWfplab(t, dir)
 	sc := writeFile(t, dir, "short.yaml", shortScenario)
 	for i := range iterations {
 		// Up to 25 s: the short scenario's whole run, so every stage can be hit.
@@ -269,4 +264,111 @@ func reportVerdicts(text string) map[string]string {
 		}
 	}
 	return v
+}
+
+// A run SIGKILLed once some windows ended, then `wfplab run --resume`, meets every
+// expectation, and measures no cell twice: windows that had ended keep their times.
+func TestResumeFinishesAKilledRun(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds wfplab and runs it: not in -short")
+	}
+	dir := t.TempDir()
+	bin := buildWfplab(t, dir)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	sc := writeFile(t, dir, "short.yaml", shortScenario)
+	out := filepath.Join(dir, "results")
+	cmd := exec.CommandContext(ctx, bin, "run", "--scenario", sc, "--out", out, "--seed", "7", "--quiet")
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	// Killed once three profile windows ended: some cells done, most not.
+	var before []bench.Window
+	for deadline := time.Now().Add(time.Minute); ; {
+		if time.Now().After(deadline) {
+			syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+			t.Fatal("no three windows ended within a minute")
+		}
+		if s, ok := look(t, out, cmd.Process.Pid); ok && len(endedCells(s.windows)) >= 3 {
+			break
+		}
+		select {
+		case err := <-done:
+			t.Fatalf("the run ended (%v) before it could be killed", err)
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+	if err := syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	<-done
+	runDir := onlyRun(t, out)
+	before = storedWindows(t, runDir)
+	ended := endedCells(before)
+	t.Logf("killed with %d of 12 windows ended", len(ended))
+
+	res := exec.CommandContext(ctx, bin, "run", "--resume", runDir, "--quiet")
+	text, err := res.CombinedOutput()
+	if err != nil || !strings.Contains(string(text), "PASS: 12 of 12 expectations met") {
+		t.Fatalf("run --resume: %v, want PASS 12 of 12\n%s", err, text)
+	}
+	if !strings.Contains(string(text), fmt.Sprintf("%d of 12 cells left to measure", 12-len(ended))) {
+		t.Errorf("resume does not say %d of 12 cells are left:\n%s", 12-len(ended), text)
+	}
+	if entries, _ := os.ReadDir(out); len(entries) != 1 {
+		t.Errorf("resume made another run folder: %v", entries)
+	}
+	now := endedCells(storedWindows(t, runDir))
+	if len(now) != 12 {
+		t.Errorf("after resume %d of 12 windows ended", len(now))
+	}
+	for k, w := range ended {
+		if got := now[k]; !got.Start.Equal(w.Start) || !got.End.Equal(w.End) {
+			t.Errorf("cell %s was measured again: window %s–%s became %s–%s", k, w.Start, w.End, got.Start, got.End)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(runDir, "report.html")); err != nil {
+		t.Errorf("no report after resume: %v", err)
+	}
+}
+
+// endedCells are the profile windows that ran to their end, by target/phase/profile.
+func endedCells(ws []bench.Window) map[string]bench.Window {
+	m := map[string]bench.Window{}
+	for _, w := range ws {
+		if w.Profile != bench.WarmupWindow && !w.End.IsZero() && w.End.Sub(w.Start) >= killWindow-killWindow/100 {
+			m[w.Target+"/"+w.Phase+"/"+w.Profile] = w
+		}
+	}
+	return m
+}
+
+// buildWfplab builds this command into dir, for tests that run it as a real process.
+func buildWfplab(t *testing.T, dir string) string {
+	t.Helper()
+	bin := filepath.Join(dir, "wfplab")
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	if out, err := exec.CommandContext(ctx, "go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("building wfplab: %v\n%s", err, out)
+	}
+	return bin
+}
+
+// storedWindows reads a run's windows read-only.
+func storedWindows(t *testing.T, runDir string) []bench.Window {
+	t.Helper()
+	st, err := bench.OpenReadOnly(filepath.Join(runDir, bench.StoreFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	ws, err := st.Windows("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ws
 }

@@ -32,6 +32,7 @@ type runFlags struct {
 	quiet    bool
 	keepVMs  bool
 	hotfix   string // --hotfix-dir: replaces lab.hotfix_dir
+	resume   string // --resume RUN-DIR: finish what that run did not
 }
 
 func newRunCmd() *cobra.Command {
@@ -54,6 +55,7 @@ Exit status: 0 every expectation met, 1 an expectation not met, 2 an error.`,
 	cmd.Flags().Int64Var(&f.seed, "seed", 0, "seed for the simulated guests' random parts (default: random, printed)")
 	cmd.Flags().BoolVar(&f.quiet, "quiet", false, "no live progress")
 	cmd.Flags().StringVar(&f.hotfix, "hotfix-dir", "", "folder holding the KB979223 .msu packages (replaces the scenario's lab.hotfix_dir)")
+	cmd.Flags().StringVar(&f.resume, "resume", "", "finish the cells a killed or interrupted run (its folder) did not, into the same store, and rebuild its report")
 	cmd.Flags().BoolVar(&f.keepVMs, "keep-vms", false, "keep the VMs' disk overlays in the run folder (qemu provider)")
 	return cmd
 }
@@ -98,6 +100,12 @@ func runScenario(ctx context.Context, f runFlags, stdout, stderr io.Writer) erro
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
+	if f.resume != "" {
+		if f.scenario != "" || f.seedSet {
+			return withExit(exitFailure, errors.New("--resume takes the scenario and seed the run recorded: leave out --scenario and --seed"))
+		}
+		return resumeRun(ctx, f, stdout, stderr)
+	}
 	sc, err := loadScenario(f.scenario, f.builtin)
 	if err != nil {
 		return withExit(exitFailure, err)
@@ -132,6 +140,66 @@ func runScenario(ctx context.Context, f runFlags, stdout, stderr io.Writer) erro
 		return withExit(exitFailure, err)
 	}
 	defer store.Close()
+	return measure(ctx, measurement{f: f, sc: sc, store: store, dir: dir, id: id, seed: seed, started: started}, stdout, stderr)
+}
+
+// measurement is a run's store and folder, new or resumed.
+type measurement struct {
+	f        runFlags
+	sc       *scenarios.Scenario
+	store    *bench.Store
+	dir, id  string
+	seed     int64
+	started  time.Time
+	done     map[bench.CellKey]bool // resumed: cells measured already
+	tputDone map[[2]string]bool
+}
+
+// resumeRun finishes a killed run: the cells whose window did not run to its end (the
+// analysis's cut-window rule) are measured on fresh guests into the same store.
+func resumeRun(ctx context.Context, f runFlags, stdout, stderr io.Writer) error {
+	dir := f.resume
+	db := filepath.Join(dir, bench.StoreFile)
+	if _, err := os.Stat(db); err != nil {
+		return withExit(exitFailure, fmt.Errorf("--resume %s: no run store here (%v): give the folder of one run, e.g. results/<run-id>", dir, err))
+	}
+	store, err := bench.Open(db)
+	if err != nil {
+		return withExit(exitFailure, fmt.Errorf("--resume %s: %w", dir, err))
+	}
+	defer store.Close()
+	info, err := store.Run()
+	if err != nil {
+		return withExit(exitFailure, fmt.Errorf("--resume %s: %w", dir, err))
+	}
+	sc, err := scenarios.Parse("scenario recorded in "+db, []byte(info.ScenarioText))
+	if err != nil {
+		return withExit(exitFailure, fmt.Errorf("--resume %s: the run's recorded scenario does not load: %w", dir, err))
+	}
+	if f.hotfix != "" {
+		sc.Lab.HotfixDir = f.hotfix
+	}
+	if err := preflight(sc); err != nil {
+		return withExit(exitFailure, fmt.Errorf("the scenario cannot run: %w", err))
+	}
+	done, tputDone, err := bench.Measured(store, sc)
+	if err != nil {
+		return withExit(exitFailure, fmt.Errorf("--resume %s: reading what was measured: %w", dir, err))
+	}
+	left := 0
+	for _, c := range sc.Cells() {
+		if !done[bench.CellKey{Target: c.Target.Name, Phase: c.Phase.Name, Profile: c.Profile.Name}] {
+			left++
+		}
+	}
+	fmt.Fprintf(stdout, "resuming %s: %d of %d cells left to measure\n", dir, left, len(sc.Cells()))
+	return measure(ctx, measurement{f: f, sc: sc, store: store, dir: dir, id: info.ID, seed: info.Seed, started: info.Started,
+		done: done, tputDone: tputDone}, stdout, stderr)
+}
+
+// measure brings the guests up, measures what is left, analyses and writes the report.
+func measure(ctx context.Context, m measurement, stdout, stderr io.Writer) error {
+	f, sc, store, dir, id, seed, started := m.f, m.sc, m.store, m.dir, m.id, m.seed, m.started
 	fmt.Fprintf(stdout, "wfplab %s: scenario %s (%s), provider %s, seed %d\n", id, sc.Name, sc.Source, sc.Provider.Kind, seed)
 	fmt.Fprintf(stdout, "results: %s\n", dir)
 
@@ -175,6 +243,10 @@ func runScenario(ctx context.Context, f runFlags, stdout, stderr io.Writer) erro
 			Store:    store,
 			Targets:  runTargets,
 			Progress: prog.update,
+		}
+		if m.done != nil {
+			runner.Done = func(k bench.CellKey) bool { return m.done[k] }
+			runner.TputDone = func(target, phase string) bool { return m.tputDone[[2]string{target, phase}] }
 		}
 		results, err = runner.Run(ctx)
 		prog.close()
