@@ -87,7 +87,7 @@ func DoseCI(t, chains, pool []float64, confidence float64) (Dose, error) {
 	if n-k < 3 {
 		return d, fmt.Errorf("bench: dose: %d samples for %d terms; too few", n, k)
 	}
-	b, res, err := leastSquares(cols, pool)
+	_, res, err := leastSquares(cols, pool)
 	if err != nil {
 		// The time and chain columns move together: traffic never paused in the window.
 		return d, fmt.Errorf("bench: dose: %v (time and chains move together: did the traffic pause in blocks?)", err)
@@ -99,7 +99,7 @@ func DoseCI(t, chains, pool []float64, confidence float64) (Dose, error) {
 
 	tc := pw(cols, rho)
 	ty := pw([][]float64{pool}, rho)[0]
-	b, res, err = leastSquares(tc, ty)
+	b, res, err := leastSquares(tc, ty)
 	if err != nil {
 		return d, fmt.Errorf("bench: dose: %v after the autocorrelation transform", err)
 	}

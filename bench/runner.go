@@ -452,12 +452,10 @@ func (t *targetRun) runPhase(ctx context.Context, ph scenarios.Phase) (err error
 	var trafficErrs []error
 	for i, reruns := 0, 0; i < len(windows); {
 		p := windows[i]
-		length, body := t.Scenario.Timing.Window, func(ctx context.Context) {}
 		var terr error
+		length, body := t.Scenario.Timing.Window, func(ctx context.Context) { terr = t.drive(ctx, ph.Name, p) }
 		if p.Name == WarmupWindow {
 			length, body = t.Scenario.Timing.Warmup, nil
-		} else {
-			body = func(ctx context.Context) { terr = t.drive(ctx, ph.Name, p) }
 		}
 		start := time.Now()
 		err := t.window(ctx, ph.Name, p.Name, length, live.ended, body, t.Store.RecordWindow)

@@ -90,7 +90,7 @@ func parseTaskQuery(out string) (status string, result int, err error) {
 	}
 	n, err := strconv.ParseInt(r[1], 0, 64)
 	if err != nil {
-		return "", 0, fmt.Errorf("Last Result %q is not a number", r[1])
+		return "", 0, fmt.Errorf("schtasks: the Last Result %q is not a number", r[1])
 	}
 	return s[1], int(int32(n)), nil
 }

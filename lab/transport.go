@@ -162,7 +162,7 @@ func wellFormed(data []byte) error {
 		if err != nil {
 			return err
 		}
-		switch tok.(type) {
+		switch tok := tok.(type) {
 		case xml.StartElement:
 			if depth == 0 {
 				roots++
@@ -171,7 +171,7 @@ func wellFormed(data []byte) error {
 		case xml.EndElement:
 			depth--
 		case xml.CharData:
-			if depth == 0 && len(bytes.TrimSpace(tok.(xml.CharData))) > 0 {
+			if depth == 0 && len(bytes.TrimSpace(tok)) > 0 {
 				return errors.New("text outside the root element")
 			}
 		}

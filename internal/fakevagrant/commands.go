@@ -141,6 +141,7 @@ func (s *Server) pick(names []string) ([]*machine, error) {
 	for _, n := range names {
 		m := s.machines[n]
 		if m == nil {
+			//lint:ignore ST1005 Vagrant's own wording, which the lab shows as it came
 			return nil, fmt.Errorf("The machine with the name '%s' was not found configured for\nthis Vagrant environment.", n)
 		}
 		ms = append(ms, m)
