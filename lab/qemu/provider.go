@@ -250,7 +250,11 @@ func (p *Provider) bootIn(ctx context.Context, v *vm) error {
 	v.kill()
 	// Keep the trial's console for the record; the TCG boot writes a fresh one.
 	os.Rename(v.paths.Console, filepath.Join(v.paths.Dir, "console.kvm-trial.log"))
-	p.decide(AccelTCG, fmt.Sprintf("%s: KVM made no progress in %.0fs (%v)", m.Name, time.Since(t0).Seconds(), firstLine(err)))
+	why := fmt.Sprintf("%s: KVM made no progress in %.0fs (%v)", m.Name, time.Since(t0).Seconds(), firstLine(err))
+	if errors.Is(err, errExitedAtStart) { // no /dev/kvm, or no rights to it: QEMU says which
+		why = fmt.Sprintf("%s: QEMU would not start under KVM (%v)", m.Name, firstLine(err))
+	}
+	p.decide(AccelTCG, why)
 	p.accel.trial.Unlock()
 	return p.start(ctx, v, AccelTCG, full)
 }
@@ -384,7 +388,7 @@ func (p *Provider) Evidence(ctx context.Context, target string) (contract.Eviden
 	ev := contract.Evidence{ConsoleLog: v.paths.Console, At: time.Now().UTC()}
 	var errs *multierror.Error
 	if !v.running() {
-		ev.Status = "exited: " + v.exitError("QEMU exited").Error()
+		ev.Status = "exited: " + v.exitError(errors.New("QEMU exited")).Error()
 		errs = multierror.Append(errs, fmt.Errorf("%s: QEMU is not running; no status or screenshot", target))
 	} else {
 		if st, err := v.qmp.status(ctx); err != nil {

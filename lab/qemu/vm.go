@@ -37,6 +37,10 @@ type vm struct {
 // errPortRace marks a QEMU that could not bind a host port we had found free.
 var errPortRace = errors.New("a host port was taken between choosing it and QEMU binding it")
 
+// errExitedAtStart marks a QEMU that exited before its QMP socket answered: it never ran
+// the guest (a bad option, or KVM asked for on a host without it).
+var errExitedAtStart = errors.New("QEMU exited at start")
+
 // launch starts QEMU under accel and waits until its QMP socket answers. A QEMU that
 // exits instead is reported with the tail of its log.
 func (p *Provider) launch(ctx context.Context, v *vm, accel string) error {
@@ -75,7 +79,7 @@ func (p *Provider) launch(ctx context.Context, v *vm, accel string) error {
 	for {
 		select {
 		case <-exited:
-			return v.exitError("QEMU exited at start")
+			return v.exitError(errExitedAtStart)
 		case <-ctx.Done():
 			v.kill()
 			if !errors.Is(ctx.Err(), context.DeadlineExceeded) {
@@ -97,12 +101,12 @@ func (p *Provider) launch(ctx context.Context, v *vm, accel string) error {
 }
 
 // exitError describes a QEMU that exited, quoting its log; port clashes wrap errPortRace.
-func (v *vm) exitError(what string) error {
+func (v *vm) exitError(what error) error {
 	v.mu.Lock()
 	werr := v.waitErr
 	v.mu.Unlock()
 	log := v.qemuLogTail()
-	err := fmt.Errorf("%s (%v); %s", what, werr, log)
+	err := fmt.Errorf("%w (%v); %s", what, werr, log)
 	if strings.Contains(log, "Could not set up host forwarding rule") || strings.Contains(log, "Address already in use") {
 		return fmt.Errorf("%w: %w", errPortRace, err)
 	}
@@ -225,7 +229,7 @@ func (p *Provider) waitReady(ctx context.Context, v *vm, w bootWait) error {
 				probe()
 			}
 		case <-exited:
-			return v.exitError(fmt.Sprintf("QEMU exited while the guest booted (accel %s)", accel))
+			return v.exitError(fmt.Errorf("QEMU exited while the guest booted (accel %s)", accel))
 		case <-ctx.Done():
 			if err := context.Cause(ctx); err != nil && !errors.Is(err, context.DeadlineExceeded) {
 				return fmt.Errorf("waiting for WinRM: %w", err)
