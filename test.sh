@@ -63,20 +63,10 @@ fi
 
 echo "== go test"
 status=0
-go test -race -timeout 20m -v ./... >"$log" 2>&1 || status=$?
-grep -E '^(ok|FAIL|\?|panic:)' "$log" || true
-if [ "$status" -ne 0 ]; then
-	echo "-- failures:"
-	grep -v -E '^\s*(=== (RUN|PAUSE|CONT|NAME)|--- PASS)' "$log" | grep -v -E '^(ok|\?) ' | tail -300
-fi
-passed=$(grep -c -E '^\s*--- PASS' "$log" || true)
-failed=$(grep -c -E '^\s*--- FAIL' "$log" || true)
-skipped=$(grep -c -E '^\s*--- SKIP' "$log" || true)
-if [ "$skipped" -gt 0 ]; then
-	echo "-- skipped, and why:"
-	grep -A1 -E '^\s*--- SKIP' "$log" | grep -v -E '^--$' | sed 's/^/   /'
-fi
-echo "go test: $passed passed, $failed failed, $skipped skipped"
+go test -race -timeout 20m -json ./... >"$log" 2>&1 || status=$?
+# One line per package, each failed test with its own output, each skip with its reason,
+# and the counts (scripts/testsummary reads go test's JSON events).
+go run ./scripts/testsummary <"$log" || status=1
 [ "$status" -eq 0 ] || exit "$status"
 
 echo "== fuzz (every fuzz target, 5 s each)"
