@@ -4,8 +4,10 @@ import (
 	"fmt"
 	"maps"
 	"math"
+	"runtime"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/hashicorp/go-multierror"
@@ -106,37 +108,66 @@ func Analyze(st *Store, a Analysis) ([]CellResult, error) {
 		}
 	}
 
-	data := map[string]*targetData{}
-	var errs *multierror.Error
-	results := make([]CellResult, 0, len(order))
-	for _, k := range order {
-		w, ran := byKey[k]
-		if !ran {
+	// Each target's cells are analysed from its own samples: targets in parallel, each
+	// result in its place in order.
+	results := make([]CellResult, len(order))
+	type job struct {
+		target string
+		cells  []int // indices into order and results
+	}
+	var jobs []*job
+	jobOf := map[string]*job{}
+	for i, k := range order {
+		if _, ran := byKey[k]; !ran {
 			r := noDataResult(k, "this window never ran (see the target's events for why)")
 			r.Verdict = Incomplete
-			results = append(results, a.finish(r))
+			results[i] = a.finish(r)
 			continue
 		}
-		td, ok := data[k.Target]
-		if !ok {
-			td, err = loadTarget(st, k.Target)
-			if err != nil {
-				errs = multierror.Append(errs, err)
-			}
-			data[k.Target] = td
+		j := jobOf[k.Target]
+		if j == nil {
+			j = &job{target: k.Target}
+			jobOf[k.Target] = j
+			jobs = append(jobs, j)
 		}
-		if td == nil {
-			results = append(results, a.finish(noDataResult(k, "the store could not be read for this target")))
-			continue
-		}
-		results = append(results, a.finish(td.analyzeWindow(w, a)))
+		j.cells = append(j.cells, i)
 	}
-	// Tag growth needs the tag tables at each cell's first and last sample: one pass per target.
-	for target, td := range data {
-		if td == nil {
-			continue
+	jobErrs := make([]error, len(jobs))
+	analyse := func(n int) {
+		j := jobs[n]
+		td, err := loadTarget(st, j.target)
+		if err != nil {
+			jobErrs[n] = err
+			for _, i := range j.cells {
+				results[i] = a.finish(noDataResult(order[i], "the store could not be read for this target"))
+			}
+			return
 		}
-		if err := td.fillTopTags(st, target, results, a.TopTags); err != nil {
+		for _, i := range j.cells {
+			results[i] = a.finish(td.analyzeWindow(byKey[order[i]], a))
+		}
+		// Tag growth needs the tag tables at each cell's first and last sample: one pass.
+		jobErrs[n] = td.fillTopTags(st, j.target, results, j.cells, a.TopTags)
+	}
+	next := make(chan int)
+	var wg sync.WaitGroup
+	for range min(runtime.GOMAXPROCS(0), len(jobs)) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for n := range next {
+				analyse(n)
+			}
+		}()
+	}
+	for n := range jobs {
+		next <- n
+	}
+	close(next)
+	wg.Wait()
+	var errs *multierror.Error
+	for _, err := range jobErrs {
+		if err != nil {
 			errs = multierror.Append(errs, err)
 		}
 	}
@@ -211,6 +242,8 @@ type targetData struct {
 	traffic []TrafficPoint
 	// used is each analysed cell's first and last sample time, for tag growth.
 	used map[CellKey][2]time.Time
+	// scratch holds one window's samples at a time.
+	scratch []PoolPoint
 }
 
 func loadTarget(st *Store, target string) (*targetData, error) {
@@ -234,14 +267,25 @@ func (td *targetData) analyzeWindow(w Window, a Analysis) CellResult {
 	if open {
 		notes = append(notes, "the window never ended (the run stopped early); analysed up to its last sample")
 	}
-	// Samples taken within the window, by the guest's clock mapped onto the host's.
-	var pts []PoolPoint
-	for i, p := range td.pool {
-		at := td.taken[i]
-		if p.Phase == w.Phase && !at.Before(from) && (open || !at.After(w.End)) {
-			pts = append(pts, p)
+	// Samples taken within the window, by the guest's clock mapped onto the host's, into a
+	// buffer every window of the target reuses (nothing below keeps pts).
+	n := 0
+	for i := range td.pool {
+		if at := td.taken[i]; td.pool[i].Phase == w.Phase && !at.Before(from) && (open || !at.After(w.End)) {
+			n++
 		}
 	}
+	if cap(td.scratch) < n {
+		td.scratch = make([]PoolPoint, 0, n)
+	}
+	pts := td.scratch[:0]
+	for i := range td.pool {
+		at := td.taken[i]
+		if td.pool[i].Phase == w.Phase && !at.Before(from) && (open || !at.After(w.End)) {
+			pts = append(pts, td.pool[i])
+		}
+	}
+	td.scratch = pts
 	// A guest whose clock went back rebooted within the window: keep the part after it.
 	for i := len(pts) - 1; i > 0; i-- {
 		if pts[i].GuestUS < pts[i-1].GuestUS {
@@ -397,37 +441,48 @@ func (td *targetData) packetRate(w Window) float64 {
 	return float64(packets) / span.Seconds()
 }
 
-// fillTopTags sets TopTags on this target's results from the tag tables at each cell's
-// first and last analysed sample.
-func (td *targetData) fillTopTags(st *Store, target string, results []CellResult, top int) error {
+// fillTopTags sets TopTags on this target's results (those at cells) from the tag tables
+// at each cell's first and last analysed sample.
+func (td *targetData) fillTopTags(st *Store, target string, results []CellResult, cells []int, top int) error {
 	if len(td.used) == 0 {
 		return nil
 	}
-	type snap struct{ first, last map[string]contract.TagUsage }
+	type snap struct {
+		phase       string
+		from, to    time.Time // the cell's first and last analysed sample
+		first, last map[string]contract.TagUsage
+		version     uint64 // of last
+	}
+	// A slice, not the map: visit runs for every sample.
 	snaps := map[CellKey]*snap{}
-	err := st.walkTags(target, func(_, phase string, pos samplePos, table map[string]contract.TagUsage) {
-		for k, r := range td.used {
-			if k.Phase != phase || pos.at.Before(r[0]) || pos.at.After(r[1]) {
+	var spans []*snap
+	for k, r := range td.used {
+		s := &snap{phase: k.Phase, from: r[0], to: r[1]}
+		snaps[k] = s
+		spans = append(spans, s)
+	}
+	err := st.walkTags(target, func(_, phase string, pos samplePos, table *tagTable) {
+		for _, s := range spans {
+			if s.phase != phase || pos.at.Before(s.from) || pos.at.After(s.to) {
 				continue
 			}
-			s := snaps[k]
-			if s == nil {
-				s = &snap{first: maps.Clone(table)}
-				snaps[k] = s
+			if s.first == nil {
+				s.first, s.version = maps.Clone(table.Tags()), table.version
+				s.last = s.first
+			} else if table.version != s.version {
+				// Copied only when it changed: most samples change no tag.
+				s.last, s.version = maps.Clone(table.Tags()), table.version
 			}
-			s.last = maps.Clone(table)
 		}
 	})
 	if err != nil {
 		return err
 	}
-	for i := range results {
+	for _, i := range cells {
 		r := &results[i]
-		s := snaps[CellKey{r.Target, r.Phase, r.Profile}]
-		if r.Target != target || s == nil {
-			continue
+		if s := snaps[CellKey{r.Target, r.Phase, r.Profile}]; r.Target == target && s != nil && s.first != nil {
+			r.TopTags = tagGrowth(s.first, s.last, top)
 		}
-		r.TopTags = tagGrowth(s.first, s.last, top)
 	}
 	return nil
 }

@@ -229,7 +229,7 @@ func findJumps(t, chains, pool []float64) []int {
 	dropped := map[int]bool{}
 	for len(jumps) < maxJumps {
 		// Fit dy = γ·dt + β·dc over the differences not yet taken as steps.
-		var keep []int
+		keep := make([]int, 0, len(dy))
 		for i := range dy {
 			if !dropped[i] {
 				keep = append(keep, i)

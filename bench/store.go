@@ -193,6 +193,9 @@ type Store struct {
 
 	errMu    sync.Mutex
 	writeErr error // first write that failed
+
+	keptMu sync.Mutex
+	kept   map[string]*keptSamples // by target, once KeepPool has read them
 }
 
 // writeOp is one write, or (apply == nil) a flush request.

@@ -115,6 +115,9 @@ func (s *Store) Windows(target string) ([]Window, error) {
 
 // Pool returns a target's samples in arrival order.
 func (s *Store) Pool(target string) ([]PoolPoint, error) {
+	if k, ok := s.keptFor(target); ok {
+		return k.keptPool(), nil
+	}
 	// A store of schema 4 or older, opened read-only, has no multi_blocked: NULL, as unknown.
 	multiBlocked := "multi_blocked"
 	if s.readOnly && s.version < 5 {
@@ -169,7 +172,8 @@ func (s *Store) Layers(target string) ([]LayerPoint, error) {
 // every tag in use.
 func (s *Store) Tags(target string) ([]TagPoint, error) {
 	var out []TagPoint
-	err := s.walkTags(target, func(target, phase string, at samplePos, table map[string]contract.TagUsage) {
+	err := s.walkTags(target, func(target, phase string, at samplePos, tt *tagTable) {
+		table := tt.Tags()
 		for _, tag := range sortedKeys(table) {
 			u := table[tag]
 			out = append(out, TagPoint{Target: target, Phase: phase, At: at.at, Tag: tag,
@@ -186,10 +190,27 @@ type samplePos struct {
 	seq uint64
 }
 
+// tagTable is a contract.TagTable that counts its changes, so a reader that keeps copies
+// of it copies only when it changed.
+type tagTable struct {
+	contract.TagTable
+	version uint64
+}
+
+func (t *tagTable) apply(seq uint64, changed map[string]contract.TagUsage) {
+	if len(changed) > 0 || seq == 0 || t.Tags() == nil {
+		t.version++
+	}
+	t.Apply(seq, changed)
+}
+
 // walkTags calls visit after every sample of target (in arrival order) with the tag table
 // in force after it (contract.TagTable's rule, one table per target and phase). visit
-// must not keep table.
-func (s *Store) walkTags(target string, visit func(target, phase string, pos samplePos, table map[string]contract.TagUsage)) error {
+// must not keep the table.
+func (s *Store) walkTags(target string, visit func(target, phase string, pos samplePos, table *tagTable)) error {
+	if k, ok := s.keptFor(target); ok {
+		return s.walkKeptTags(target, k, visit)
+	}
 	rows, err := s.query("tags", `SELECT s.id, s.target, s.phase, s.at_ns, s.seq, t.tag, t.allocs, t.frees, t.bytes
 		FROM samples s LEFT JOIN tag_changes t ON t.sample_id = s.id
 		WHERE (?1 = '' OR s.target = ?1) ORDER BY s.id, t.tag`, target)
@@ -198,7 +219,7 @@ func (s *Store) walkTags(target string, visit func(target, phase string, pos sam
 	}
 	defer rows.Close()
 	type key struct{ target, phase string }
-	tables := map[key]*contract.TagTable{}
+	tables := map[key]*tagTable{}
 	var cur struct {
 		key
 		pos     samplePos
@@ -211,11 +232,11 @@ func (s *Store) walkTags(target string, visit func(target, phase string, pos sam
 		}
 		tt := tables[cur.key]
 		if tt == nil {
-			tt = &contract.TagTable{}
+			tt = &tagTable{}
 			tables[cur.key] = tt
 		}
-		tt.Apply(cur.pos.seq, cur.changed)
-		visit(cur.target, cur.phase, cur.pos, tt.Tags())
+		tt.apply(cur.pos.seq, cur.changed)
+		visit(cur.target, cur.phase, cur.pos, tt)
 	}
 	for rows.Next() {
 		var id, at, seq int64
@@ -228,9 +249,12 @@ func (s *Store) walkTags(target string, visit func(target, phase string, pos sam
 		if !cur.valid || id != cur.pos.id {
 			flush()
 			cur.key, cur.pos, cur.valid = key{tgt, phase}, samplePos{id: id, at: nsTime(at), seq: uint64(seq)}, true
-			cur.changed = map[string]contract.TagUsage{}
+			cur.changed = nil
 		}
 		if tag.Valid {
+			if cur.changed == nil {
+				cur.changed = map[string]contract.TagUsage{}
+			}
 			cur.changed[tag.String] = contract.TagUsage{Allocs: uint64(a.Int64), Frees: uint64(f.Int64), Bytes: uint64(b.Int64)}
 		}
 	}

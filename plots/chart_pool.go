@@ -65,6 +65,13 @@ func poolSeries(rd *runData, td *targetData) ([]phaseSeries, extent) {
 	for i, ph := range rd.phases {
 		s := phaseSeries{name: ph, look: lookOf(ph, i)}
 		t0 := phaseStart(td, ph)
+		n := 0
+		for _, pt := range td.pool {
+			if pt.Phase == ph {
+				n++
+			}
+		}
+		s.xys = make(plotter.XYs, 0, n)
 		for _, pt := range td.pool {
 			if pt.Phase != ph {
 				continue

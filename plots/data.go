@@ -2,6 +2,7 @@ package plots
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 	"time"
 
@@ -270,7 +271,13 @@ func (rd *runData) verdictRule() (thresholdBps, confidence float64, ok bool) {
 
 func sortByTime(td *targetData) {
 	sort.SliceStable(td.windows, func(i, j int) bool { return td.windows[i].Start.Before(td.windows[j].Start) })
-	sort.SliceStable(td.pool, func(i, j int) bool { return td.pool[i].At.Before(td.pool[j].At) })
+	// The store may share its samples with other readers: sorted on a copy, and only when
+	// they are out of order (they come in arrival order, which is time order).
+	byAt := func(i, j int) bool { return td.pool[i].At.Before(td.pool[j].At) }
+	if !sort.SliceIsSorted(td.pool, byAt) {
+		td.pool = slices.Clone(td.pool)
+		sort.SliceStable(td.pool, byAt)
+	}
 	sort.SliceStable(td.tags, func(i, j int) bool { return td.tags[i].At.Before(td.tags[j].At) })
 	sort.SliceStable(td.events, func(i, j int) bool { return td.events[i].At.Before(td.events[j].At) })
 	sort.SliceStable(td.traffic, func(i, j int) bool { return td.traffic[i].At.Before(td.traffic[j].At) })

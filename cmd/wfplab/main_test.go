@@ -137,6 +137,7 @@ func TestRunMeetsExpectationsAndWritesEverything(t *testing.T) {
 	if !strings.Contains(stdout, "12 of 12 expectations met") {
 		t.Errorf("report output:\n%s", stdout)
 	}
+	sameReport(t, runDir)
 }
 
 func TestRunExitsOneWhenAnExpectationIsNotMet(t *testing.T) {

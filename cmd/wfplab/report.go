@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -56,51 +57,63 @@ from the run's wfplab.db alone. --pdf also prints report.html to report.pdf for 
 with a headless Chromium (internal/chromium/install-deps.sh installs Debian's).`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			dir := args[0]
-			db := filepath.Join(dir, bench.StoreFile)
-			if _, err := os.Stat(db); err != nil {
-				return withExit(exitFailure, fmt.Errorf("%s: no run store here (%v): give the folder of one run, e.g. results/<run-id>", dir, err))
-			}
-			// Read-only: the report must not change the store it reports on.
-			st, err := bench.OpenReadOnly(db)
-			if errors.Is(err, bench.ErrOldSchema) {
-				fmt.Fprintf(cmd.ErrOrStderr(), "wfplab: %s is from an older wfplab: upgrading it (the one write report makes)\n", db)
-				st, err = bench.Open(db)
-			}
-			if err != nil {
-				return withExit(exitFailure, err)
-			}
-			defer st.Close()
-			results, tput, err := rebuildResults(st)
-			if err != nil {
-				return withExit(exitFailure, err)
-			}
-			files, err := plots.Write(analysed{st, results, tput.Windows}, dir)
-			if err != nil {
-				return withExit(exitFailure, err)
-			}
-			met, expected := printVerdicts(cmd.OutOrStdout(), results)
-			tmet, texpected := printTput(cmd.OutOrStdout(), tput)
-			met, expected = met+tmet, expected+texpected
-			if err := rebuildManifest(dir, st, met, expected); err != nil {
-				return withExit(exitFailure, fmt.Errorf("%s: %w", filepath.Join(dir, manifestFile), err))
-			}
-			fmt.Fprintf(cmd.OutOrStdout(), "%d of %d expectations met\nreport: %s\n", met, expected, files.Report)
-			if pdf {
-				out := filepath.Join(dir, pdfFile)
-				if err := chromium.PDF(cmd.Context(), files.Report, out); err != nil {
-					return withExit(exitFailure, fmt.Errorf("report.pdf: %w", err))
-				}
-				fmt.Fprintf(cmd.OutOrStdout(), "pdf: %s\n", out)
-			}
-			if met < expected {
-				return withExit(exitUnmet, fmt.Errorf("expectations not met"))
-			}
-			return nil
+			return rebuildReport(cmd.Context(), args[0], cmd.OutOrStdout(), cmd.ErrOrStderr(), pdf, true)
 		},
 	}
 	cmd.Flags().BoolVar(&pdf, "pdf", false, "also print report.html to report.pdf with a headless Chromium")
 	return cmd
+}
+
+// rebuildReport is wfplab report on the run folder dir. keep reads the samples once for
+// the analysis and the charts (Store.KeepPool); false reads them from the store each time,
+// as the test that both give the same report does.
+func rebuildReport(ctx context.Context, dir string, stdout, stderr io.Writer, pdf, keep bool) error {
+	db := filepath.Join(dir, bench.StoreFile)
+	if _, err := os.Stat(db); err != nil {
+		return withExit(exitFailure, fmt.Errorf("%s: no run store here (%v): give the folder of one run, e.g. results/<run-id>", dir, err))
+	}
+	// Read-only: the report must not change the store it reports on.
+	st, err := bench.OpenReadOnly(db)
+	if errors.Is(err, bench.ErrOldSchema) {
+		fmt.Fprintf(stderr, "wfplab: %s is from an older wfplab: upgrading it (the one write report makes)\n", db)
+		st, err = bench.Open(db)
+	}
+	if err != nil {
+		return withExit(exitFailure, err)
+	}
+	defer st.Close()
+	// One read of the samples for the analysis and the charts alike.
+	if keep {
+		if err := st.KeepPool(); err != nil {
+			return withExit(exitFailure, err)
+		}
+	}
+	results, tput, err := rebuildResults(st)
+	if err != nil {
+		return withExit(exitFailure, err)
+	}
+	files, err := plots.Write(analysed{st, results, tput.Windows}, dir)
+	if err != nil {
+		return withExit(exitFailure, err)
+	}
+	met, expected := printVerdicts(stdout, results)
+	tmet, texpected := printTput(stdout, tput)
+	met, expected = met+tmet, expected+texpected
+	if err := rebuildManifest(dir, st, met, expected); err != nil {
+		return withExit(exitFailure, fmt.Errorf("%s: %w", filepath.Join(dir, manifestFile), err))
+	}
+	fmt.Fprintf(stdout, "%d of %d expectations met\nreport: %s\n", met, expected, files.Report)
+	if pdf {
+		out := filepath.Join(dir, pdfFile)
+		if err := chromium.PDF(ctx, files.Report, out); err != nil {
+			return withExit(exitFailure, fmt.Errorf("report.pdf: %w", err))
+		}
+		fmt.Fprintf(stdout, "pdf: %s\n", out)
+	}
+	if met < expected {
+		return withExit(exitUnmet, fmt.Errorf("expectations not met"))
+	}
+	return nil
 }
 
 // pdfFile is what --pdf writes next to report.html.
