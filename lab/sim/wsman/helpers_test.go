@@ -190,6 +190,12 @@ type env struct {
 // newEnv starts srv (a fresh one if nil) behind a recorder on a loopback httptest server.
 func newEnv(t *testing.T, srv *Server) *env {
 	t.Helper()
+	return newEnvWrapped(t, srv, nil)
+}
+
+// newEnvWrapped is newEnv with wrap (when not nil) between the recorder and the server.
+func newEnvWrapped(t *testing.T, srv *Server, wrap func(http.Handler) http.Handler) *env {
+	t.Helper()
 	h := newTestHost()
 	if srv == nil {
 		srv = NewServer(h, testUser, testPassword)
@@ -199,7 +205,11 @@ func newEnv(t *testing.T, srv *Server) *env {
 	if srv.Logf == nil {
 		srv.Logf = t.Logf
 	}
-	rec := &recorder{next: srv}
+	var next http.Handler = srv
+	if wrap != nil {
+		next = wrap(srv)
+	}
+	rec := &recorder{next: next}
 	ts := httptest.NewServer(rec)
 	t.Cleanup(func() {
 		if err := srv.Close(); err != nil {

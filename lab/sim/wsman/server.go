@@ -30,7 +30,7 @@ const (
 )
 
 // Server is a WinRM service: an http.Handler for POST /wsman speaking the WS-Management remote
-// shell protocol over HTTP with Basic authentication. Set the fields before serving and do not
+// shell protocol over HTTP with Basic and NTLM (Negotiate) authentication. Set the fields before serving and do not
 // change them afterwards.
 //
 // A Server is reusable: Close or Shutdown ends the current lifetime (every running command's
@@ -41,6 +41,9 @@ type Server struct {
 	Host     Host   // runs the commands
 	User     string // account name; compared case-insensitively, as Windows does
 	Password string // never logged
+	// Auth is which schemes are accepted; 0 means Basic and Negotiate (NTLM), as a Vagrant
+	// box prepared with Basic on has them.
+	Auth AuthSchemes
 
 	// MaxShellsPerUser: 0 means DefaultMaxShellsPerUser; negative means no limit.
 	MaxShellsPerUser int
@@ -67,6 +70,9 @@ type Server struct {
 	mu      sync.Mutex
 	boot    *boot
 	servers map[*http.Server]struct{}
+
+	authMu sync.Mutex
+	conns  map[string]*ntlmConn // NTLM state by the connection's remote address
 }
 
 // Injection is what Server.Inject asks for one request; the zero value answers normally.
@@ -152,6 +158,7 @@ func (s *Server) Serve(l net.Listener) error {
 		ReadHeaderTimeout: 30 * time.Second,
 		IdleTimeout:       2 * time.Minute,
 		ErrorLog:          log.New(logfWriter{s}, "", 0),
+		ConnState:         s.connState,
 	}
 	if s.servers == nil {
 		s.servers = make(map[*http.Server]struct{})
@@ -252,9 +259,7 @@ func (s *Server) handle(b *boot, w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusMethodNotAllowed)
 		return
 	}
-	if !s.authorized(r) {
-		s.logf("wsman: %s: authentication failed (401)", r.RemoteAddr)
-		unauthorized(w)
+	if !s.authenticate(w, r) {
 		return
 	}
 	if !soapMediaType(r.Header.Get("Content-Type")) {
@@ -269,14 +274,6 @@ func (s *Server) handle(b *boot, w http.ResponseWriter, r *http.Request) {
 	}
 	x := &exchange{s: s, b: b, w: w, r: r, machine: s.machine(r)}
 	x.run()
-}
-
-// unauthorized is Windows' answer to missing or wrong credentials: 401, both schemes offered,
-// no body (so clients report "invalid content type" as they do against Windows).
-func unauthorized(w http.ResponseWriter) {
-	w.Header()["WWW-Authenticate"] = []string{"Negotiate", `Basic realm="WSMAN"`}
-	w.Header().Set("Content-Length", "0")
-	w.WriteHeader(http.StatusUnauthorized)
 }
 
 func serviceUnavailable(w http.ResponseWriter) {
