@@ -53,7 +53,10 @@ func (g *Session) Health(ctx context.Context, wantUnpatched bool) []Finding {
 	switch {
 	case err != nil && strings.Contains(err.Error(), "HTTP 401"):
 		return append(out, Finding{Check: "credentials", Value: "user " + g.target.Creds.User, Problem: "refused (HTTP 401)",
-			Next: "check the user and password variables or file, and that WinRM allows Basic auth"})
+			Next: "check the user and password variables or file, and that WinRM allows " + g.authHint()})
+	case err != nil && (strings.Contains(err.Error(), "HTTPS certificate") || strings.Contains(err.Error(), "answers plain HTTP")):
+		return append(out, Finding{Check: "HTTPS", Value: ep.String(), Problem: tlsReason(err.Error()),
+			Next: "give the PEM file of the CA that signed the guest's certificate as ca_file, or set insecure: true (or https: false for a plain-HTTP listener)"})
 	case err != nil && p.Version == "":
 		return append(out, Finding{Check: "credentials", Value: "user " + g.target.Creds.User, Problem: err.Error(),
 			Next: "check the guest's WinRM service: `ver` must run in its cmd shell"})
@@ -152,4 +155,14 @@ func errText(err error, res Result) string {
 		return err.Error()
 	}
 	return fmt.Sprintf("exit %d: %s", res.Exit, summary(res))
+}
+
+// tlsReason is the part of a session error that says what is wrong with the TLS handshake.
+func tlsReason(msg string) string {
+	for _, key := range []string{"the guest's HTTPS certificate", "the guest answers plain HTTP"} {
+		if i := strings.Index(msg, key); i >= 0 {
+			return msg[i:]
+		}
+	}
+	return msg
 }

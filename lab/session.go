@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -51,6 +52,7 @@ func Dial(t contract.Target, opts Options) (*Session, error) {
 	conns := &connTracker{conns: map[*trackedConn]struct{}{}}
 	g := &Session{target: t, opts: opts, conns: conns}
 	tr := &transport{url: t.Endpoint.String(), user: t.Creds.User, pass: t.Creds.Password, dial: conns.dial,
+		ntlm:  t.Endpoint.Auth == contract.AuthNTLM,
 		limit: opts.OperationTimeout + httpSlack, logf: g.logf}
 	params.TransportDecorator = func() winrm.Transporter { return tr }
 	client, err := winrm.NewClientWithParameters(ep, t.Creds.User, t.Creds.Password, params)
@@ -78,6 +80,9 @@ func checkTarget(t contract.Target) error {
 	}
 	if t.Creds.User == "" {
 		problems = append(problems, "no user name in the credentials")
+	}
+	if a := t.Endpoint.Auth; a != "" && !slices.Contains(contract.AuthSchemes, a) {
+		problems = append(problems, fmt.Sprintf("auth %q is not one of %s", a, strings.Join(contract.AuthSchemes, ", ")))
 	}
 	if t.OS.Name == "" {
 		problems = append(problems, "no OS from the catalog (contract.LookupOS)")

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/masterzen/winrm"
+	"github.com/wfplab/wfplab/lab/contract"
 )
 
 // shell is one remote cmd shell, reused for a burst of commands (WinRM limits shells per
@@ -140,12 +141,30 @@ func (g *Session) transportError(what string, err error, ctx context.Context) er
 	case errors.Is(err, context.Canceled):
 		return g.errorf("%s: cancelled (%w)", what, err)
 	case strings.Contains(msg, " 401"):
-		return g.errorf("%s: the guest refused the credentials of user %q (HTTP 401); check the user and password, and that the WinRM service allows Basic auth (winrm set winrm/config/service/auth @{Basic=\"true\"})",
-			what, g.target.Creds.User)
+		return g.errorf("%s: the guest refused the credentials of user %q (HTTP 401, %s); check the user and password, and that the WinRM service allows %s",
+			what, g.target.Creds.User, g.authName(), g.authHint())
+	case strings.Contains(msg, "HTTPS certificate") || strings.Contains(msg, "answers plain HTTP") || strings.Contains(msg, "offers only Basic"):
+		return g.errorf("%s: WinRM request to %s failed: %w", what, ep, err)
 	case strings.Contains(msg, "connection refused"):
 		return g.errorf("%s: nothing answers at %s (connection refused); is the guest up, and WinRM enabled there (winrm quickconfig)?", what, ep)
 	}
 	return g.errorf("%s: WinRM request to %s failed: %w; check that the guest is up and reachable", what, ep, err)
+}
+
+// authName is the scheme the session authenticates with, as errors name it.
+func (g *Session) authName() string {
+	if g.target.Endpoint.Auth == contract.AuthNTLM {
+		return "NTLM"
+	}
+	return "Basic auth"
+}
+
+// authHint is the guest setting the session's scheme needs.
+func (g *Session) authHint() string {
+	if g.target.Endpoint.Auth == contract.AuthNTLM {
+		return `Negotiate (winrm set winrm/config/service/auth @{Negotiate="true"})`
+	}
+	return `Basic auth (winrm set winrm/config/service/auth @{Basic="true"}), or set auth: ntlm`
 }
 
 // summary is a short one-line view of a command's output for error messages.

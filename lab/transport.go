@@ -15,6 +15,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/Azure/go-ntlmssp"
 	"github.com/masterzen/winrm"
 	"github.com/masterzen/winrm/soap"
 )
@@ -31,6 +32,9 @@ type transport struct {
 	dial       func(network, addr string) (net.Conn, error)
 	limit      time.Duration // one request's deadline
 	logf       func(format string, args ...any)
+	// ntlm authenticates each connection with NTLMv2 (go-ntlmssp's Negotiator, as the
+	// library's ClientNTLM does) instead of sending Basic credentials on every request.
+	ntlm bool
 
 	client *http.Client
 }
@@ -46,7 +50,9 @@ var _ winrm.Transporter = (*transport)(nil)
 
 // Transport builds the HTTP client for the endpoint, as the library's own does.
 func (t *transport) Transport(ep *winrm.Endpoint) error {
-	tlsCfg := &tls.Config{InsecureSkipVerify: ep.Insecure, ServerName: ep.TLSServerName} //nolint:gosec // the target's choice
+	// TLS 1.0 too: Vista and Server 2008 speak no later version (docs/winrm.md); the highest
+	// version both sides speak is still chosen.
+	tlsCfg := &tls.Config{InsecureSkipVerify: ep.Insecure, ServerName: ep.TLSServerName, MinVersion: tls.VersionTLS10} //nolint:gosec // the target's choice
 	if len(ep.CACert) > 0 {
 		pool := x509.NewCertPool()
 		if !pool.AppendCertsFromPEM(ep.CACert) {
@@ -54,15 +60,40 @@ func (t *transport) Transport(ep *winrm.Endpoint) error {
 		}
 		tlsCfg.RootCAs = pool
 	}
-	t.client = &http.Client{Transport: &http.Transport{
+	var rt http.RoundTripper = &http.Transport{
 		Proxy: http.ProxyFromEnvironment, // as the library's own; never used for loopback
 		// The tracker lets Session.Close end requests in flight.
 		DialContext:           func(_ context.Context, network, addr string) (net.Conn, error) { return t.dial(network, addr) },
 		TLSClientConfig:       tlsCfg,
 		ResponseHeaderTimeout: ep.Timeout,
 		IdleConnTimeout:       90 * time.Second,
-	}}
+	}
+	if t.ntlm {
+		// The Negotiator turns the request's Basic credentials into an NTLM handshake, but
+		// falls back to sending them as Basic when the guest offers no Negotiate: noBasic
+		// stops that, so asking for NTLM never puts the password on the wire.
+		rt = ntlmssp.Negotiator{RoundTripper: noBasic{rt}}
+	}
+	t.client = &http.Client{Transport: rt}
 	return nil
+}
+
+// errBasicOnly is what an NTLM transport says when the guest offers only Basic.
+var errBasicOnly = errors.New("the guest offers only Basic authentication, but the target's auth is ntlm " +
+	"(wfplab does not fall back to Basic): set auth: basic, or turn Negotiate on in the guest " +
+	"(winrm set winrm/config/service/auth @{Negotiate=\"true\"})")
+
+// noBasic refuses to send a request carrying Basic credentials.
+type noBasic struct{ next http.RoundTripper }
+
+func (n noBasic) RoundTrip(r *http.Request) (*http.Response, error) {
+	if strings.HasPrefix(r.Header.Get("Authorization"), "Basic ") {
+		if r.Body != nil {
+			r.Body.Close()
+		}
+		return nil, errBasicOnly
+	}
+	return n.next.RoundTrip(r)
 }
 
 // Post sends one request, repeating it while it failed without running.
@@ -100,6 +131,12 @@ func (t *transport) post(body, action string) (out string, retry bool, err error
 		if errors.Is(err, errSessionClosed) {
 			return "", false, err
 		}
+		if errors.Is(err, errBasicOnly) {
+			return "", false, errBasicOnly
+		}
+		if hint := tlsProblem(err); hint != nil {
+			return "", false, hint
+		}
 		if ctx.Err() != nil {
 			return "", false, fmt.Errorf("no answer within %v: %w", t.limit, err)
 		}
@@ -129,6 +166,25 @@ func (t *transport) post(body, action string) (out string, retry bool, err error
 	transient := resp.StatusCode == http.StatusServiceUnavailable ||
 		resp.StatusCode == http.StatusInternalServerError && strings.Contains(string(data), ":InternalError<")
 	return "", transient, err
+}
+
+// tlsProblem explains a failed TLS handshake or a scheme mismatch, or is nil.
+func tlsProblem(err error) error {
+	var verr *tls.CertificateVerificationError
+	var herr x509.HostnameError
+	switch {
+	case errors.As(err, &herr):
+		return fmt.Errorf("the guest's HTTPS certificate does not name the address connected to (%v): "+
+			"connect by a name or address the certificate holds, or set insecure: true to skip the check", herr)
+	case errors.As(err, &verr):
+		return fmt.Errorf("the guest's HTTPS certificate is not trusted (%v): give the PEM file of the CA that "+
+			"signed it as the target's ca_file, or set insecure: true to skip the check", verr.Err)
+	case strings.Contains(err.Error(), "server gave HTTP response to HTTPS client"):
+		return errors.New("the guest answers plain HTTP on this port: set https: false, or give the port of its HTTPS listener")
+	case strings.Contains(err.Error(), "tls: first record does not look like a TLS handshake"):
+		return errors.New("the guest answers plain HTTP on this port: set https: false, or give the port of its HTTPS listener")
+	}
+	return nil
 }
 
 // dropSafe says whether a request may be repeated after its connection broke: Receive's

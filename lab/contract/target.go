@@ -16,7 +16,18 @@ type Endpoint struct {
 	HTTPS    bool
 	Insecure bool   // skip TLS verification (self-signed guest certificates)
 	CACert   []byte // PEM, optional
+	// Auth is the HTTP authentication: AuthBasic ("" too) or AuthNTLM.
+	Auth string
 }
+
+// WinRM authentication schemes of Endpoint.Auth.
+const (
+	AuthBasic = "basic" // Authorization: Basic on every request
+	AuthNTLM  = "ntlm"  // NTLMv2 under Negotiate, once per connection, no message sealing
+)
+
+// AuthSchemes are Endpoint.Auth's values, for validation messages.
+var AuthSchemes = []string{AuthBasic, AuthNTLM}
 
 func (e Endpoint) String() string {
 	scheme := "http"

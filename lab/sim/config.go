@@ -40,6 +40,21 @@ type Config struct {
 	// them and netsh configures them. None by default; the appliance passes its eth1 and eth2.
 	ExtraNICs []NIC
 
+	// WinRMAuth is what the WinRM service accepts: "" Basic and NTLM (a prepared Vagrant box),
+	// contract.AuthBasic Basic only, contract.AuthNTLM NTLM (Negotiate) only, as Windows
+	// ships with Basic off. Target() tells the lab NTLM only in the last case.
+	WinRMAuth string
+	// HTTPS makes WinRM listen with TLS, its certificate (for ListenHost and localhost)
+	// signed by a CA the guest makes when created (Machine.CACertPEM), as a lab that runs
+	// its own CA does. Target() carries that CA. WinRM 1.1 guests speak TLS 1.0 only.
+	HTTPS bool
+	// WinRMVersion is "1.1" or "2.0"; "" is the OS's own (1.1 on Vista and Server 2008,
+	// which ship it; "2.0" there is such a guest with WMF 2.0).
+	WinRMVersion string
+	// ServeCAFile is where Serve writes the guest's CA certificate (PEM) when HTTPS is on,
+	// for the lab's ca_file.
+	ServeCAFile string
+
 	// WusaRefusesRemote makes wusa refuse a remote (WinRM) logon with 0x80070005, as Windows
 	// Update does on some releases (docs/windows.md); run as SYSTEM by a scheduled task
 	// (schtasks), it installs. Off: wusa installs over WinRM too.

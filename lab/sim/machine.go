@@ -2,6 +2,7 @@ package sim
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -49,6 +50,8 @@ type Machine struct {
 	tasks          map[string]*task // scheduled tasks by lower-case name (schtasks)
 	faultCount     faultCounters
 	fwdMu          sync.Mutex // serializes starting and stopping a boot's frame forwarder
+	tls            *guestTLS  // the HTTPS listener's CA and certificate; nil: HTTP
+	winrm11        bool       // answers as WinRM 1.1
 }
 
 // fileVersions are the file versions of the drivers KB979223 replaces.
@@ -111,9 +114,26 @@ func NewMachine(spec MachineSpec, cfg Config) (*Machine, error) {
 	if spec.OS.Arch != "x86" && spec.OS.Arch != "x64" {
 		return nil, fmt.Errorf("sim: guest %s: OS %q has architecture %q; the simulator models x86 and x64 only", spec.Name, spec.OS.Name, spec.OS.Arch)
 	}
+	if a := cfg.WinRMAuth; a != "" && a != contract.AuthBasic && a != contract.AuthNTLM {
+		return nil, fmt.Errorf("sim: guest %s: WinRM auth %q: use %s, %s or nothing for both", spec.Name, a, contract.AuthBasic, contract.AuthNTLM)
+	}
+	winrm11 := spec.OS.Version == "6.0" // Vista and Server 2008 ship WinRM 1.1
+	switch cfg.WinRMVersion {
+	case "":
+	case "1.1", "2.0":
+		winrm11 = cfg.WinRMVersion == "1.1"
+	default:
+		return nil, fmt.Errorf("sim: guest %s: WinRM version %q: use 1.1, 2.0 or nothing for the OS's own", spec.Name, cfg.WinRMVersion)
+	}
 	host, err := cfg.listenAddr()
 	if err != nil {
 		return nil, fmt.Errorf("guest %s: %w", spec.Name, err)
+	}
+	var gt *guestTLS
+	if cfg.HTTPS {
+		if gt, err = newGuestTLS(spec.Name, host); err != nil {
+			return nil, fmt.Errorf("sim: guest %s: HTTPS certificate: %w", spec.Name, err)
+		}
 	}
 	nics, err := makeNICs(guestSeed(cfg.Seed, spec.Name), cfg.ExtraNICs)
 	if err != nil {
@@ -128,6 +148,7 @@ func NewMachine(spec MachineSpec, cfg Config) (*Machine, error) {
 		files:  fileVersions{netio: spec.OS.NetioStock, tcpip: spec.OS.NetioStock, fwpkclnt: spec.OS.NetioStock},
 		stop:   make(chan struct{}),
 		nics:   nics,
+		tls:    gt, winrm11: winrm11,
 	}
 	if cfg.Patched {
 		g.files.netio, g.hotfixDone = spec.OS.NetioFixed, true
@@ -177,7 +198,7 @@ func (g *Machine) Target() contract.Target {
 	return contract.Target{
 		Name:     g.name,
 		OS:       g.os,
-		Endpoint: contract.Endpoint{Host: h.String(), Port: int(g.winrm.Port())},
+		Endpoint: g.endpoint(h),
 		Creds:    contract.Credentials{User: g.cfg.User, Password: g.cfg.Password},
 		Traffic: contract.TrafficAddrs{
 			Stream:        netip.AddrPortFrom(h, g.ports.Stream),
@@ -186,6 +207,42 @@ func (g *Machine) Target() contract.Target {
 			Control:       netip.AddrPortFrom(h, g.ports.Control),
 		},
 	}
+}
+
+// endpoint is how the lab reaches the guest's WinRM: NTLM where Basic is off, HTTPS with
+// the guest's CA where it listens so.
+func (g *Machine) endpoint(h netip.Addr) contract.Endpoint {
+	ep := contract.Endpoint{Host: h.String(), Port: int(g.winrm.Port()), Auth: contract.AuthBasic}
+	if g.cfg.WinRMAuth == contract.AuthNTLM {
+		ep.Auth = contract.AuthNTLM
+	}
+	if g.tls != nil {
+		ep.HTTPS, ep.CACert = true, g.CACertPEM()
+	}
+	return ep
+}
+
+// CACertPEM is the PEM certificate of the CA that signed the guest's HTTPS certificate;
+// nil when it listens on HTTP.
+func (g *Machine) CACertPEM() []byte {
+	if g.tls == nil {
+		return nil
+	}
+	return append([]byte(nil), g.tls.caPEM...)
+}
+
+// WinRM11 reports whether the guest answers as WinRM 1.1.
+func (g *Machine) WinRM11() bool { return g.winrm11 }
+
+// winrmAuth maps Config.WinRMAuth to the schemes the WinRM server accepts.
+func winrmAuth(a string) wsman.AuthSchemes {
+	switch a {
+	case contract.AuthBasic:
+		return wsman.AuthBasic
+	case contract.AuthNTLM:
+		return wsman.AuthNegotiate
+	}
+	return wsman.AuthBasic | wsman.AuthNegotiate
 }
 
 func (g *Machine) logf(format string, args ...any) {
@@ -275,7 +332,8 @@ func (g *Machine) bootUp() error {
 	}
 	b.srv = wsman.NewServer(wsman.HostFunc(func(ctx context.Context, c wsman.Command) int { return g.run(ctx, b, c) }),
 		g.cfg.User, g.cfg.Password)
-	b.srv.WinRM11 = g.os.Version == "6.0" // Vista and Server 2008 ship WinRM 1.1
+	b.srv.WinRM11 = g.winrm11
+	b.srv.Auth = winrmAuth(g.cfg.WinRMAuth)
 	b.srv.ComputerName = g.hostname
 	b.srv.Inject = g.injector()
 	if g.cfg.Logf != nil {
@@ -300,6 +358,9 @@ func (g *Machine) bootUp() error {
 	if g.cfg.HangPoolBytes > 0 {
 		serveLn = &hangListener{Listener: ln, hung: b.hung}
 		go g.watchPool(b)
+	}
+	if g.tls != nil {
+		serveLn = tls.NewListener(serveLn, g.tls.config(g.winrm11))
 	}
 	go func() {
 		defer close(b.serveDone)

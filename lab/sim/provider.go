@@ -145,6 +145,15 @@ func Serve(ctx context.Context, name, listenAddr string, cfg Config, out io.Writ
 	if err != nil {
 		return fmt.Errorf("sim serve: %w", err)
 	}
+	if cfg.HTTPS {
+		if cfg.ServeCAFile == "" {
+			return errors.New("sim serve: HTTPS needs a file to write the guest's CA certificate to (--ca-out)")
+		}
+		// Written before the guest listens, so a client that sees it up finds the file.
+		if err := os.WriteFile(cfg.ServeCAFile, g.CACertPEM(), 0o644); err != nil {
+			return fmt.Errorf("sim serve: writing the CA certificate: %w", err)
+		}
+	}
 	if err := g.Start(addr); err != nil {
 		return fmt.Errorf("sim serve: %w", err)
 	}
@@ -155,7 +164,10 @@ func Serve(ctx context.Context, name, listenAddr string, cfg Config, out io.Writ
 			netio, state = o.NetioFixed, "KB979223 installed"
 		}
 		fmt.Fprintf(out, "simulated %s (%s %s, netio.sys %s, %s) is up\n", name, o.Product, o.Arch, netio, state)
-		fmt.Fprintf(out, "  WinRM    %s  user %s\n", t.Endpoint, t.Creds.User)
+		fmt.Fprintf(out, "  WinRM    %s  user %s  auth %s  (WinRM %s)\n", t.Endpoint, t.Creds.User, authOffered(cfg.WinRMAuth), winrmVersion(o))
+		if cfg.HTTPS {
+			fmt.Fprintf(out, "  CA       %s  (the target's ca_file)\n", cfg.ServeCAFile)
+		}
 		fmt.Fprintf(out, "  stream   tcp %s\n", t.Traffic.Stream)
 		fmt.Fprintf(out, "  forward  udp %s  (prefix %s)\n", t.Traffic.Forward, t.Traffic.ForwardPrefix)
 		fmt.Fprintf(out, "  control  udp %s\n", t.Traffic.Control)
@@ -194,4 +206,20 @@ func portsFree(winrm netip.AddrPort, p kernel.Ports) error {
 		c.Close()
 	}
 	return errs.ErrorOrNil()
+}
+
+// authOffered names what the guest's WinRM accepts, for sim serve's banner.
+func authOffered(a string) string {
+	if a == "" {
+		return "basic, ntlm"
+	}
+	return a
+}
+
+// winrmVersion is the WinRM a stock guest of the OS runs: 1.1 on Vista and Server 2008.
+func winrmVersion(o contract.OS) string {
+	if o.Version == "6.0" {
+		return "1.1"
+	}
+	return "2.0"
 }
