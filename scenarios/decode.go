@@ -27,18 +27,21 @@ const maxFileBytes = 1 << 20
 var (
 	topKeys      = []string{"name", "description", "provider", "targets", "lab", "phases", "timing", "profiles", "verdict", "expect", "throughput"}
 	providerKeys = []string{"kind", "reboot_down", "noise", "hotfix_throughput_loss", "dir", "vagrant", "vagrant_provider", "snapshot", "memory_budget_mb", "boot_timeout", "appliance_kernel"}
-	targetKeys   = []string{"name", "os", "host", "port", "https", "insecure", "user_env", "password_env", "password_file",
+	targetKeys   = []string{"name", "os", "host", "port", "https", "insecure", "auth", "ca_file", "user_env", "password_env", "password_file",
 		"stream_port", "control_port", "forward_dest", "forward_prefix",
 		"image", "appliance", "kernel", "initrd", "append", "memory_mb", "cpus", "accel", "winrm_port", "hang_pool_mb", "faults"}
 	credentialKeys   = []string{"user_env", "password_env", "password_file"}
-	staticTargetKeys = targetKeys[2:13]
-	qemuTargetKeys   = targetKeys[13:23]
-	labKeys          = []string{"allow", "hotfix_dir", "reboot_timeout"}
-	timingKeys       = []string{"warmup", "window", "settle", "sample_interval", "sample_timeout", "block"}
-	profileKeys      = []string{"name", "kind", "rate", "payload_bytes", "burst_segments", "conns"}
-	verdictKeys      = []string{"threshold_bps", "threshold_bytes_per_chain", "confidence"}
-	expectKeys       = []string{"target", "phase", "profile", "verdict"}
-	throughputKeys   = []string{"windows", "window", "settle", "rate", "max_loss", "alpha"}
+	staticTargetKeys = targetKeys[2:15]
+	qemuTargetKeys   = targetKeys[15:25]
+	// winrmKeys say how to speak WinRM to a real guest: static targets and Vagrant machines
+	// (whose winrm-config tells host, port and account, but not transport or auth).
+	winrmKeys      = targetKeys[4:8]
+	labKeys        = []string{"allow", "hotfix_dir", "reboot_timeout"}
+	timingKeys     = []string{"warmup", "window", "settle", "sample_interval", "sample_timeout", "block"}
+	profileKeys    = []string{"name", "kind", "rate", "payload_bytes", "burst_segments", "conns"}
+	verdictKeys    = []string{"threshold_bps", "threshold_bytes_per_chain", "confidence"}
+	expectKeys     = []string{"target", "phase", "profile", "verdict"}
+	throughputKeys = []string{"windows", "window", "settle", "rate", "max_loss", "alpha"}
 )
 
 // secretKeys are keys a user might try for a password; the answer names the right ones.
@@ -534,18 +537,21 @@ func (d *decoder) target(item *yaml.Node, path string) TargetSpec {
 		return d.qemuDefaults(t, f.has("password_file"))
 	}
 	if d.provider != ProviderStatic && slices.Contains(providerKinds, d.provider) {
+		vagrant := d.provider == ProviderVagrant
 		for _, key := range staticTargetKeys {
-			if k := f.key[key]; k != nil {
+			if k := f.key[key]; k != nil && !(vagrant && slices.Contains(winrmKeys, key)) {
 				d.at(k.Line, joinPath(path, key), "only for provider kind static (this scenario's provider is %s)", d.provider)
 			}
+		}
+		if vagrant {
+			d.winrm(f, &t)
 		}
 		return t
 	}
 	d.getString(f, "host", &t.Host)
 	t.Host = strings.TrimSpace(t.Host)
 	d.getInt(f, "port", "a port number (1-65535)", &t.Port)
-	d.getBool(f, "https", &t.HTTPS)
-	d.getBool(f, "insecure", &t.Insecure)
+	d.winrm(f, &t)
 	d.credentials(f, path, &t)
 	d.getInt(f, "stream_port", "a port number (1-65535)", &t.StreamPort)
 	d.getInt(f, "control_port", "a port number (1-65535)", &t.ControlPort)
@@ -561,6 +567,15 @@ func (d *decoder) target(item *yaml.Node, path string) TargetSpec {
 		d.getPrefixNode(v, path+".forward_prefix", &t.ForwardPrefix)
 	}
 	return d.targetDefaults(t, f.has("password_file"))
+}
+
+// winrm reads how to speak WinRM to a real guest.
+func (d *decoder) winrm(f *fields, t *TargetSpec) {
+	d.getBool(f, "https", &t.HTTPS)
+	d.getBool(f, "insecure", &t.Insecure)
+	d.getString(f, "auth", &t.Auth)
+	t.Auth = strings.ToLower(strings.TrimSpace(t.Auth))
+	d.getString(f, "ca_file", &t.CAFile)
 }
 
 // credentials reads where a real guest's user name and password come from.
@@ -597,6 +612,9 @@ func (d *decoder) qemuDefaults(t TargetSpec, hasFile bool) TargetSpec {
 func (d *decoder) targetDefaults(t TargetSpec, hasFile bool) TargetSpec {
 	if d.provider != ProviderStatic {
 		return t
+	}
+	if t.Port == 0 {
+		t.Port = DefaultPort(t.OS, t.HTTPS)
 	}
 	return credentialDefaults(t, hasFile)
 }

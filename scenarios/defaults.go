@@ -1,6 +1,10 @@
 package scenarios
 
-import "time"
+import (
+	"time"
+
+	"github.com/wfplab/wfplab/lab/contract"
+)
 
 // Names the schema knows.
 const (
@@ -123,3 +127,30 @@ const (
 	DefaultQEMUBootTimeout = 5 * time.Minute
 	DefaultWinRMPort       = 5985 // WinRM 2.0; WinRM 1.1 guests (stock Vista/2008) listen on 80
 )
+
+// WinRM's listener ports by version (docs/winrm.md): WinRM 2.0 (7, 2008 R2, and Vista or
+// 2008 with WMF 2.0) listens on 5985, or 5986 for HTTPS; WinRM 1.1 (stock Vista and 2008)
+// on 80, or 443.
+const (
+	WinRM2HTTPPort   = 5985
+	WinRM2HTTPSPort  = 5986
+	WinRM11HTTPPort  = 80
+	WinRM11HTTPSPort = 443
+)
+
+// DefaultPort is a static target's WinRM port when the scenario gives none: the stock
+// listener of the OS's WinRM (1.1 on 6.0, Vista and Server 2008). 0 for an unknown OS.
+func DefaultPort(osName string, https bool) int {
+	o, err := contract.LookupOS(osName)
+	switch {
+	case err != nil:
+		return 0
+	case o.Version == "6.0" && https:
+		return WinRM11HTTPSPort
+	case o.Version == "6.0":
+		return WinRM11HTTPPort
+	case https:
+		return WinRM2HTTPSPort
+	}
+	return WinRM2HTTPPort
+}

@@ -52,6 +52,8 @@ type (
 		Port          int    `yaml:"port,omitempty"`
 		HTTPS         bool   `yaml:"https,omitempty"`
 		Insecure      bool   `yaml:"insecure,omitempty"`
+		Auth          string `yaml:"auth,omitempty"`
+		CAFile        string `yaml:"ca_file,omitempty"`
 		UserEnv       string `yaml:"user_env,omitempty"`
 		PasswordEnv   string `yaml:"password_env,omitempty"`
 		PasswordFile  string `yaml:"password_file,omitempty"`
@@ -145,6 +147,7 @@ func (s *Scenario) YAML() ([]byte, error) {
 	}
 	for _, t := range s.Targets {
 		ft := fileTarget{Name: t.Name, OS: t.OS, Host: t.Host, Port: t.Port, HTTPS: t.HTTPS, Insecure: t.Insecure,
+			Auth: t.Auth, CAFile: t.CAFile,
 			UserEnv: t.UserEnv, PasswordEnv: t.PasswordEnv, PasswordFile: t.PasswordFile,
 			StreamPort: t.StreamPort, ControlPort: t.ControlPort,
 			Image: t.Image, Appliance: t.Appliance, Kernel: t.Kernel, Initrd: t.Initrd, Append: t.Append,

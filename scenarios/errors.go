@@ -196,3 +196,10 @@ func editDistance(a, b string) int {
 	}
 	return d[len(ra)][len(rb)]
 }
+
+// Problem is a FieldError at the field's line (or its nearest parent's), for checks made
+// outside this package, such as the preflight reading the files a scenario names.
+func (s *Scenario) Problem(field, format string, args ...any) *FieldError {
+	l := &errorList{file: s.Source, lines: s.lines}
+	return &FieldError{File: s.Source, Line: l.lineOf(field), Field: field, Msg: fmt.Sprintf(format, args...)}
+}

@@ -41,7 +41,7 @@ func Parse(name string, data []byte) (*Scenario, error) {
 	return s, nil
 }
 
-// Load reads a scenario file. Relative paths in it (password_file, lab.hotfix_dir,
+// Load reads a scenario file. Relative paths in it (password_file, ca_file, lab.hotfix_dir,
 // provider.dir, provider.appliance_kernel, image, kernel, initrd) are taken relative to the
 // file's folder.
 func Load(file string) (*Scenario, error) {
@@ -74,7 +74,7 @@ func Load(file string) (*Scenario, error) {
 	s.Provider.ApplianceKernel = rel(s.Provider.ApplianceKernel)
 	for i := range s.Targets {
 		t := &s.Targets[i]
-		t.PasswordFile = rel(t.PasswordFile)
+		t.PasswordFile, t.CAFile = rel(t.PasswordFile), rel(t.CAFile)
 		t.Image, t.Kernel, t.Initrd = rel(t.Image), rel(t.Kernel), rel(t.Initrd)
 	}
 	return s, nil

@@ -56,10 +56,14 @@ type TargetSpec struct {
 	Name string // unique name, used in reports
 	OS   string // catalog key (lab.LookupOS)
 	// Static provider only: WinRM endpoint and traffic addresses.
-	Host          string
-	Port          int
-	HTTPS         bool
-	Insecure      bool
+	Host     string
+	Port     int
+	HTTPS    bool
+	Insecure bool
+	// Static and Vagrant: WinRM authentication (contract.AuthBasic or AuthNTLM; "" basic)
+	// and, with HTTPS, a PEM file of the CA that signed the guest's certificate.
+	Auth          string
+	CAFile        string
 	UserEnv       string // environment variable holding the user name (default WFPLAB_USER)
 	PasswordEnv   string // environment variable holding the password (default WFPLAB_PASSWORD)
 	PasswordFile  string // or a file holding it

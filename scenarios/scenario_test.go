@@ -2,6 +2,7 @@ package scenarios
 
 import (
 	"errors"
+	"fmt"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -476,5 +477,40 @@ func TestBlockAndThresholdPerChain(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), c.field) {
 			t.Errorf("%s: error %v, want one naming %s", c.in, err, c.field)
 		}
+	}
+}
+
+// A static target without port gets its OS's stock WinRM listener: 80/443 on Vista and
+// Server 2008 (WinRM 1.1), 5985/5986 elsewhere; auth and ca_file are read as written.
+func TestStaticWinRMDefaults(t *testing.T) {
+	target := func(name, os, extra string, n int) string {
+		return fmt.Sprintf("  - {name: %s, os: %s, host: 127.0.0.%d, stream_port: 49152, control_port: 49153, "+
+			"forward_dest: 127.0.0.%d:9000, forward_prefix: 127.0.0.%d/32%s}\n", name, os, n, n, n, extra)
+	}
+	s := mustParse(t, "s.yaml", "provider: static\ntargets:\n"+
+		target("a", "vista-sp1-x86", "", 1)+
+		target("b", "2008-sp2-x64", ", https: true, ca_file: ca.pem, auth: NTLM", 2)+
+		target("c", "win7-x64", ", auth: basic", 3)+
+		target("d", "2008r2-x64", ", https: true, insecure: true", 4)+
+		target("e", "vista-sp2-x64", ", port: 5985", 5))
+	want := []struct {
+		port       int
+		auth, ca   string
+		https, ins bool
+	}{{80, "", "", false, false}, {443, "ntlm", "ca.pem", true, false}, {5985, "basic", "", false, false},
+		{5986, "", "", true, true}, {5985, "", "", false, false}}
+	for i, w := range want {
+		g := s.Targets[i]
+		if g.Port != w.port || g.Auth != w.auth || g.CAFile != w.ca || g.HTTPS != w.https || g.Insecure != w.ins {
+			t.Errorf("target %s: port %d auth %q ca_file %q https %v insecure %v; want %+v", g.Name, g.Port, g.Auth, g.CAFile, g.HTTPS, g.Insecure, w)
+		}
+	}
+	text, err := s.YAML()
+	if err != nil {
+		t.Fatal(err)
+	}
+	back := mustParse(t, "s.yaml", string(text))
+	if !reflect.DeepEqual(back.Targets, s.Targets) {
+		t.Errorf("round trip changed the targets:\n%+v\n%+v", back.Targets, s.Targets)
 	}
 }

@@ -135,8 +135,11 @@ func (s *Scenario) validateTargets(el *errorList) {
 			} else {
 				endpoints[key] = i
 			}
+		} else if s.Provider.Kind == ProviderVagrant {
+			validateWinRM(el, path, t)
 		} else if t.Host != "" || t.Port != 0 || t.StreamPort != 0 || t.ControlPort != 0 || t.ForwardDest.IsValid() ||
-			t.ForwardPrefix.IsValid() || t.PasswordEnv != "" || t.PasswordFile != "" || t.UserEnv != "" || t.HTTPS || t.Insecure {
+			t.ForwardPrefix.IsValid() || t.PasswordEnv != "" || t.PasswordFile != "" || t.UserEnv != "" || t.HTTPS || t.Insecure ||
+			t.Auth != "" || t.CAFile != "" {
 			el.field(path, "host, ports, addresses and credentials are only for provider kind static (this scenario's provider is %s)", s.Provider.Kind)
 		}
 	}
@@ -184,12 +187,12 @@ func (s *Scenario) validateStatic(el *errorList, path string, t TargetSpec) {
 		}
 	}
 	s.checkHost(el, path+".host", t.Host)
-	checkPort("port", t.Port, "the guest's WinRM port (5985 for WinRM 2.0 over HTTP, 5986 over HTTPS; 80 or 443 for Vista/2008 without WMF 2.0)")
+	if _, err := contract.LookupOS(t.OS); err == nil { // else the OS error says it; its port follows from the OS
+		checkPort("port", t.Port, "the guest's WinRM port (5985 for WinRM 2.0 over HTTP, 5986 over HTTPS; 80 or 443 for Vista/2008 without WMF 2.0)")
+	}
 	checkPort("stream_port", t.StreamPort, "the guest's TCP port whose stream-layer data the driver blocks")
 	checkPort("control_port", t.ControlPort, "the guest's UDP port for single-NBL traffic")
-	if t.Insecure && !t.HTTPS {
-		el.field(path+".insecure", "only means something with https: true (it skips certificate checks)")
-	}
+	validateWinRM(el, path, t)
 	if t.UserEnv != "" && !envNameRE.MatchString(t.UserEnv) {
 		el.field(path+".user_env", "%q is not an environment variable name", t.UserEnv)
 	}
@@ -216,6 +219,22 @@ func (s *Scenario) validateStatic(el *errorList, path string, t TargetSpec) {
 		el.field(path+".forward_prefix", "missing; the network behind the guest whose forwarded fragments the driver blocks")
 	case t.ForwardDest.IsValid() && !t.ForwardPrefix.Contains(t.ForwardDest.Addr().Unmap()):
 		el.field(path+".forward_prefix", "%s does not contain forward_dest %s, so the driver would never see that traffic", t.ForwardPrefix, t.ForwardDest.Addr())
+	}
+}
+
+// validateWinRM checks how a real guest's WinRM is spoken to. Whether ca_file can be read is
+// the preflight's business (wfplab check), as for password_file.
+func validateWinRM(el *errorList, path string, t TargetSpec) {
+	if t.Auth != "" {
+		oneOf(el, path+".auth", t.Auth, contract.AuthSchemes)
+	}
+	switch {
+	case t.Insecure && !t.HTTPS:
+		el.field(path+".insecure", "only means something with https: true (it skips certificate checks)")
+	case t.CAFile != "" && !t.HTTPS:
+		el.field(path+".ca_file", "only means something with https: true (the CA that signed the guest's HTTPS certificate)")
+	case t.CAFile != "" && t.Insecure:
+		el.field(path+".insecure", "set either ca_file (check the guest's certificate against that CA) or insecure: true (do not check it), not both")
 	}
 }
 

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"io/fs"
 	"os"
@@ -75,7 +76,21 @@ func checkPasswords(sc *scenarios.Scenario, targets []scenarios.TargetSpec) erro
 }
 
 func checkStatic(sc *scenarios.Scenario) error {
-	return checkPasswords(sc, sc.Targets)
+	return errors.Join(checkPasswords(sc, sc.Targets), checkCAFiles(sc))
+}
+
+// checkCAFiles reads each target's ca_file: readable, and PEM certificates only.
+func checkCAFiles(sc *scenarios.Scenario) error {
+	var errs *multierror.Error
+	for i, t := range sc.Targets {
+		if t.CAFile == "" {
+			continue
+		}
+		if _, err := readCAFile(t.CAFile); err != nil {
+			errs = multierror.Append(errs, sc.Problem(fmt.Sprintf("targets[%d].ca_file", i), "target %s: %v", t.Name, err))
+		}
+	}
+	return errs.ErrorOrNil()
 }
 
 // checkTool says how to install a program the provider runs when it is not on PATH.

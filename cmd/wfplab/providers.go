@@ -2,7 +2,11 @@ package main
 
 import (
 	"context"
+	"crypto/x509"
+	"encoding/pem"
+	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"maps"
 	"net"
@@ -133,10 +137,15 @@ func staticTarget(t scenarios.TargetSpec) (lab.StaticTarget, error) {
 	if err != nil {
 		return lab.StaticTarget{}, err
 	}
+	ep, err := winrmEndpoint(t)
+	if err != nil {
+		return lab.StaticTarget{}, err
+	}
+	ep.Host, ep.Port = t.Host, t.Port
 	return lab.StaticTarget{
 		Name:         t.Name,
 		OS:           t.OS,
-		Endpoint:     contract.Endpoint{Host: t.Host, Port: t.Port, HTTPS: t.HTTPS, Insecure: t.Insecure},
+		Endpoint:     ep,
 		User:         user,
 		PasswordEnv:  passEnv,
 		PasswordFile: t.PasswordFile,
@@ -147,6 +156,70 @@ func staticTarget(t scenarios.TargetSpec) (lab.StaticTarget, error) {
 			Control:       netip.AddrPortFrom(host, uint16(t.ControlPort)),
 		},
 	}, nil
+}
+
+// winrmEndpoint is how to speak WinRM to a real guest: scheme, certificate check and auth
+// (the host and port are the caller's).
+func winrmEndpoint(t scenarios.TargetSpec) (contract.Endpoint, error) {
+	ep := contract.Endpoint{HTTPS: t.HTTPS, Insecure: t.Insecure, Auth: t.Auth}
+	if ep.Auth == "" {
+		ep.Auth = contract.AuthBasic
+	}
+	if t.CAFile != "" {
+		ca, err := readCAFile(t.CAFile)
+		if err != nil {
+			return ep, fmt.Errorf("ca_file: %w", err)
+		}
+		ep.CACert = ca
+	}
+	return ep, nil
+}
+
+// maxCAFile bounds a CA file: a few certificates are a few KiB.
+const maxCAFile = 1 << 20
+
+// readCAFile reads a PEM file of CA certificates, refusing one that holds none.
+func readCAFile(path string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("cannot read it (%w); give the PEM file of the CA that signed the guest's WinRM certificate", err)
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, maxCAFile+1))
+	if err != nil {
+		return nil, fmt.Errorf("cannot read %s: %w", path, err)
+	}
+	if len(data) > maxCAFile {
+		return nil, fmt.Errorf("%s is larger than %d bytes; it should hold a few PEM certificates", path, maxCAFile)
+	}
+	if err := checkCAPEM(data); err != nil {
+		return nil, fmt.Errorf("%s %w", path, err)
+	}
+	return data, nil
+}
+
+// checkCAPEM makes sure data holds PEM certificates Go can parse, and nothing else that
+// looks like a key (a private key given by mistake is refused rather than ignored).
+func checkCAPEM(data []byte) error {
+	n := 0
+	for rest := data; ; {
+		var b *pem.Block
+		b, rest = pem.Decode(rest)
+		if b == nil {
+			break
+		}
+		if b.Type != "CERTIFICATE" {
+			return fmt.Errorf("holds a PEM %q block; it should hold only CERTIFICATE blocks (the CA's certificate, never a key)", b.Type)
+		}
+		if _, err := x509.ParseCertificate(b.Bytes); err != nil {
+			return fmt.Errorf("certificate %d does not parse: %v", n+1, err)
+		}
+		n++
+	}
+	if n == 0 {
+		return errors.New("holds no PEM certificate (-----BEGIN CERTIFICATE-----); convert a DER .cer with: openssl x509 -inform der -in ca.cer -out ca.pem")
+	}
+	return nil
 }
 
 // netipAddr resolves a static target's host to the address traffic is sent to.

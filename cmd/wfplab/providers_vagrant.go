@@ -49,7 +49,12 @@ func vagrantMachines(sc *scenarios.Scenario) ([]vagrant.Machine, error) {
 			errs = multierror.Append(errs, fmt.Errorf("%s: target %s: %w", sc.Source, t.Name, err))
 			continue
 		}
-		ms = append(ms, vagrant.Machine{Name: t.Name, OS: o})
+		ep, err := winrmEndpoint(t)
+		if err != nil {
+			errs = multierror.Append(errs, fmt.Errorf("%s: target %s: %w", sc.Source, t.Name, err))
+			continue
+		}
+		ms = append(ms, vagrant.Machine{Name: t.Name, OS: o, WinRM: ep})
 	}
 	return ms, errs.ErrorOrNil()
 }
@@ -58,6 +63,9 @@ func vagrantMachines(sc *scenarios.Scenario) ([]vagrant.Machine, error) {
 // machine of a target's name, and traffic addresses lab.allow does not cover.
 func checkVagrant(sc *scenarios.Scenario) error {
 	var errs *multierror.Error
+	if err := checkCAFiles(sc); err != nil {
+		return err // vagrantMachines would say the same with no line
+	}
 	ms, err := vagrantMachines(sc)
 	if err != nil {
 		errs = multierror.Append(errs, err)

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"os/signal"
@@ -26,13 +27,17 @@ func newSimCmd() *cobra.Command {
 	var hangPoolMB uint64
 	var patched bool
 	var ports struct{ stream, forward, control uint16 }
-	var faults string
+	var faults, auth, caOut, winrmVersion string
+	var https bool
 	serve := &cobra.Command{
 		Use:   "serve",
 		Short: "Run one simulated guest in the foreground until interrupted",
-		Long: `Serve runs one simulated Windows guest: a WinRM server (Basic auth, user vagrant; the
-password is vagrant unless WFPLAB_SIM_PASSWORD is set) and its traffic sockets, on loopback.
-It prints the WinRM URL and the traffic addresses, then serves until Ctrl-C.`,
+		Long: `Serve runs one simulated Windows guest: a WinRM server (Basic and NTLM auth, user
+vagrant; the password is vagrant unless WFPLAB_SIM_PASSWORD is set) and its traffic sockets,
+on loopback. It prints the WinRM URL and the traffic addresses, then serves until Ctrl-C.
+Vista and Server 2008 targets answer as WinRM 1.1 does (shell ids in the uuid: form;
+--winrm-version 2.0 makes one with WMF 2.0). With --https it listens with TLS, its
+certificate signed by a CA of its own, written to --ca-out for the scenario's ca_file.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
@@ -48,6 +53,18 @@ It prints the WinRM URL and the traffic addresses, then serves until Ctrl-C.`,
 				return withExit(exitFailure, fmt.Errorf("sim serve --faults: %w", err))
 			}
 			cfg.Faults = f
+			switch auth {
+			case "both":
+				cfg.WinRMAuth = ""
+			case contract.AuthBasic, contract.AuthNTLM:
+				cfg.WinRMAuth = auth
+			default:
+				return withExit(exitFailure, fmt.Errorf("sim serve --auth %q: use basic, ntlm or both", auth))
+			}
+			cfg.HTTPS, cfg.ServeCAFile, cfg.WinRMVersion = https, caOut, winrmVersion
+			if https && caOut == "" {
+				return withExit(exitFailure, errors.New("sim serve --https needs --ca-out FILE: the guest's CA certificate goes there, for the scenario's ca_file"))
+			}
 			if err := sim.Serve(ctx, target, listen, cfg, cmd.OutOrStdout()); err != nil {
 				return withExit(exitFailure, fmt.Errorf("%w (ports: --listen, --stream-port, --forward-port, --control-port)", err))
 			}
@@ -64,6 +81,10 @@ It prints the WinRM URL and the traffic addresses, then serves until Ctrl-C.`,
 	serve.Flags().Uint16Var(&ports.control, "control-port", 0, "UDP port of single-NBL traffic (0: a free one)")
 	serve.Flags().BoolVar(&patched, "patched", false, "start with KB979223 already installed (the fixed netio.sys)")
 	serve.Flags().StringVar(&faults, "faults", "", "failures to inject on purpose, as key=value pairs: "+strings.Join(contract.FaultKeys, ", ")+` (e.g. "http_500_every=7,slow_every=5,slow_by=2s,reboot_every=90s")`)
+	serve.Flags().StringVar(&auth, "auth", "both", "WinRM authentication the guest accepts: basic, ntlm (Negotiate only, Basic off as Windows ships) or both")
+	serve.Flags().BoolVar(&https, "https", false, "listen with TLS (HTTPS), with a certificate signed by a CA of the guest's own")
+	serve.Flags().StringVar(&caOut, "ca-out", "", "with --https: file to write the guest's CA certificate (PEM) to")
+	serve.Flags().StringVar(&winrmVersion, "winrm-version", "", "WinRM version to answer as: 1.1 or 2.0 (default: the OS's own, 1.1 on Vista and Server 2008)")
 	simCmd.AddCommand(serve, newSimApplianceCmd(), newSimHotfixesCmd())
 	return simCmd
 }

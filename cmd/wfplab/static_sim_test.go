@@ -26,6 +26,12 @@ type servedGuest struct{ winrm, stream, control, forward uint16 }
 // serveGuest runs sim.Serve as `wfplab sim serve` does, on free fixed ports, until the test ends.
 func serveGuest(t *testing.T, osName string, patched bool) servedGuest {
 	t.Helper()
+	return serveGuestCfg(t, osName, patched, nil)
+}
+
+// serveGuestCfg is serveGuest with the guest's configuration tweaked (nil: none).
+func serveGuestCfg(t *testing.T, osName string, patched bool, tweak func(*sim.Config)) servedGuest {
+	t.Helper()
 	var g servedGuest
 	for _, p := range []struct {
 		port    *uint16
@@ -39,6 +45,9 @@ func serveGuest(t *testing.T, osName string, patched bool) servedGuest {
 	cfg := sim.DefaultConfig()
 	cfg.Noise, cfg.Seed, cfg.RebootDown, cfg.Patched = false, 5, 300*time.Millisecond, patched
 	cfg.TrafficPorts = kernel.Ports{Stream: g.stream, Forward: g.forward, Control: g.control}
+	if tweak != nil {
+		tweak(&cfg)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	addr := fmt.Sprintf("127.0.0.1:%d", g.winrm)

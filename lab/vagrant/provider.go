@@ -19,6 +19,9 @@ import (
 type Machine struct {
 	Name string
 	OS   contract.OS
+	// WinRM is how to speak to the guest (HTTPS, Insecure, CACert, Auth): winrm-config
+	// prints host, port and account only, not config.winrm.transport. Host and Port are ignored.
+	WinRM contract.Endpoint
 }
 
 // Timeouts bound each kind of CLI call; zero fields take the defaults.
@@ -222,11 +225,12 @@ func (p *Provider) upOne(ctx context.Context, m Machine) (contract.Target, error
 	}
 	w := cfgs[0]
 	return contract.Target{
-		Name:     m.Name,
-		OS:       m.OS,
-		Endpoint: contract.Endpoint{Host: w.HostName, Port: w.Port},
-		Creds:    contract.Credentials{User: w.User, Password: w.Password},
-		Traffic:  traffic,
+		Name: m.Name,
+		OS:   m.OS,
+		Endpoint: contract.Endpoint{Host: w.HostName, Port: w.Port, HTTPS: m.WinRM.HTTPS, Insecure: m.WinRM.Insecure,
+			CACert: m.WinRM.CACert, Auth: m.WinRM.Auth},
+		Creds:   contract.Credentials{User: w.User, Password: w.Password},
+		Traffic: traffic,
 	}, nil
 }
 
