@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/masterzen/winrm"
 )
@@ -234,4 +235,23 @@ func TestNTLMChallengeIsPerConnection(t *testing.T) {
 	if resp := post(client, ""); resp.StatusCode != http.StatusUnauthorized {
 		t.Errorf("no credentials after an unanswered challenge: HTTP %d, want 401", resp.StatusCode)
 	}
+}
+
+// FuzzNTLMMessages: any token a client sends, as NEGOTIATE or AUTHENTICATE, is an answer or
+// an error, never a panic, and never accepted without the password.
+func FuzzNTLMMessages(f *testing.F) {
+	var c ntlmConn
+	copy(c.challenge[:], mustHex("0123456789abcdef"))
+	c.target, c.pending = "Domain", true
+	f.Add(authenticateMessage("User", "Domain", mustHex("68cd0ab851e51c96aabc927bebef6a1c0101000000000000")))
+	neg, _ := base64.StdEncoding.DecodeString("TlRMTVNTUAABAAAAB4IIogAAAAAAAAAAAAAAAAAAAAAKAGFKAAAADw==")
+	f.Add(neg)
+	f.Fuzz(func(t *testing.T, msg []byte) {
+		_, _, _ = ntlmChallenge(msg, "HOST", time.Unix(0, 0))
+		_ = ntlmMessageType(msg)
+		if _, err := ntlmVerify(msg, c, "User", "Password"); err == nil {
+			// Only a true NTLMv2 proof passes; the fuzzer cannot forge HMAC-MD5 by chance.
+			t.Fatalf("accepted %x", msg)
+		}
+	})
 }
