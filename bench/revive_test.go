@@ -77,7 +77,7 @@ func TestRunnerGivesUpAfterBoundedReruns(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	results, err := f.runner.Run(ctx)
-	if err == nil || !strings.Contains(err.Error(), "target always-dies: phase before:") || !strings.Contains(err.Error(), "cut 4 times, given up") {
+	if err == nil || !strings.Contains(err.Error(), "target always-dies: phase before:") || !strings.Contains(err.Error(), "cut 4 times in a row, given up") {
 		t.Fatalf("want the given-up window naming its target, got %v", err)
 	}
 	if strings.Contains(err.Error(), "healthy") {
@@ -93,5 +93,39 @@ func TestRunnerGivesUpAfterBoundedReruns(t *testing.T) {
 		if r.Target == "always-dies" && r.Phase == "before" && r.Profile == "stream-burst" && r.Verdict != Incomplete {
 			t.Errorf("the given-up window got verdict %s", r.Verdict)
 		}
+	}
+}
+
+// A guest that fails now and then over a long phase has more cuts than maxReruns, but
+// each window runs whole when run again: the phase goes on and every cell gets its
+// verdict (a per-phase bound gave up in the soak's 30-minute run).
+func TestRunnerBoundsRerunsPerWindowNotPerPhase(t *testing.T) {
+	t.Parallel()
+	g := &revivingGuest{fakeGuest: &fakeGuest{name: "fails-now-and-then", k: newFakeKernel(5), diesInSecondWindow: true}}
+	f := newFixture(t, g.fakeGuest)
+	f.runner.Targets[0].Guest = g
+	single := f.sc.Profiles[2]
+	for _, name := range []string{"single-nbl-2", "single-nbl-3", "single-nbl-4"} {
+		p := single
+		p.Name = name
+		f.sc.Profiles = append(f.sc.Profiles, p)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	results, err := f.runner.Run(ctx)
+	if err != nil {
+		t.Fatalf("windows that ran whole on their rerun must not fail the phase: %v", err)
+	}
+	if len(results) != 2*len(f.sc.Profiles) {
+		t.Errorf("%d results, want %d", len(results), 2*len(f.sc.Profiles))
+	}
+	for _, r := range results {
+		if !r.Met {
+			t.Errorf("%s/%s: %s (%s), expected %s", r.Phase, r.Profile, r.Verdict, r.Note, r.Expected)
+		}
+	}
+	// Each phase: every window after the first with traffic is cut once.
+	if n, want := int(g.revived.Load()), 2*(len(f.sc.Profiles)-1); n != want || n <= 2*maxReruns {
+		t.Errorf("revived %d times, want %d (more than the %d a per-phase bound allows)", n, want, 2*maxReruns)
 	}
 }

@@ -435,8 +435,8 @@ func (t *targetRun) runPhase(ctx context.Context, ph scenarios.Phase) (err error
 	}()
 
 	// A window cut by the sample stream's end (the agent died, the guest rebooted, the
-	// connection broke for good) is run again once the guest answers, a bounded number of
-	// times; the cut stays in the store as a gap event.
+	// connection broke for good) is run again once the guest answers, at most maxReruns
+	// times in a row; the cut stays in the store as a gap event.
 	live, err := t.startSampler(ctx, ph.Name)
 	if err != nil {
 		return err
@@ -471,13 +471,13 @@ func (t *targetRun) runPhase(ctx context.Context, ph scenarios.Phase) (err error
 			err = fmt.Errorf("%w; its last error: %v", err, t.streamErr)
 		}
 		if err == nil {
-			i++
+			i, reruns = i+1, 0
 			continue
 		}
 		_, revivable := t.rt.Guest.(Reviver)
 		if !errors.Is(err, errSamplerEnded) || !revivable || ctx.Err() != nil || reruns == maxReruns {
 			if reruns == maxReruns && errors.Is(err, errSamplerEnded) {
-				err = fmt.Errorf("window %s cut %d times, given up: %w", p.Name, reruns+1, err)
+				err = fmt.Errorf("window %s cut %d times in a row, given up: %w", p.Name, reruns+1, err)
 			}
 			return errors.Join(append(trafficErrs, err)...)
 		}
@@ -500,7 +500,9 @@ func (t *targetRun) runPhase(ctx context.Context, ph scenarios.Phase) (err error
 	return errors.Join(trafficErrs...)
 }
 
-// maxReruns bounds how often one phase's cut windows are run again.
+// maxReruns bounds how often one window is run again after cuts in a row. The bound is per
+// window, not per phase: a long phase on a guest that fails now and then (the soak's
+// fault every minute) must not use up its reruns on windows that later ran whole.
 const maxReruns = 3
 
 // EventGap records a window cut short and run again: the samples have a gap there.

@@ -67,6 +67,12 @@ func (k *fakeKernel) startTraffic(p traffic.Profile) {
 	k.runs = append(k.runs, trafficRun{profile: p, from: time.Now()})
 }
 
+func (k *fakeKernel) runCount() int {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	return len(k.runs)
+}
+
 func (k *fakeKernel) stopTraffic() {
 	k.mu.Lock()
 	defer k.mu.Unlock()
@@ -139,6 +145,9 @@ type fakeGuest struct {
 	samplerDiesIn string
 	// diesAlways: every sampler closes its stream early.
 	diesAlways bool
+	// diesInSecondWindow: every sampler closes its stream once the second window with
+	// traffic since it started has begun, so each rerun runs whole and the next is cut.
+	diesInSecondWindow bool
 	// hangsIn: in that phase the guest stops answering after 15 samples: the stream goes
 	// quiet without closing and Ping fails, as a guest whose pool ran out does.
 	hangsIn string
@@ -197,6 +206,7 @@ func (g *fakeGuest) StartSampler(ctx context.Context, interval time.Duration) (S
 	s := &fakeSampler{events: make(chan contract.SampleEvent, 16), stop: make(chan struct{})}
 	dies := g.samplerDiesIn == phase || g.diesAlways
 	hangs := g.hangsIn == phase
+	runsAtStart := g.k.runCount()
 	go func() {
 		defer close(s.events)
 		// Samples are due every interval; a late wake-up catches up, as a real agent's
@@ -213,6 +223,14 @@ func (g *fakeGuest) StartSampler(ctx context.Context, interval time.Duration) (S
 			case <-timer.C:
 			}
 			var ev contract.SampleEvent
+			if g.diesInSecondWindow && g.k.runCount() >= runsAtStart+2 {
+				ev = contract.SampleEvent{At: time.Now(), Err: errors.New("winrm: shell closed")}
+				select {
+				case <-s.stop:
+				case s.events <- ev:
+				}
+				return
+			}
 			switch {
 			case dies && seq == 15:
 				ev = contract.SampleEvent{At: time.Now(), Err: errors.New("winrm: shell closed")}
