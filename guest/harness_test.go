@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/wfplab/wfplab/lab/agentfmt"
+	"github.com/wfplab/wfplab/lab/contract"
 	"github.com/wfplab/wfplab/lab/sim/kernel"
 )
 
@@ -202,7 +204,9 @@ func calls(ls []hline) []hline {
 // load-only run with wine reporting Vista.
 func TestDriverUnderHarness(t *testing.T) {
 	h := newHarnessEnv(t)
-	ls := h.runHarness(t)
+	// The real agent from dist/ reads the counters from its own process while the driver
+	// is loaded (harness.c run_agent).
+	ls := h.runHarness(t, filepath.Join(guestDir(t), "dist", "x64", AgentFile))
 	ver := only(t, ls, "OS")
 	if len(ver) != 1 {
 		t.Fatalf("want one OS line, got %d", len(ver))
@@ -213,6 +217,7 @@ func TestDriverUnderHarness(t *testing.T) {
 	t.Run("counters", func(t *testing.T) { checkCounters(t, ls) })
 	t.Run("device-dacl", func(t *testing.T) { checkDevice(t, ls) })
 	t.Run("unload", func(t *testing.T) { checkUnload(t, ls) })
+	t.Run("agent", func(t *testing.T) { checkAgentReads(t, ls) })
 	// Before 6.1 (Vista) the stream callout must not ask for mid-stream inspection:
 	// Vista's FwpsCalloutRegister0 refuses the flag. Wine reports the version its
 	// prefix sets for the exe.
@@ -491,6 +496,12 @@ func parseCounters(t *testing.T, l hline, fields int) model {
 // checkCounters replays the CLASSIFY lines on the model and compares every counters
 // read on the device.
 func checkCounters(t *testing.T, ls []hline) {
+	replayCounters(t, ls)
+}
+
+// replayCounters checks every counters read against the model and returns the model at
+// the end.
+func replayCounters(t *testing.T, ls []hline) model {
 	want := newModel()
 	reads := 0
 	for _, l := range ls {
@@ -539,6 +550,46 @@ func checkCounters(t *testing.T, ls []hline) {
 	}
 	if reads < 8 {
 		t.Errorf("%d counter reads, want the harness's 8 or more", reads)
+	}
+	return want
+}
+
+// checkAgentReads: the shipped agent, in another process, opens the device the harness's
+// driver made, reads version 2 counters and prints a C1 line the lab's parser takes, with
+// the same numbers the model holds.
+func checkAgentReads(t *testing.T, ls []hline) {
+	want := replayCounters(t, ls)
+	var c1 []string
+	for _, l := range ls {
+		if l.kind == "AGENT" {
+			c1 = append(c1, strings.TrimPrefix(l.raw, "AGENT "))
+		}
+		if l.kind == "AGENTEXIT" && l.f["code"] != "0" {
+			t.Errorf("agent counters: %s", l.raw)
+		}
+	}
+	if len(c1) != 1 {
+		t.Fatalf("agent printed %q, want one C1 line", c1)
+	}
+	c, err := agentfmt.ParseCounters(c1[0])
+	if err != nil {
+		t.Fatalf("%q: %v", c1[0], err)
+	}
+	if c.Driver.State != "running" {
+		t.Errorf("agent sees drv=%s, want running", c.Driver.State)
+	}
+	for _, name := range layerNames {
+		lc, ok := c.Driver.Layers[contract.Layer(name)]
+		if !ok || !lc.HasMultiBlocked {
+			t.Errorf("agent line has no version 2 counters for %s: %q", name, c1[0])
+			continue
+		}
+		got := counters{lc.Classify, lc.Blocked, lc.NBLs, lc.MultiChain}
+		copy(got[cHist:], lc.Hist[:])
+		got[cMultiBlocked] = lc.MultiBlocked
+		if got != *want[name] {
+			t.Errorf("agent L.%s %v, want %v", name, got, *want[name])
+		}
 	}
 }
 

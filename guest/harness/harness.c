@@ -2,7 +2,7 @@
  * wfplab-harness.exe: runs the real wfplabcallout.sys in a user-mode process
  * under wine (test build only, never shipped). See guest/README.md.
  *
- *   wfplab-harness.exe DRIVER.sys [load-only]
+ *   wfplab-harness.exe DRIVER.sys [load-only | AGENT.exe]
  *
  * Loads the driver image with LoadLibraryEx (its ntoskrnl.exe imports bind
  * to wine's builtin ntoskrnl.exe, its fwpkclnt.sys imports to the stand-in
@@ -341,6 +341,56 @@ static void run_classify_cases(void)
     get_v2("block_again");
 }
 
+/* Runs `AGENT.exe counters` in its own process while the driver is loaded:
+ * its open and IOCTLs reach this process's device through wineserver. Each
+ * line it prints comes back as "AGENT <line>". */
+static void run_agent(const char *agent)
+{
+    char cmd[MAX_PATH + 32];
+    static char out[4096];
+    SECURITY_ATTRIBUTES sa = {sizeof(sa), NULL, TRUE};
+    STARTUPINFOA si;
+    PROCESS_INFORMATION pi;
+    HANDLE rd, wr;
+    DWORD got, total = 0, code = 0;
+    char *line, *next;
+
+    if (!CreatePipe(&rd, &wr, &sa, 0)) fail("CreatePipe(agent)", GetLastError());
+    SetHandleInformation(rd, HANDLE_FLAG_INHERIT, 0);
+    memset(&si, 0, sizeof(si));
+    si.cb = sizeof(si);
+    si.dwFlags = STARTF_USESTDHANDLES;
+    si.hStdOutput = wr;
+    si.hStdError = wr;
+    si.hStdInput = GetStdHandle(STD_INPUT_HANDLE);
+    snprintf(cmd, sizeof(cmd), "\"%s\" counters", agent);
+    if (!CreateProcessA(NULL, cmd, NULL, NULL, TRUE, 0, NULL, NULL, &si, &pi)) {
+        printf("AGENT start_err=%lu\n", (unsigned long)GetLastError());
+        CloseHandle(rd);
+        CloseHandle(wr);
+        return;
+    }
+    CloseHandle(wr);
+    while (total + 1 < sizeof(out) && ReadFile(rd, out + total, (DWORD)(sizeof(out) - 1 - total), &got, NULL) &&
+           got > 0) {
+        total += got;
+    }
+    out[total] = 0;
+    CloseHandle(rd);
+    if (WaitForSingleObject(pi.hProcess, 30000) != WAIT_OBJECT_0) TerminateProcess(pi.hProcess, 9);
+    GetExitCodeProcess(pi.hProcess, &code);
+    CloseHandle(pi.hProcess);
+    CloseHandle(pi.hThread);
+    for (line = out; *line; line = next) {
+        next = strchr(line, '\n');
+        if (next != NULL) *next++ = 0; else next = line + strlen(line);
+        if (*line && line[strlen(line) - 1] == '\r') line[strlen(line) - 1] = 0;
+        if (*line) printf("AGENT %s\n", line);
+    }
+    printf("AGENTEXIT code=%lu\n", (unsigned long)code);
+    fflush(stdout);
+}
+
 /* --- main ---------------------------------------------------------------- */
 
 int main(int argc, char **argv)
@@ -352,9 +402,10 @@ int main(int argc, char **argv)
     LARGE_INTEGER f, t0, t1;
     long status;
     int loadOnly = argc == 3 && strcmp(argv[2], "load-only") == 0;
+    const char *agent = argc == 3 && !loadOnly ? argv[2] : NULL;
 
-    if (argc < 2 || argc > 3 || (argc == 3 && !loadOnly)) {
-        fprintf(stderr, "usage: wfplab-harness.exe DRIVER.sys [load-only]\n");
+    if (argc < 2 || argc > 3) {
+        fprintf(stderr, "usage: wfplab-harness.exe DRIVER.sys [load-only | AGENT.exe]\n");
         return 2;
     }
     setvbuf(stdout, NULL, _IOFBF, 1 << 16);
@@ -400,6 +451,7 @@ int main(int argc, char **argv)
         print_opens();
         get_v2("initial");
         run_classify_cases();
+        if (agent != NULL) run_agent(agent);
         /* The engine keeps the first callout it is asked to unregister busy
          * for two calls, then in use for two: unload must wait them out. */
         stub_fail_unregister(0, 2, STATUS_DEVICE_BUSY);
