@@ -33,6 +33,9 @@ func overviewChart(rd *runData) drawing {
 	if !haveRule {
 		confidence = 0.95
 	}
+	// Judged in bytes per chain, no rate is the line the verdicts were drawn at.
+	perChain, _ := rd.perChainRule()
+	drawRule := haveRule && !perChain
 	title := fmt.Sprintf("Leak rate per cell with %g%% confidence interval", 100*confidence)
 	if rd.run.ID != "" || rd.run.Scenario != "" {
 		title += fmt.Sprintf("\nscenario %s, run %s", orDash(rd.run.Scenario), orDash(rd.run.ID))
@@ -43,7 +46,7 @@ func overviewChart(rd *runData) drawing {
 	if len(pts.marks) == 0 {
 		return drawWithLegend(emptyChart(title, "no cell results in the store (the run ended before analysis)"), nil)
 	}
-	if haveRule {
+	if drawRule {
 		pts.yMin, pts.yMax = min(pts.yMin, threshold), max(pts.yMax, threshold)
 	}
 	setOverviewAxes(p, rd, pts.yMin, pts.yMax)
@@ -57,10 +60,12 @@ func overviewChart(rd *runData) drawing {
 	}
 	addHLine(p, 0, color.Gray{Y: 120}, nil)
 	var ruleCol []legendEntry
-	if haveRule {
+	if drawRule {
 		if l := addHLine(p, threshold, thresholdColor, []vg.Length{vg.Points(5), vg.Points(3)}); l != nil {
 			ruleCol = append(ruleCol, legendEntry{text: fmt.Sprintf("threshold %s B/s", num(threshold)), thumb: l})
 		}
+	} else if perChain && rd.scenario != nil {
+		ruleCol = append(ruleCol, legendEntry{text: fmt.Sprintf("verdicts: bytes per chain against %s B/chain (see the table)", exact(rd.scenario.Verdict.ThresholdPerChain))})
 	}
 	phaseCol := addPhaseBars(p, rd, pts.bars)
 	profileCol := addProfileMarks(p, rd, pts.marks)

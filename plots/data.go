@@ -269,6 +269,35 @@ func (rd *runData) verdictRule() (thresholdBps, confidence float64, ok bool) {
 	return thresholdBps, confidence, ok
 }
 
+// perChainRule says whether the cells were judged in bytes per chain (the scenario has
+// traffic blocks) or in bytes per second; known is false without the scenario.
+func (rd *runData) perChainRule() (perChain, known bool) {
+	if rd.cfg.haveRule || rd.scenario == nil {
+		return false, rd.cfg.haveRule
+	}
+	return rd.scenario.Timing.Block > 0, true
+}
+
+// thresholdText is the threshold r's verdict was judged against, with its unit: bytes per
+// chain for a result with a bytes-per-chain fit or under a scenario with traffic blocks,
+// bytes per second otherwise.
+func (rd *runData) thresholdText(r *bench.CellResult) string {
+	if r == nil {
+		return dash
+	}
+	perChain, known := rd.perChainRule()
+	if r.Dose != nil || perChain {
+		if rd.scenario != nil && rd.scenario.Verdict.ThresholdPerChain > 0 {
+			return exact(rd.scenario.Verdict.ThresholdPerChain) + " B/chain"
+		}
+		return dash
+	}
+	if thr, _, ok := rd.verdictRule(); ok && known {
+		return exact(thr) + " B/s"
+	}
+	return dash
+}
+
 func sortByTime(td *targetData) {
 	sort.SliceStable(td.windows, func(i, j int) bool { return td.windows[i].Start.Before(td.windows[j].Start) })
 	// The store may share its samples with other readers: sorted on a copy, and only when

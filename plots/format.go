@@ -31,6 +31,14 @@ func num(v float64) string {
 	return groupThousands(strconv.FormatFloat(v, 'f', prec, 64))
 }
 
+// exact is a configured figure (a threshold) as written, with thousands grouped: 96, 4,096.
+func exact(v float64) string {
+	if math.IsNaN(v) || math.IsInf(v, 0) {
+		return dash
+	}
+	return groupThousands(strconv.FormatFloat(v, 'f', -1, 64))
+}
+
 // groupThousands puts thin separators into the integer part: 1234567.8 → 1,234,567.8.
 func groupThousands(s string) string {
 	sign := ""
@@ -69,6 +77,14 @@ func ciText(r *bench.CellResult) string {
 		return dash
 	}
 	return "[" + num(r.Leak.Lo) + ", " + num(r.Leak.Hi) + "]"
+}
+
+// perChainCIText is the interval of a result judged in bytes per chain, or a dash.
+func perChainCIText(r *bench.CellResult) string {
+	if r == nil || r.Dose == nil || !finite(r.Dose.Lo) || !finite(r.Dose.Hi) {
+		return dash
+	}
+	return "[" + num(r.Dose.Lo) + ", " + num(r.Dose.Hi) + "]"
 }
 
 func samplesText(r *bench.CellResult) string {

@@ -518,13 +518,13 @@ func checkSummaryComplete(t *testing.T, path string) {
 		}
 		found[r[0]+"/"+r[1]+"/"+r[2]] = r
 	}
-	if r := found[failedCell]; r == nil || r[9] != "**INCONCLUSIVE**" || r[11] != "**NO**" {
+	if r := found[failedCell]; r == nil || r[11] != "**INCONCLUSIVE**" || r[13] != "**NO**" {
 		t.Errorf("failed row: %v", r)
 	}
-	if r := found[missingCell]; r == nil || r[9] != "no result" || r[11] != "no result" {
+	if r := found[missingCell]; r == nil || r[11] != "no result" || r[13] != "no result" {
 		t.Errorf("missing row: %v", r)
 	}
-	if r := found["vista-sp1-x86/before/stream-burst"]; r == nil || r[9] != "**LEAK**" || r[11] != "yes" || r[4] != "24,000" || r[6] != "240" {
+	if r := found["vista-sp1-x86/before/stream-burst"]; r == nil || r[11] != "**LEAK**" || r[13] != "yes" || r[4] != "24,000" || r[6] != "240" {
 		t.Errorf("leak row: %v", r)
 	}
 }

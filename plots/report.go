@@ -31,6 +31,7 @@ type htmlView struct {
 	Headline, HeadlineClass string
 	Problems                []string
 	CILabel                 string
+	PerChainLabel           string // the bytes-per-chain interval's, e.g. "95% CI"
 	Matrix                  matrix
 	Rows                    []htmlRow
 	OverviewImg             template.URL
@@ -53,7 +54,8 @@ type htmlTputChart struct {
 type htmlRow struct {
 	Target, Anchor, Phase, Profile, Netio string
 	Leak, CI, Samples                     string
-	BytesPerChain, Chains, Packets        string
+	BytesPerChain, PerChainCI, Threshold  string
+	Chains, Packets                       string
 	Verdict, VerdictClass                 string
 	Expected, Met, MetClass, Note         string
 	FirstOfTarget                         bool
@@ -109,6 +111,7 @@ func renderHTML(rd *runData, charts chartSet) ([]byte, error) {
 		HeadlineClass: "neutral",
 		Problems:      rd.problems,
 		CILabel:       fmt.Sprintf("%g%% CI (B/s)", 100*confidence),
+		PerChainLabel: fmt.Sprintf("%g%% CI", 100*confidence),
 		OverviewImg:   pngURL(charts.overviewPNG),
 		OverviewSVG:   charts.overviewSVG,
 		Method:        rd.method(),
@@ -141,6 +144,7 @@ func renderHTML(rd *runData, charts chartSet) ([]byte, error) {
 	prevTarget := ""
 	for _, c := range rd.cells {
 		row := htmlRowOf(c, c.Target != prevTarget)
+		row.Threshold = rd.thresholdText(c.Result)
 		row.Anchor = anchorOf[c.Target]
 		v.Rows = append(v.Rows, row)
 		prevTarget = c.Target
@@ -197,6 +201,9 @@ func htmlRowOf(c *cell, first bool) htmlRow {
 	}
 	if r := c.Result; r != nil {
 		row.BytesPerChain, row.Chains, row.Packets = num(r.BytesPerChain), num(r.ChainsPerSec), num(r.PacketsPerSec)
+		if ci := perChainCIText(r); ci != dash {
+			row.PerChainCI = ci
+		}
 		row.Note = r.Note
 	}
 	row.VerdictClass = verdictClass(c.Result)
@@ -319,6 +326,24 @@ func (rd *runData) method() []string {
 	thresholdText := "the scenario's threshold (not recorded with this run; see the scenario text)"
 	if ok {
 		thresholdText = fmt.Sprintf("the threshold of %s bytes/s", num(threshold))
+	}
+	if perChain, _ := rd.perChainRule(); perChain {
+		sc := rd.scenario
+		return []string{
+			"Each cell is one target × phase × traffic profile. Within its window the traffic runs in blocks, on for " + sc.Timing.Block.String() +
+				" and off for as long, in turn, so that what the traffic does to the pool and what the pool does by itself can be told apart.",
+			"The guest's nonpaged pool bytes, leaving out " + settle + ", are fitted against the driver's cumulative count of blocked " +
+				"multi-NBL chains (all blocked chains for single-nbl) and against time: the time term takes the pool's own drift, the chain " +
+				"term is the leak in bytes per chain. Steps that stand out in the differenced pool get a term each; the residuals' lag-1 " +
+				"autocorrelation, bias-corrected, sets a Prais-Winsten transform, and the " + fmt.Sprintf("%g%%", 100*confidence) +
+				" interval uses the larger of the classical and the Newey-West standard error with Student's t.",
+			fmt.Sprintf("A cell is LEAK when the whole bytes-per-chain interval lies above the threshold of %s B/chain, CLEAN when it lies "+
+				"below it, and INCONCLUSIVE otherwise, or when its window holds fewer than %d samples, or when the driver did not block "+
+				"the chains the traffic should make. On an unpatched netio.sys a blocked multi-NBL chain leaks one NET_BUFFER_LIST, "+
+				"352 B (x86) or 576 B (x64).", exact(sc.Verdict.ThresholdPerChain), bench.MinSamples),
+			"The leak rate (B/s) and its interval are bytes per chain times the chains blocked per second of traffic: the figure to " +
+				"read, while the verdict is judged in bytes per chain. Packets/s is the traffic the generator achieved in the window.",
+		}
 	}
 	return []string{
 		"Each cell is one target × phase × traffic profile. Its leak rate is the slope of the guest's total nonpaged pool bytes " +

@@ -36,8 +36,8 @@ func renderSummary(rd *runData) []byte {
 	if !ok {
 		confidence = 0.95
 	}
-	fmt.Fprintf(&b, "| Target | Phase | Profile | netio.sys | Leak rate (B/s) | %g%% CI (B/s) | Bytes/chain | Chains/s | Packets/s | Verdict | Expected | Met |\n", 100*confidence)
-	b.WriteString("|---|---|---|---|--:|--:|--:|--:|--:|---|---|---|\n")
+	fmt.Fprintf(&b, "| Target | Phase | Profile | netio.sys | Leak rate (B/s) | %g%% CI (B/s) | Bytes/chain | %g%% CI (B/chain) | Judged against | Chains/s | Packets/s | Verdict | Expected | Met |\n", 100*confidence, 100*confidence)
+	b.WriteString("|---|---|---|---|--:|--:|--:|--:|--:|--:|--:|---|---|---|\n")
 	for _, c := range rd.cells {
 		bpc, cps, pps := dash, dash, dash
 		if r := c.Result; r != nil {
@@ -52,9 +52,9 @@ func renderSummary(rd *runData) []byte {
 			met = "**NO**"
 		}
 		cols := []string{c.Target, c.Phase, c.Profile, netioText(c.PhaseInfo), leakText(c.Result), ciText(c.Result),
-			bpc, cps, pps, verdict, expectedText(c), met}
+			bpc, perChainCIText(c.Result), rd.thresholdText(c.Result), cps, pps, verdict, expectedText(c), met}
 		for i := range cols {
-			if i != 9 && i != 11 { // already formatted with Markdown emphasis
+			if i != 11 && i != 13 { // already formatted with Markdown emphasis
 				cols[i] = mdText(cols[i])
 			}
 		}
