@@ -18,6 +18,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/wfplab/wfplab/bench"
+	"github.com/wfplab/wfplab/internal/chromium"
 	"github.com/wfplab/wfplab/lab/contract"
 	"github.com/wfplab/wfplab/plots"
 	"github.com/wfplab/wfplab/scenarios"
@@ -31,6 +32,7 @@ type runFlags struct {
 	seedSet  bool
 	quiet    bool
 	keepVMs  bool
+	pdf      bool   // --pdf: also print report.html to report.pdf
 	hotfix   string // --hotfix-dir: replaces lab.hotfix_dir
 	resume   string // --resume RUN-DIR: finish what that run did not
 }
@@ -57,6 +59,7 @@ Exit status: 0 every expectation met, 1 an expectation not met, 2 an error.`,
 	cmd.Flags().StringVar(&f.hotfix, "hotfix-dir", "", "folder holding the KB979223 .msu packages (replaces the scenario's lab.hotfix_dir)")
 	cmd.Flags().StringVar(&f.resume, "resume", "", "finish the cells a killed or interrupted run (its folder) did not, into the same store, and rebuild its report")
 	cmd.Flags().BoolVar(&f.keepVMs, "keep-vms", false, "keep the VMs' disk overlays in the run folder (qemu provider)")
+	cmd.Flags().BoolVar(&f.pdf, "pdf", false, "also print report.html to report.pdf at the end, with a headless Chromium (internal/chromium/install-deps.sh installs Debian's)")
 	return cmd
 }
 
@@ -100,6 +103,12 @@ func runScenario(ctx context.Context, f runFlags, stdout, stderr io.Writer) erro
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
+	// A browser missing for --pdf is found before the run, not after it.
+	if f.pdf {
+		if _, err := chromium.Find(); err != nil {
+			return withExit(exitFailure, fmt.Errorf("--pdf: %w", err))
+		}
+	}
 	if f.resume != "" {
 		if f.scenario != "" || f.seedSet {
 			return withExit(exitFailure, errors.New("--resume takes the scenario and seed the run recorded: leave out --scenario and --seed"))
@@ -275,6 +284,15 @@ func measure(ctx context.Context, m measurement, stdout, stderr io.Writer) error
 	}
 	if files.Report != "" {
 		fmt.Fprintf(stdout, "report: %s\n", files.Report)
+		// Not for an interrupted run: it is to be finished, not signed.
+		if f.pdf && ctx.Err() == nil {
+			out := filepath.Join(dir, pdfFile)
+			if err := chromium.PDF(ctx, files.Report, out); err != nil {
+				runErrs = multierror.Append(runErrs, fmt.Errorf("report.pdf: %w", err))
+			} else {
+				fmt.Fprintf(stdout, "pdf: %s\n", out)
+			}
+		}
 	}
 	if ctx.Err() != nil {
 		// Interrupted: say so once, not once per target and cell, and keep the errors
