@@ -129,3 +129,58 @@ func TestRunnerBoundsRerunsPerWindowNotPerPhase(t *testing.T) {
 		t.Errorf("revived %d times, want %d (more than the %d a per-phase bound allows)", n, want, 2*maxReruns)
 	}
 }
+
+// A guest that restarts unexpectedly between windows does not answer when the hotfix is
+// installed or the next phase's sampler starts: the step runs once more after the guest
+// answers again, so the target goes on. A failure the guest answered is not retried.
+func TestRunnerWaitsOutARestartBetweenPhases(t *testing.T) {
+	t.Parallel()
+	for _, step := range []string{"hotfix", "sampler"} {
+		t.Run(step, func(t *testing.T) {
+			t.Parallel()
+			g := &revivingGuest{fakeGuest: &fakeGuest{name: "restarts", k: newFakeKernel(5), noAnswerOnce: step}}
+			refused := &revivingGuest{fakeGuest: &fakeGuest{name: "not-applicable", k: newFakeKernel(6), failHotfix: true}}
+			f := newFixture(t, g.fakeGuest, refused.fakeGuest)
+			f.runner.Targets[0].Guest, f.runner.Targets[1].Guest = g, refused
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+			defer cancel()
+			results, err := f.runner.Run(ctx)
+			if err == nil || strings.Contains(err.Error(), "restarts") {
+				t.Fatalf("want only not-applicable to fail, got %v", err)
+			}
+			if !g.noAnswerSeen.Load() {
+				t.Fatalf("the %s step never found the guest restarting", step)
+			}
+			if g.revived.Load() != 1 {
+				t.Errorf("revived %d times, want 1", g.revived.Load())
+			}
+			if refused.revived.Load() != 0 {
+				t.Errorf("a hotfix wusa refused was retried after %d revives", refused.revived.Load())
+			}
+			n := 0
+			for _, r := range results {
+				if r.Target != "restarts" {
+					continue
+				}
+				n++
+				if !r.Met {
+					t.Errorf("%s/%s: %s (%s), expected %s", r.Phase, r.Profile, r.Verdict, r.Note, r.Expected)
+				}
+			}
+			if n == 0 {
+				t.Fatal("no results for the restarting target")
+			}
+			evs, err := f.store.Events("restarts")
+			if err != nil {
+				t.Fatal(err)
+			}
+			said := false
+			for _, e := range evs {
+				said = said || strings.Contains(e.Message, "the guest stopped answering")
+			}
+			if !said {
+				t.Error("no event says the guest stopped answering and the step was tried again")
+			}
+		})
+	}
+}

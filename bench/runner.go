@@ -414,7 +414,9 @@ func (t *targetRun) runPhase(ctx context.Context, ph scenarios.Phase) (err error
 	if ph.InstallHotfix {
 		t.event(ph.Name, EventHotfix, "installing KB979223 (netio.sys "+t.inv.Netio+")")
 		stop := t.reportProgress(ph.Name, StepHotfix, time.Now(), 0)
-		inv, err := bounded(ctx, t.guestTimeout(), "install hotfix", t.rt.Guest.InstallHotfix)
+		inv, err := againAfterRevive(ctx, t, ph.Name, EventHotfix, "install hotfix", func() (contract.Inventory, error) {
+			return bounded(ctx, t.guestTimeout(), "install hotfix", t.rt.Guest.InstallHotfix)
+		})
 		stop()
 		if err != nil {
 			return guestError{fmt.Errorf("install hotfix: %w", err)}
@@ -437,7 +439,9 @@ func (t *targetRun) runPhase(ctx context.Context, ph scenarios.Phase) (err error
 	// A window cut by the sample stream's end (the agent died, the guest rebooted, the
 	// connection broke for good) is run again once the guest answers, at most maxReruns
 	// times in a row; the cut stays in the store as a gap event.
-	live, err := t.startSampler(ctx, ph.Name)
+	live, err := againAfterRevive(ctx, t, ph.Name, EventGap, "start sampler", func() (liveSampler, error) {
+		return t.startSampler(ctx, ph.Name)
+	})
 	if err != nil {
 		return err
 	}
@@ -498,6 +502,28 @@ func (t *targetRun) runPhase(ctx context.Context, ph scenarios.Phase) (err error
 		}
 	}
 	return errors.Join(trafficErrs...)
+}
+
+// againAfterRevive runs op, and once more after the guest answers again when op failed
+// because the guest did not answer at all (contract.ErrNoAnswer: an unexpected reboot
+// between windows, as the soak's faults make) and the guest can be revived. A failure the
+// guest answered (wusa's exit code, a refused password) is returned at once.
+func againAfterRevive[T any](ctx context.Context, t *targetRun, phase, kind, what string, op func() (T, error)) (T, error) {
+	v, err := op()
+	r, revivable := t.rt.Guest.(Reviver)
+	if err == nil || !revivable || !errors.Is(err, contract.ErrNoAnswer) || ctx.Err() != nil {
+		return v, err
+	}
+	t.event(phase, kind, fmt.Sprintf("%s: the guest stopped answering (%v); waiting for it, then trying once more", what, err))
+	inv, rerr := bounded(ctx, t.guestTimeout(), "revive", r.Revive)
+	if rerr != nil {
+		var zero T
+		return zero, guestError{fmt.Errorf("%w; then waiting for the guest to answer again: %v", err, rerr)}
+	}
+	if inv.Netio != "" {
+		t.inv = inv
+	}
+	return op()
 }
 
 // maxReruns bounds how often one window is run again after cuts in a row. The bound is per

@@ -85,6 +85,13 @@ func (k *fakeKernel) reboot() {
 	k.patched, k.boot, k.base = true, time.Now(), 55e6
 }
 
+// restart is an unexpected reboot: a fresh pool and clock, the patch state unchanged.
+func (k *fakeKernel) restart() {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	k.boot, k.base = time.Now(), 55e6
+}
+
 // multiSeconds is how long multi-NBL traffic ran between boot and at; the caller holds mu.
 func (k *fakeKernel) multiSeconds(at time.Time) float64 { return k.secondsOf(at, multiNBL) }
 
@@ -140,8 +147,12 @@ type fakeGuest struct {
 	k    *fakeKernel
 	// failPrepare, failHotfix: those steps fail. samplerDiesIn: the sampler of that phase
 	// ("before"/"after", counted by StartSampler calls) closes its stream early.
-	failPrepare   bool
-	failHotfix    bool
+	failPrepare bool
+	failHotfix  bool
+	// noAnswerOnce: the first call of that step ("hotfix" or "sampler") finds the guest
+	// restarting unexpectedly: it does not answer (contract.ErrNoAnswer) and reboots.
+	noAnswerOnce  string
+	noAnswerSeen  atomic.Bool
 	samplerDiesIn string
 	// diesAlways: every sampler closes its stream early.
 	diesAlways bool
@@ -193,11 +204,26 @@ func (g *fakeGuest) InstallHotfix(ctx context.Context) (contract.Inventory, erro
 	if g.failHotfix {
 		return contract.Inventory{}, errors.New("wusa exit -2145124329: not applicable")
 	}
+	if err := g.restartsOnce("hotfix"); err != nil {
+		return contract.Inventory{}, err
+	}
 	g.k.reboot() // a fresh pool and clock
 	return g.inventory(), nil
 }
 
+// restartsOnce fails the first call of step as a guest in an unexpected reboot does.
+func (g *fakeGuest) restartsOnce(step string) error {
+	if g.noAnswerOnce != step || g.noAnswerSeen.Swap(true) {
+		return nil
+	}
+	g.k.restart()
+	return fmt.Errorf("%s: nothing answers at 127.0.0.1:5985 (%w)", g.name, contract.ErrNoAnswer)
+}
+
 func (g *fakeGuest) StartSampler(ctx context.Context, interval time.Duration) (Sampler, error) {
+	if err := g.restartsOnce("sampler"); err != nil {
+		return nil, err
+	}
 	g.starts++
 	phase := "before"
 	if g.starts > 1 {

@@ -137,7 +137,7 @@ func (g *Session) transportError(what string, err error, ctx context.Context) er
 		return g.errorf("%s: the session was closed (%w)", what, err)
 	case errors.Is(err, context.DeadlineExceeded) || (ctx.Err() != nil && errors.Is(ctx.Err(), context.DeadlineExceeded)):
 		return g.errorf("%s: no answer in time (%w); the guest may be hung, rebooting or overloaded: check it, or allow more time (command timeout %v)",
-			what, context.DeadlineExceeded, g.opts.CommandTimeout)
+			what, noAnswer{context.DeadlineExceeded}, g.opts.CommandTimeout)
 	case errors.Is(err, context.Canceled):
 		return g.errorf("%s: cancelled (%w)", what, err)
 	case strings.Contains(msg, " 401"):
@@ -146,10 +146,20 @@ func (g *Session) transportError(what string, err error, ctx context.Context) er
 	case strings.Contains(msg, "HTTPS certificate") || strings.Contains(msg, "answers plain HTTP") || strings.Contains(msg, "offers only Basic"):
 		return g.errorf("%s: WinRM request to %s failed: %w", what, ep, err)
 	case strings.Contains(msg, "connection refused"):
-		return g.errorf("%s: nothing answers at %s (connection refused); is the guest up, and WinRM enabled there (winrm quickconfig)?", what, ep)
+		return g.errorf("%s: nothing answers at %s (%w); is the guest up, and WinRM enabled there (winrm quickconfig)?", what, ep, noAnswer{errors.New("connection refused")})
+	case connDropped(err):
+		return g.errorf("%s: WinRM request to %s failed: %w; check that the guest is up and reachable", what, ep, noAnswer{err})
 	}
 	return g.errorf("%s: WinRM request to %s failed: %w; check that the guest is up and reachable", what, ep, err)
 }
+
+// noAnswer marks a transport failure in which the guest did not answer (contract.ErrNoAnswer),
+// keeping the cause for errors.Is.
+type noAnswer struct{ cause error }
+
+func (e noAnswer) Error() string        { return e.cause.Error() }
+func (e noAnswer) Unwrap() error        { return e.cause }
+func (e noAnswer) Is(target error) bool { return target == contract.ErrNoAnswer }
 
 // authName is the scheme the session authenticates with, as errors name it.
 func (g *Session) authName() string {

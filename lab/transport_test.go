@@ -6,6 +6,7 @@ package lab_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -189,6 +190,9 @@ func TestFailedLoginKeepsPasswordSecret(t *testing.T) {
 	if !strings.Contains(err.Error(), "401") || !strings.Contains(err.Error(), "check the user and password") {
 		t.Fatalf("error does not say what to do: %v", err)
 	}
+	if errors.Is(err, contract.ErrNoAnswer) {
+		t.Fatalf("a 401 is the guest's answer, but the error says it did not answer: %v", err)
+	}
 	if l := log.text(); strings.Contains(l, wrong) {
 		t.Fatalf("log reveals the password:\n%s", l)
 	}
@@ -215,6 +219,28 @@ func TestRunTimeoutIsBounded(t *testing.T) {
 	}
 	// The library terminates the command and the shell goes once its receive returns.
 	waitShells(t, w.srv, 0)
+}
+
+// A guest that does not answer (down, restarting, silent) fails with contract.ErrNoAnswer,
+// which tells the runner it may wait for the guest and try again.
+func TestNoAnswerIsMarked(t *testing.T) {
+	t.Parallel()
+	w := startWSMan(t, wsman.HostFunc(func(ctx context.Context, c wsman.Command) int {
+		<-ctx.Done()
+		return 0
+	}))
+	g := dial(t, w.target, lab.Options{CommandTimeout: time.Second, OperationTimeout: time.Second})
+	_, silent := g.Run(context.Background(), "hang")
+	_ = w.srv.Close()
+	_, refused := g.Run(context.Background(), "ver")
+	for _, err := range []error{silent, refused} {
+		if err == nil || !errors.Is(err, contract.ErrNoAnswer) || !strings.HasPrefix(err.Error(), w.target.Name+": ") {
+			t.Errorf("want an error naming the target and marked contract.ErrNoAnswer, got %v", err)
+		}
+	}
+	if !strings.Contains(refused.Error(), "connection refused") {
+		t.Errorf("the error does not say the connection was refused: %v", refused)
+	}
 }
 
 func TestCloseAbortsRequestsInFlight(t *testing.T) {
