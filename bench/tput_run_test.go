@@ -120,3 +120,66 @@ func usableWindows(ws []TputWindow) int {
 	}
 	return n
 }
+
+// A resumed run measures again only the throughput of a phase whose windows did not all
+// end (here the after phase's first window was cut by a kill); every cell, and the before
+// phase's throughput, stays as the first run measured it.
+func TestResumeMeasuresOnlyUnfinishedThroughput(t *testing.T) {
+	g := &modeGuest{fakeGuest: &fakeGuest{name: "g1", k: newFakeKernel(3)}}
+	f := tputFixture(t, g)
+	if _, err := f.runner.Run(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	first, err := f.store.TputWindows("g1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cut := first[slices.IndexFunc(first, func(w TputWindow) bool { return w.Phase == "after" })]
+	cut.End = time.Time{}
+	if err := f.store.RecordTputWindow(cut); err != nil {
+		t.Fatal(err)
+	}
+	cellWindows, err := f.store.Windows("g1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f.store.Flush(); err != nil {
+		t.Fatal(err)
+	}
+
+	cells, tput, err := Measured(f.store, f.sc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !tput[[2]string{"g1", "before"}] || tput[[2]string{"g1", "after"}] || len(cells) != 2 {
+		t.Fatalf("Measured: cells %v, throughput %v; want both cells and the before phase's throughput measured", cells, tput)
+	}
+	g.modes = nil
+	g.k = newFakeKernel(4) // a fresh, unpatched guest, as --resume brings up
+	resumed := time.Now()
+	f.runner.Done = func(k CellKey) bool { return cells[k] }
+	f.runner.TputDone = func(target, phase string) bool { return tput[[2]string{target, phase}] }
+	if _, err := f.runner.Run(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if want := []bool{true, false}; !slices.Equal(g.modes, want) {
+		t.Errorf("mode switches %v, want %v: only the after phase's throughput runs again", g.modes, want)
+	}
+	again, err := f.store.Windows("g1")
+	if err != nil || len(again) != len(cellWindows) {
+		t.Errorf("%d leak windows after the resume, %d before it (%v): a measured cell ran again", len(again), len(cellWindows), err)
+	}
+	ws, err := f.store.TputWindows("g1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, w := range ws {
+		redone := w.Start.After(resumed)
+		if w.Phase == "before" && redone || w.Phase == "after" && (!redone || w.End.IsZero()) {
+			t.Errorf("%s window %d started %v (resumed at %v), ended %v", w.Phase, w.Index, w.Start, resumed, w.End)
+		}
+	}
+	if c := CompareTputFor(ws, f.sc); len(c) == 0 || c[0].Before.N < 6 || c[0].After.N < 6 {
+		t.Errorf("comparisons after the resume: %+v; want 6 windows a phase", c)
+	}
+}
