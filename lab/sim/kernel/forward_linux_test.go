@@ -134,16 +134,11 @@ func (p *peer) next(typ uint16, d time.Duration) []byte {
 	}
 }
 
-func TestFrameForwarderInNetns(t *testing.T) {
-	ns := netnsTopology(t, "fwd")
-	k := New(Config{Arch: "x64"})
-	defer k.Close()
-	var (
-		f      *frameForwarder
-		stop   func()
-		err    error
-		p1, p2 *peer
-	)
+// forwarderInNetns starts the frame forwarder on f1/f2 inside ns, and the peers p1, p2 that
+// stand for the host's side of each link.
+func forwarderInNetns(t *testing.T, ns string, k *Kernel) (f *frameForwarder, stop func(), p1, p2 *peer) {
+	t.Helper()
+	var err error
 	inNetns(t, ns, func() {
 		if f, stop, err = startFrameForwarder(k, "f1", "f2", fwdInAddr, fwdOutAddr); err != nil {
 			return
@@ -153,6 +148,14 @@ func TestFrameForwarderInNetns(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return f, stop, p1, p2
+}
+
+func TestFrameForwarderInNetns(t *testing.T) {
+	ns := netnsTopology(t, "fwd")
+	k := New(Config{Arch: "x64"})
+	defer k.Close()
+	f, stop, p1, p2 := forwarderInNetns(t, ns, k)
 	stopped := false
 	defer func() {
 		if !stopped {
@@ -299,21 +302,7 @@ func TestTrafficThroughFrameForwarderInNetns(t *testing.T) {
 	ns := netnsTopology(t, "e2e")
 	k := New(Config{Arch: "x86"})
 	defer k.Close()
-	var (
-		f      *frameForwarder
-		stop   func()
-		err    error
-		p1, p2 *peer
-	)
-	inNetns(t, ns, func() {
-		if f, stop, err = startFrameForwarder(k, "f1", "f2", fwdInAddr, fwdOutAddr); err != nil {
-			return
-		}
-		p1, p2 = openPeer(t, "p1"), openPeer(t, "p2")
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	f, stop, p1, p2 := forwarderInNetns(t, ns, k)
 	defer stop()
 	wIn, wOut := freeUDP(t), freeUDP(t)
 	in := &traffic.Link{GuestSock: hypervisorLink(t, p1, wIn), HostSock: wIn, GuestMAC: f.inMAC, HostMAC: neighInMAC,
