@@ -30,19 +30,24 @@ var builtins map[string]builtin
 
 func init() {
 	builtins = map[string]builtin{
-		"echo":  (*run).echo,
-		"exit":  (*run).exit,
-		"ver":   (*run).ver,
-		"set":   (*run).set,
-		"mkdir": (*run).mkdir,
-		"md":    (*run).mkdir,
-		"del":   (*run).del,
-		"erase": (*run).del,
-		"type":  (*run).typ,
-		"cd":    (*run).cd,
-		"chdir": (*run).cd,
-		"rem":   func(*run, context.Context, *call) int { return 0 },
-		"cls":   func(*run, context.Context, *call) int { return 0 },
+		"echo":     (*run).echo,
+		"exit":     (*run).exit,
+		"ver":      (*run).ver,
+		"set":      (*run).set,
+		"mkdir":    (*run).mkdir,
+		"md":       (*run).mkdir,
+		"del":      (*run).del,
+		"erase":    (*run).del,
+		"type":     (*run).typ,
+		"cd":       (*run).cd,
+		"chdir":    (*run).cd,
+		"rem":      func(*run, context.Context, *call) int { return 0 },
+		"call":     (*run).call,
+		"goto":     (*run).gotoLabel,
+		"setlocal": (*run).setlocal,
+		"endlocal": (*run).endlocal,
+		"shift":    (*run).shift,
+		"cls":      func(*run, context.Context, *call) int { return 0 },
 	}
 }
 
@@ -52,7 +57,11 @@ func (r *run) echo(_ context.Context, c *call) int {
 	text := c.tail
 	if strings.TrimSpace(text) == "" {
 		if text == "" || isBlank(text[0]) {
-			fmt.Fprint(c.stdout, "ECHO is on.\r\n")
+			if r.echoOn {
+				fmt.Fprint(c.stdout, "ECHO is on.\r\n")
+			} else {
+				fmt.Fprint(c.stdout, "ECHO is off.\r\n")
+			}
 			return 0
 		}
 		// "echo." and friends print an empty line.
@@ -63,6 +72,7 @@ func (r *run) echo(_ context.Context, c *call) int {
 	switch strings.ToLower(strings.TrimSpace(text)) {
 	case "on", "off":
 		if c.tail != "" && isBlank(c.tail[0]) {
+			r.echoOn = strings.EqualFold(strings.TrimSpace(text), "on")
 			return 0
 		}
 	}
@@ -70,15 +80,22 @@ func (r *run) echo(_ context.Context, c *call) int {
 	return 0
 }
 
-// exit [/b] [code]: ends the line with code (default: the current errorlevel).
+// exit [/b] [code]: ends cmd.exe with code (default: the current errorlevel); in a batch
+// file, exit /b ends only the batch file or the `call :label` running.
 func (r *run) exit(_ context.Context, c *call) int {
 	f := strings.Fields(c.tail)
+	b := false
 	if len(f) > 0 && strings.EqualFold(f[0], "/b") {
-		f = f[1:]
+		f, b = f[1:], true
 	}
 	code := r.errorlevel
 	if len(f) > 0 {
 		code = atoiPrefix(f[0])
+	}
+	r.errorlevel = code
+	if b && len(r.frames) > 0 {
+		r.frameEnd = true
+		return code
 	}
 	r.exited, r.exitCode = true, code
 	return code
@@ -107,7 +124,7 @@ func (r *run) ver(_ context.Context, c *call) int {
 	return 0
 }
 
-// set shows, sets or clears variables of this cmd.exe; /a and /p are not modelled.
+// set shows, sets or clears variables of this cmd.exe, or computes (/a); /p is not modelled.
 func (r *run) set(_ context.Context, c *call) int {
 	arg := strings.TrimLeft(c.tail, " \t")
 	if arg == "" {
@@ -116,7 +133,10 @@ func (r *run) set(_ context.Context, c *call) int {
 		}
 		return 0
 	}
-	if strings.HasPrefix(strings.ToLower(arg), "/a") || strings.HasPrefix(strings.ToLower(arg), "/p") {
+	if strings.HasPrefix(strings.ToLower(arg), "/a") {
+		return r.setArith(c, arg[2:])
+	}
+	if strings.HasPrefix(strings.ToLower(arg), "/p") {
 		return c.syntaxError()
 	}
 	if strings.HasPrefix(arg, `"`) {
@@ -332,77 +352,34 @@ func (r *run) cd(_ context.Context, c *call) int {
 	return 0
 }
 
-// parseIf reads an if condition from the text after `if` and returns its value and the
-// command that follows it.
-func (r *run) parseIf(text string) (bool, string, error) {
-	tok, rest := nextToken(text)
-	fold := false
-	if strings.EqualFold(tok, "/i") {
-		fold = true
-		tok, rest = nextToken(rest)
-	}
-	not := false
-	if strings.EqualFold(tok, "not") {
-		not = true
-		tok, rest = nextToken(rest)
-	}
+// evalIf is an if command's condition, its operands expanded as the command runs.
+func (r *run) evalIf(c *ifCmd) (bool, error) {
+	a := r.late(c.a)
 	var val bool
-	switch strings.ToLower(tok) {
-	case "":
-		return false, "", errSyntax
+	switch c.kind {
 	case "exist":
-		var p string
-		p, rest = nextToken(rest)
-		if p == "" {
-			return false, "", errSyntax
-		}
-		val = r.exists(unquote(p))
+		val = r.exists(unquote(a))
 	case "defined":
-		var name string
-		name, rest = nextToken(rest)
-		if name == "" {
-			return false, "", errSyntax
-		}
-		_, val = r.lookup(name)
-	case "errorlevel":
-		var n string
-		n, rest = nextToken(rest)
-		level, err := strconv.Atoi(n)
+		_, val = r.lookup(a)
+	case "errorlevel", "cmdextversion":
+		n, err := strconv.Atoi(a)
 		if err != nil {
-			return false, "", unexpected(n)
+			return false, unexpected(a)
 		}
-		val = r.errorlevel >= level
+		have := r.errorlevel
+		if c.kind == "cmdextversion" {
+			have = 2
+		}
+		val = have >= n
 	default:
-		left := tok
-		var op, right string
-		if l, rgt, ok := strings.Cut(tok, "=="); ok {
-			left, right = l, rgt
-			op = "=="
-			if right == "" {
-				right, rest = nextToken(rest)
-			}
-		} else {
-			op, rest = nextToken(rest)
-			if strings.HasPrefix(op, "==") {
-				right = op[2:]
-				op = "=="
-				if right == "" {
-					right, rest = nextToken(rest)
-				}
-			} else {
-				right, rest = nextToken(rest)
-			}
-		}
 		var err error
-		val, err = compare(unquote(left), op, unquote(right), fold)
+		// Quotes are part of what is compared: "a"==a is false in cmd.
+		val, err = compare(a, c.op, r.late(c.b), c.fold)
 		if err != nil {
-			return false, "", err
+			return false, err
 		}
 	}
-	if strings.TrimSpace(rest) == "" {
-		return false, "", errSyntax
-	}
-	return val != not, rest, nil
+	return val != c.not, nil
 }
 
 func compare(a, op, b string, fold bool) (bool, error) {
@@ -463,32 +440,6 @@ func (r *run) exists(p string) bool {
 		}
 	}
 	return false
-}
-
-// nextToken takes one blank-separated token (quotes keep blanks inside) off text and
-// returns the rest starting after the blanks that follow it.
-func nextToken(text string) (tok, rest string) {
-	i := 0
-	for i < len(text) && isDelim(text[i]) && text[i] != '=' {
-		i++
-	}
-	j := i
-	inQuote := false
-	for ; j < len(text); j++ {
-		if text[j] == '"' {
-			inQuote = !inQuote
-			continue
-		}
-		if !inQuote && isBlank(text[j]) {
-			break
-		}
-	}
-	tok = text[i:j]
-	k := j
-	for k < len(text) && isBlank(text[k]) {
-		k++
-	}
-	return tok, text[k:]
 }
 
 func unquote(s string) string {

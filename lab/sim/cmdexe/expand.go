@@ -9,6 +9,13 @@ import (
 // case-insensitive, an undefined name stays as typed, and %NAME:~start,len% (substring) and
 // %NAME:old=new% (replace, without case) are understood.
 func Expand(line string, lookup func(name string) (string, bool)) string {
+	return expandPercent(line, lookup, nil)
+}
+
+// expandPercent is Expand; with param (a batch file's line) it also expands what param
+// reads at a % (parameters, %%) and drops undefined names and a lone %, as cmd does there.
+// param returns the text and the index after what it read, or ok=false.
+func expandPercent(line string, lookup func(string) (string, bool), param func(line string, i int) (string, int, bool)) string {
 	var b strings.Builder
 	for i := 0; i < len(line); {
 		if line[i] != '%' {
@@ -16,14 +23,29 @@ func Expand(line string, lookup func(name string) (string, bool)) string {
 			i++
 			continue
 		}
+		if param != nil {
+			if v, next, ok := param(line, i); ok {
+				b.WriteString(v)
+				i = next
+				continue
+			}
+		}
 		j := strings.IndexByte(line[i+1:], '%')
 		if j < 0 {
-			b.WriteString(line[i:])
+			if param == nil {
+				b.WriteString(line[i:])
+			} else {
+				b.WriteString(line[i+1:])
+			}
 			break
 		}
 		j += i + 1
 		if v, ok := expandOne(line[i+1:j], lookup); ok {
 			b.WriteString(v)
+			i = j + 1
+			continue
+		}
+		if param != nil {
 			i = j + 1
 			continue
 		}

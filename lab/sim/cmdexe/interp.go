@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 )
 
 // Process is an external program the line starts.
@@ -45,37 +46,16 @@ func (in *Interp) Run(ctx context.Context, line string, stdin io.Reader, stdout,
 	if stdin == nil {
 		stdin = strings.NewReader("")
 	}
-	r := &run{in: in, env: newEnv(in.Env), cwd: in.Cwd,
+	r := &run{in: in, env: newEnv(in.Env), cwd: in.Cwd, echoOn: true, budget: &budget{},
 		stdout: &lockedWriter{w: stdout}, stderr: &lockedWriter{w: stderr}}
 	line = Expand(line, r.lookup)
-	pipes, err := parseLine(line)
-	if err != nil {
-		fmt.Fprintf(r.stderr, "%s\r\n", err)
-		if errors.Is(err, errSyntax) {
-			return 1
-		}
-		return 255
+	// A line feed ends the line, as it does for `cmd /c`.
+	if i := strings.IndexByte(line, '\n'); i >= 0 {
+		line = line[:i]
 	}
-	code := 0
-	for _, p := range pipes {
-		if ctx.Err() != nil {
-			break
-		}
-		switch p.join {
-		case joinAnd:
-			if code != 0 {
-				continue
-			}
-		case joinOr:
-			if code == 0 {
-				continue
-			}
-		}
-		code = r.pipeline(ctx, p, stdin)
-		r.errorlevel = code
-		if r.exited {
-			return r.exitCode
-		}
+	code := r.runText(ctx, line, stdin, r.stdout, r.stderr)
+	if r.exited {
+		return r.exitCode
 	}
 	return code
 }
@@ -90,6 +70,59 @@ type run struct {
 	errorlevel int
 	exited     bool
 	exitCode   int
+
+	echoOn   bool            // echo on: a batch file's lines are shown before they run
+	delayed  bool            // setlocal EnableDelayedExpansion: !VAR! expands as each command runs
+	frames   []*frame        // batch files and `call :label`s running, innermost last
+	locals   []local         // setlocal's saved environments
+	forVars  map[byte]string // the variables of the for commands running
+	jump     string          // the label a goto asked for, found once the line has unwound
+	frameEnd bool            // exit /b, goto :eof, or a batch file started without call: the innermost frame ends
+	abort    bool            // a batch error: every frame ends
+	calling  bool            // the next command is call's: a batch file it starts returns to the caller
+	budget   *budget         // shared with every cmd.exe this one starts
+}
+
+// budget bounds what one command line may run, across the cmd.exe processes it starts (pipe
+// stages, for /f commands): a batch file's goto loop, or a batch file piping into itself
+// (%0|%0), ends with an error instead of running on.
+type budget struct {
+	steps atomic.Int64
+	procs atomic.Int64
+}
+
+const (
+	maxSteps = 200000 // commands and batch lines
+	maxProcs = 64     // cmd.exe processes started
+)
+
+// step counts one command or batch line; false, with the message written, past the bound.
+func (r *run) step(stderr io.Writer) bool {
+	if r.budget.steps.Add(1) <= maxSteps {
+		return true
+	}
+	fmt.Fprintf(stderr, "wfplab simulated guest: cmd.exe stopped after %d commands: the batch file loops without end (goto or call).\r\n", maxSteps)
+	r.exited, r.exitCode = true, 1
+	return false
+}
+
+// stopped: the line being run must not go on.
+func (r *run) stopped() bool { return r.exited || r.frameEnd || r.abort || r.jump != "" }
+
+// fork is a new cmd.exe this one starts for a pipe stage or a for /f command: a copy of the
+// environment, no batch file.
+func (r *run) fork() *run {
+	return &run{in: r.in, env: r.env.clone(), cwd: r.cwd, stdout: r.stdout, stderr: r.stderr,
+		errorlevel: r.errorlevel, echoOn: true, budget: r.budget}
+}
+
+// startProc counts one cmd.exe started; false, with the message written, past the bound.
+func (r *run) startProc(stderr io.Writer) bool {
+	if r.budget.procs.Add(1) <= maxProcs {
+		return true
+	}
+	fmt.Fprintf(stderr, "wfplab simulated guest: more than %d cmd.exe processes started by one command line (a batch file piping into itself?).\r\n", maxProcs)
+	return false
 }
 
 func (r *run) lookup(name string) (string, bool) {
@@ -101,13 +134,54 @@ func (r *run) lookup(name string) (string, bool) {
 		return strconv.Itoa(r.errorlevel), true
 	case "CD":
 		return r.cwd, true
+	case "CMDEXTVERSION":
+		return "2", true
 	}
 	return "", false
 }
 
-func (r *run) pipeline(ctx context.Context, p pipeline, stdin io.Reader) int {
+// runText parses and runs an expanded command line.
+func (r *run) runText(ctx context.Context, text string, stdin io.Reader, stdout, stderr io.Writer) int {
+	l, err := parse(text, false)
+	if err != nil {
+		fmt.Fprintf(stderr, "%s\r\n", err)
+		return syntaxCode(err)
+	}
+	return r.runList(ctx, l, stdin, stdout, stderr)
+}
+
+// syntaxCode is cmd's exit code for a line it could not parse.
+func syntaxCode(err error) int {
+	if errors.Is(err, errSyntax) {
+		return 1
+	}
+	return 255
+}
+
+func (r *run) runList(ctx context.Context, l *list, stdin io.Reader, stdout, stderr io.Writer) int {
+	code := 0
+	for _, p := range l.items {
+		if ctx.Err() != nil || r.stopped() {
+			break
+		}
+		switch p.join {
+		case joinAnd:
+			if code != 0 {
+				continue
+			}
+		case joinOr:
+			if code == 0 {
+				continue
+			}
+		}
+		code = r.pipeline(ctx, p, stdin, stdout, stderr)
+	}
+	return code
+}
+
+func (r *run) pipeline(ctx context.Context, p pipeline, stdin io.Reader, stdout, stderr io.Writer) int {
 	if len(p.stage) == 1 {
-		return r.simple(ctx, p.stage[0], stdin, r.stdout, r.stderr)
+		return r.command(ctx, p.stage[0], stdin, stdout, stderr)
 	}
 	// Each stage but the last runs in its own cmd.exe, as cmd does for pipes. A stage that
 	// ends closes its input, so a writer before it does not block on a reader that left.
@@ -120,49 +194,88 @@ func (r *run) pipeline(ctx context.Context, p pipeline, stdin io.Reader) int {
 	}
 	for _, s := range p.stage[:len(p.stage)-1] {
 		pr, pw := io.Pipe()
-		child := &run{in: r.in, env: r.env.clone(), cwd: r.cwd, stdout: pw, stderr: r.stderr, errorlevel: r.errorlevel}
+		child := r.fork()
+		child.forVars = r.forVars
 		wg.Add(1)
-		go func(s *simple, in io.Reader) {
+		go func(s command, in io.Reader) {
 			defer wg.Done()
-			child.simple(ctx, s, in, pw, r.stderr)
+			if child.startProc(stderr) {
+				child.command(ctx, s, in, pw, stderr)
+			}
 			closeIn(in)
 			pw.Close()
 		}(s, in)
 		in = pr
 	}
-	code := r.simple(ctx, p.stage[len(p.stage)-1], in, r.stdout, r.stderr)
+	code := r.command(ctx, p.stage[len(p.stage)-1], in, stdout, stderr)
 	closeIn(in)
 	wg.Wait()
 	return code
 }
 
-// simple runs one command with its redirections.
-func (r *run) simple(ctx context.Context, s *simple, stdin io.Reader, stdout, stderr io.Writer) int {
-	word, tail := splitWord(s.text)
-	if strings.EqualFold(word, "if") {
-		cond, rest, err := r.parseIf(tail)
+// command runs one command of a pipeline.
+func (r *run) command(ctx context.Context, c command, stdin io.Reader, stdout, stderr io.Writer) int {
+	switch c := c.(type) {
+	case *simple:
+		return r.simple(ctx, c, stdin, stdout, stderr)
+	case *block:
+		stdin, stdout, stderr, closeAll, code, ok := r.openRedirects(r.lateRedirs(c.redirs), stdin, stdout, stderr)
+		defer closeAll()
+		if !ok {
+			return code
+		}
+		return r.runList(ctx, c.body, stdin, stdout, stderr)
+	case *ifCmd:
+		val, err := r.evalIf(c)
 		if err != nil {
 			fmt.Fprintf(stderr, "%s\r\n", err)
+			r.errorlevel = 1
 			return 1
 		}
-		if !cond {
-			return 0
+		if val {
+			return r.command(ctx, c.then, stdin, stdout, stderr)
 		}
-		return r.simple(ctx, &simple{text: rest, redirs: s.redirs}, stdin, stdout, stderr)
+		if c.els != nil {
+			return r.command(ctx, c.els, stdin, stdout, stderr)
+		}
+		return 0
+	case *forCmd:
+		return r.runFor(ctx, c, stdin, stdout, stderr)
 	}
-	stdin, stdout, stderr, closeAll, code, ok := r.openRedirects(s.redirs, stdin, stdout, stderr)
+	return 0
+}
+
+// keepsErrorlevel: internal commands that leave ERRORLEVEL as it was when they succeed.
+var keepsErrorlevel = map[string]bool{"echo": true, "rem": true, "set": true, "cd": true, "chdir": true,
+	"goto": true, "endlocal": true, "shift": true, "cls": true, "call": true}
+
+// simple runs one command with its redirections.
+func (r *run) simple(ctx context.Context, s *simple, stdin io.Reader, stdout, stderr io.Writer) int {
+	viaCall := r.calling
+	r.calling = false
+	if !r.step(stderr) {
+		return 1
+	}
+	word, tail := splitWord(r.late(s.text))
+	stdin, stdout, stderr, closeAll, code, ok := r.openRedirects(r.lateRedirs(s.redirs), stdin, stdout, stderr)
 	defer closeAll()
 	if !ok {
+		r.errorlevel = code
 		return code
 	}
 	if word == "" {
 		return 0
 	}
 	if b, ok := builtins[strings.ToLower(word)]; ok {
-		return b(r, ctx, &call{word: word, tail: tail, stdin: stdin, stdout: stdout, stderr: stderr})
+		code := b(r, ctx, &call{word: word, tail: tail, stdin: stdin, stdout: stdout, stderr: stderr})
+		if code != 0 || !keepsErrorlevel[strings.ToLower(word)] {
+			r.errorlevel = code
+		}
+		return code
 	}
 	path, err := r.resolve(word)
 	if err != nil {
+		r.errorlevel = 1
 		if errors.Is(err, ErrPathNotFound) {
 			fmt.Fprintf(stderr, "The system cannot find the path specified.\r\n")
 		} else {
@@ -170,14 +283,32 @@ func (r *run) simple(ctx context.Context, s *simple, stdin io.Reader, stdout, st
 		}
 		return 1
 	}
+	if hasExt(path, []string{".bat", ".cmd"}) {
+		return r.batchFile(ctx, path, word, tail, viaCall, stdin, stdout, stderr)
+	}
 	if r.in.Exec == nil {
+		r.errorlevel = 1
 		fmt.Fprintf(stderr, "'%s' is not recognized as an internal or external command,\r\noperable program or batch file.\r\n", word)
 		return 1
 	}
-	return r.in.Exec(ctx, &Process{
-		Path: path, Word: word, Args: SplitArgs(tail), CmdLine: strings.TrimLeft(s.text, " \t@"), Tail: tail,
+	r.errorlevel = r.in.Exec(ctx, &Process{
+		Path: path, Word: word, Args: SplitArgs(tail), CmdLine: strings.TrimLeft(r.late(s.text), " \t@"), Tail: tail,
 		Stdin: stdin, Stdout: stdout, Stderr: stderr, Cwd: r.cwd, Getenv: r.lookup,
 	})
+	return r.errorlevel
+}
+
+// lateRedirs are redirections with for variables and !VAR! expanded.
+func (r *run) lateRedirs(rs []redirect) []redirect {
+	if len(rs) == 0 || (r.forVars == nil && !r.delayed) {
+		return rs
+	}
+	out := make([]redirect, len(rs))
+	for i, rd := range rs {
+		rd.target = r.late(rd.target)
+		out[i] = rd
+	}
+	return out
 }
 
 // openRedirects applies redirections in order. On failure it has written cmd's message and
