@@ -99,7 +99,11 @@ func (s *Server) run(ctx context.Context, c Call, out, errOut io.Writer) int {
 			if m.state != "running" {
 				return fail("The provider for this Vagrant-managed machine is reporting that it\nis not yet ready for WinRM. Depending on your provider this can carry\ndifferent meanings. Make sure your machine is created and running and\ntry again.")
 			}
-			fmt.Fprintf(out, "Host %s\n  HostName %s\n  User %s\n  Password %s\n  Port %d\n  RDPPort 3389\n",
+			// Vagrant 2.2/2.3 (templates/commands/winrm_config/config.erb): the RDP lines only
+			// when a port forwards to the guest's 3389, which this Vagrantfile has none of; a
+			// blank line after each machine. The same for :ssl: Port is then the port forwarded
+			// to the HTTPS listener.
+			fmt.Fprintf(out, "Host %s\n  HostName %s\n  User %s\n  Password %s\n  Port %d\n\n",
 				m.name, m.winrm.Addr(), s.cfg.Sim.User, s.cfg.Sim.Password, m.winrm.Port())
 		}
 		return 0

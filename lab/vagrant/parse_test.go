@@ -80,6 +80,18 @@ func TestParseWinRMConfig(t *testing.T) {
 	if r := redact(out); strings.Contains(r, "s3cret") || !strings.Contains(r, "Password <redacted>") {
 		t.Errorf("redact: %q", r)
 	}
+	// Vagrant 2.2/2.3 with an RDP port forwarded: four RDP lines, then a blank line (its unit
+	// test, test/unit/plugins/commands/winrm_config/command_test.rb).
+	out22 := "Host win7-x64\n  HostName 127.0.0.1\n  User vagrant\n  Password s3cret\n  Port 55986\n" +
+		"  RDPHostName 127.0.0.1\n  RDPPort 53389\n  RDPUser vagrant\n  RDPPassword s3cret\n\n"
+	cfgs, err = ParseWinRMConfig(out22)
+	want.Port = 55986
+	if err != nil || len(cfgs) != 1 || cfgs[0] != want {
+		t.Errorf("2.2/2.3 format: %v %+v", err, cfgs)
+	}
+	if r := redact(out22); strings.Contains(r, "s3cret") || !strings.Contains(r, "RDPPassword <redacted>") {
+		t.Errorf("redact: %q", r)
+	}
 }
 
 func TestLayoutAndVagrantfile(t *testing.T) {
