@@ -210,6 +210,13 @@ func (s *Server) boot(m *machine) error {
 	cfg.ListenHost = traffic.Stream.Addr().String()
 	cfg.TrafficPorts = kernel.Ports{Stream: traffic.Stream.Port(), Control: traffic.Control.Port(),
 		Forward: traffic.Forward.Port(), ForwardHost: traffic.Forward.Addr()}
+	winrm := m.winrm
+	if !winrm.IsValid() {
+		winrm = netip.MustParseAddrPort("127.0.0.1:0")
+	}
+	if m.ssl {
+		cfg.HTTPS, cfg.HTTPSCA, cfg.HTTPSAddrs = true, s.cfg.CA, []netip.Addr{winrm.Addr()}
+	}
 	g, err := sim.NewMachine(sim.MachineSpec{Name: m.name, OS: m.os}, cfg)
 	if err != nil {
 		return err
@@ -218,10 +225,6 @@ func (s *Server) boot(m *machine) error {
 		if err := g.LoadState(m.disk); err != nil {
 			return err
 		}
-	}
-	winrm := m.winrm
-	if !winrm.IsValid() {
-		winrm = netip.MustParseAddrPort("127.0.0.1:0")
 	}
 	if err := g.Start(winrm); err != nil {
 		_ = g.Close(context.Background())

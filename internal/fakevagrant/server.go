@@ -26,6 +26,13 @@ type Config struct {
 	Sim    sim.Config     // the simulated machines' configuration (ListenHost and ports are set here)
 	// Provider is what status reports before `up --provider` names one. Default virtualbox.
 	Provider string
+	// SSL names the machines whose Vagrantfile speaks WinRM over HTTPS (config.winrm.transport
+	// = :ssl): their guests listen with TLS on the forwarded port, with a certificate CA issued
+	// for the address winrm-config gives (127.0.0.1, the forwarded port's host_ip), as a lab
+	// CA issues its boxes' certificates.
+	SSL []string
+	// CA issues those certificates; nil: Start makes one (Server.CACertPEM).
+	CA *sim.CA
 }
 
 // Server holds the machines of one Vagrantfile and answers the relay's calls.
@@ -51,6 +58,7 @@ type machine struct {
 	disk     []byte       // persistent state while powered off; nil: a fresh box
 	snaps    map[string][]byte
 	winrm    netip.AddrPort // the forwarded WinRM port, kept across boots as Vagrant does
+	ssl      bool           // WinRM over HTTPS (Config.SSL)
 }
 
 // Start reads the Vagrantfile's machines and serves on 127.0.0.1.
@@ -76,6 +84,18 @@ func Start(cfg Config) (*Server, error) {
 		s.order = append(s.order, name)
 	}
 	slices.SortFunc(s.order, func(a, b string) int { return s.machines[a].n - s.machines[b].n })
+	for _, name := range cfg.SSL {
+		m := s.machines[name]
+		if m == nil {
+			return nil, fmt.Errorf("fake vagrant: SSL machine %s is not in %s's Vagrantfile (machines: %s)", name, dir, strings.Join(s.order, ", "))
+		}
+		m.ssl = true
+		if s.cfg.CA == nil {
+			if s.cfg.CA, err = sim.NewCA("wfplab lab CA (fake vagrant)"); err != nil {
+				return nil, err
+			}
+		}
+	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return nil, err
@@ -88,6 +108,15 @@ func Start(cfg Config) (*Server, error) {
 
 // URL is what the relay program needs in WFPLAB_FAKE_VAGRANT.
 func (s *Server) URL() string { return s.url }
+
+// CACertPEM is the PEM of the CA that issued the SSL machines' certificates (their ca_file);
+// nil when no machine speaks HTTPS.
+func (s *Server) CACertPEM() []byte {
+	if s.cfg.CA == nil {
+		return nil
+	}
+	return s.cfg.CA.PEM()
+}
 
 // Calls are the command lines received so far.
 func (s *Server) Calls() []Call {

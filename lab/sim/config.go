@@ -44,10 +44,17 @@ type Config struct {
 	// contract.AuthBasic Basic only, contract.AuthNTLM NTLM (Negotiate) only, as Windows
 	// ships with Basic off. Target() tells the lab NTLM only in the last case.
 	WinRMAuth string
-	// HTTPS makes WinRM listen with TLS, its certificate (for ListenHost and localhost)
-	// signed by a CA the guest makes when created (Machine.CACertPEM), as a lab that runs
-	// its own CA does. Target() carries that CA. WinRM 1.1 guests speak TLS 1.0 only.
+	// HTTPS makes WinRM listen with TLS, its certificate (for ListenHost, HTTPSAddrs and
+	// localhost) signed by HTTPSCA or else a CA the guest makes when created
+	// (Machine.CACertPEM), as a lab that runs its own CA does. Target() carries that CA.
+	// WinRM 1.1 guests speak TLS 1.0 only.
 	HTTPS bool
+	// HTTPSCA, when set, issues the guest's certificate instead of a CA of the guest's own,
+	// as a lab CA issues its boxes' certificates before the machines exist.
+	HTTPSCA *CA
+	// HTTPSAddrs are addresses the certificate names besides ListenHost, e.g. 127.0.0.1 for
+	// a guest the host reaches through a forwarded port.
+	HTTPSAddrs []netip.Addr
 	// WinRMVersion is "1.1" or "2.0"; "" is the OS's own (1.1 on Vista and Server 2008,
 	// which ship it; "2.0" there is such a guest with WMF 2.0).
 	WinRMVersion string

@@ -131,7 +131,7 @@ func NewMachine(spec MachineSpec, cfg Config) (*Machine, error) {
 	}
 	var gt *guestTLS
 	if cfg.HTTPS {
-		if gt, err = newGuestTLS(spec.Name, host); err != nil {
+		if gt, err = newGuestTLS(spec.Name, cfg.HTTPSCA, host, cfg.HTTPSAddrs); err != nil {
 			return nil, fmt.Errorf("sim: guest %s: HTTPS certificate: %w", spec.Name, err)
 		}
 	}
