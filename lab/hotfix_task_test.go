@@ -2,14 +2,11 @@ package lab_test
 
 import (
 	"context"
-	"fmt"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/wfplab/wfplab/lab"
-	"github.com/wfplab/wfplab/lab/contract"
 	"github.com/wfplab/wfplab/lab/sim"
 )
 
@@ -19,24 +16,10 @@ import (
 func TestHotfixThroughScheduledTaskWhenWusaRefusesRemote(t *testing.T) {
 	for _, osName := range []string{"win7-x64", "vista-sp1-x86"} {
 		t.Run(osName, func(t *testing.T) {
-			o, _ := contract.LookupOS(osName)
-			p := sim.NewProvider([]sim.MachineSpec{{Name: "t-" + osName, OS: o}},
-				sim.Config{Seed: 3, RebootDown: 300 * time.Millisecond, WusaRefusesRemote: true})
+			s := startSim(t, osName, func(c *sim.Config) { c.Seed, c.WusaRefusesRemote = 3, true })
+			o, g := s.target.OS, s.guest
 			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 			defer cancel()
-			targets, err := p.Up(ctx)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer p.Down(context.Background())
-			var mu sync.Mutex
-			var logs []string
-			g, err := lab.Dial(targets[0], lab.Options{RebootPoll: 50 * time.Millisecond, RebootTimeout: 30 * time.Second, OperationTimeout: 5 * time.Second,
-				Logf: func(f string, a ...any) { mu.Lock(); logs = append(logs, fmt.Sprintf(f, a...)); mu.Unlock() }})
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer g.Close()
 			if _, err := g.Prepare(ctx, toolsFor(o.Arch, true)); err != nil {
 				t.Fatalf("Prepare: %v", err)
 			}
@@ -52,9 +35,7 @@ func TestHotfixThroughScheduledTaskWhenWusaRefusesRemote(t *testing.T) {
 			if err != nil || outcome != lab.HotfixInstalled || inv.Netio != o.NetioFixed {
 				t.Fatalf("InstallHotfix: %s %+v %v", outcome, inv, err)
 			}
-			mu.Lock()
-			joined := strings.Join(logs, "\n")
-			mu.Unlock()
+			joined := s.log.text()
 			if !strings.Contains(joined, "running it as SYSTEM from a scheduled task") {
 				t.Errorf("no fallback in the log:\n%s", joined)
 			}

@@ -20,20 +20,10 @@ import (
 func TestLabDrivesSim(t *testing.T) {
 	for _, osName := range []string{"win7-x64", "vista-sp1-x86"} {
 		t.Run(osName, func(t *testing.T) {
-			o, _ := contract.LookupOS(osName)
-			p := sim.NewProvider([]sim.MachineSpec{{Name: "t-" + osName, OS: o}}, sim.Config{Seed: 7, RebootDown: 300 * time.Millisecond})
+			sl := startSim(t, osName, func(c *sim.Config) { c.Seed = 7 })
+			o, g := sl.target.OS, sl.guest
 			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 			defer cancel()
-			targets, err := p.Up(ctx)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer p.Down(context.Background())
-			g, err := lab.Dial(targets[0], lab.Options{RebootPoll: 50 * time.Millisecond, RebootTimeout: 30 * time.Second, OperationTimeout: 5 * time.Second})
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer g.Close()
 
 			tools := toolsFor(o.Arch, true)
 			inv, err := g.Prepare(ctx, tools)
@@ -43,15 +33,15 @@ func TestLabDrivesSim(t *testing.T) {
 			if inv.DrvService != "running" || inv.Netio != o.NetioStock || inv.TestSigning != (o.Arch == "x64") {
 				t.Fatalf("inventory after Prepare: %+v", inv)
 			}
-			if o.Arch == "x64" && p.Machine("t-"+osName).BootCount() != 2 {
-				t.Fatalf("x64 needs one reboot for test signing; boots: %d", p.Machine("t-"+osName).BootCount())
+			if o.Arch == "x64" && sl.boots() != 2 {
+				t.Fatalf("x64 needs one reboot for test signing; boots: %d", sl.boots())
 			}
 
 			s, err := g.StartSampler(ctx, 50*time.Millisecond)
 			if err != nil {
 				t.Fatalf("StartSampler: %v", err)
 			}
-			sendDatagrams(t, targets[0].Traffic.Forward, 4000, 50)
+			sendDatagrams(t, sl.target.Traffic.Forward, 4000, 50)
 			var last contract.Sample
 			deadline := time.After(20 * time.Second)
 			for last.Driver.Layers[contract.LayerForward].Classify < 50 {
@@ -99,7 +89,7 @@ func TestLabDrivesSim(t *testing.T) {
 			if strings.EqualFold(o.HotfixPackage, other) {
 				other = "Windows6.0-KB979223-x86.msu"
 			}
-			bad := targets[0]
+			bad := sl.target
 			bad.OS.HotfixPackage = other
 			g2, err := lab.Dial(bad, lab.Options{})
 			if err != nil {
