@@ -67,6 +67,16 @@ type Config struct {
 	// (schtasks), it installs. Off: wusa installs over WinRM too.
 	WusaRefusesRemote bool
 
+	// Unelevated makes the WinRM user's token a filtered one, as UAC gives a local
+	// administrator over the network without LocalAccountTokenFilterPolicy: `net session`
+	// answers "System error 5", and what needs an administrator (sc, reg add under HKLM,
+	// netsh advfirewall, netsh interface set, winrm set/create/quickconfig, net start,
+	// bcdedit /set) is denied.
+	Unelevated bool
+	// NetworkPublic makes a network connection's type Public: `winrm quickconfig` then
+	// refuses to make the firewall exception (0x80338169), as Windows does.
+	NetworkPublic bool
+
 	// HangPoolBytes, when set, makes the guest stop answering once its nonpaged pool passes
 	// it, as Windows does when the leak exhausts pool: WinRM holds every request (new and
 	// open connections alike) and samplers stop, until the next boot. 0: never.

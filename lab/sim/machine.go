@@ -52,6 +52,9 @@ type Machine struct {
 	fwdMu          sync.Mutex // serializes starting and stopping a boot's frame forwarder
 	tls            *guestTLS  // the HTTPS listener's CA and certificate; nil: HTTP
 	winrm11        bool       // answers as WinRM 1.1
+	wcfg           winrmConfig
+	fw             []*fwRule // firewall rules (netsh advfirewall)
+	loopFwd        bool      // forwarding on the loopback interface (netsh ... set interface 1)
 }
 
 // fileVersions are the file versions of the drivers KB979223 replaces.
@@ -149,6 +152,7 @@ func NewMachine(spec MachineSpec, cfg Config) (*Machine, error) {
 		stop:   make(chan struct{}),
 		nics:   nics,
 		tls:    gt, winrm11: winrm11,
+		wcfg: newWinRMConfig(cfg, winrm11),
 	}
 	if cfg.Patched {
 		g.files.netio, g.hotfixDone = spec.OS.NetioFixed, true
@@ -233,17 +237,6 @@ func (g *Machine) CACertPEM() []byte {
 
 // WinRM11 reports whether the guest answers as WinRM 1.1.
 func (g *Machine) WinRM11() bool { return g.winrm11 }
-
-// winrmAuth maps Config.WinRMAuth to the schemes the WinRM server accepts.
-func winrmAuth(a string) wsman.AuthSchemes {
-	switch a {
-	case contract.AuthBasic:
-		return wsman.AuthBasic
-	case contract.AuthNTLM:
-		return wsman.AuthNegotiate
-	}
-	return wsman.AuthBasic | wsman.AuthNegotiate
-}
 
 func (g *Machine) logf(format string, args ...any) {
 	if g.cfg.Logf != nil {
@@ -333,7 +326,10 @@ func (g *Machine) bootUp() error {
 	b.srv = wsman.NewServer(wsman.HostFunc(func(ctx context.Context, c wsman.Command) int { return g.run(ctx, b, c) }),
 		g.cfg.User, g.cfg.Password)
 	b.srv.WinRM11 = g.winrm11
-	b.srv.Auth = winrmAuth(g.cfg.WinRMAuth)
+	g.mu.Lock()
+	b.srv.Auth = g.wcfg.authSchemes()
+	b.started["winrm"] = true // the WinRM service serves this boot
+	g.mu.Unlock()
 	b.srv.ComputerName = g.hostname
 	b.srv.Inject = g.injector()
 	if g.cfg.Logf != nil {

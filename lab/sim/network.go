@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/netip"
+	"strconv"
 	"strings"
 
 	"github.com/wfplab/wfplab/lab/sim/cmdexe"
@@ -207,28 +208,61 @@ func getmacUsage(p *cmdexe.Process, msg string) int {
 	return 1
 }
 
-// netsh models `interface ipv4 set address` and `interface ipv4 set interface` (also
-// spelled `int` and `ip`), the two commands the lab's forward-path preparation sends.
+// netsh models `interface ipv4 set address`, `interface ipv4 set interface` (also spelled
+// `int` and `ip`), the two commands the lab's forward-path preparation sends,
+// `interface ipv4 show interfaces`, and `advfirewall firewall add|delete|show rule`.
 func (g *Machine) netsh(_ context.Context, b *boot, p *cmdexe.Process) int {
 	a := p.Args
 	notFound := func() int {
 		fmt.Fprintf(p.Stdout, "The following command was not found: %s.\r\n", strings.Join(a, " "))
 		return 1
 	}
+	if len(a) >= 2 && strings.EqualFold(a[0], "advfirewall") && strings.EqualFold(a[1], "firewall") {
+		return g.netshFirewall(p, a[2:])
+	}
 	if len(a) < 4 {
 		return notFound()
 	}
 	ctx, fam, verb, obj := strings.ToLower(a[0]), strings.ToLower(a[1]), strings.ToLower(a[2]), strings.ToLower(a[3])
-	if (ctx != "interface" && ctx != "int") || (fam != "ipv4" && fam != "ip") || verb != "set" {
+	if (ctx != "interface" && ctx != "int") || (fam != "ipv4" && fam != "ip") {
 		return notFound()
 	}
-	switch obj {
-	case "address":
-		return g.netshSetAddress(b, p, a[4:])
-	case "interface":
-		return g.netshSetInterface(b, p, a[4:])
+	if verb == "show" && len(a) == 4 && strings.HasPrefix("interfaces", obj) && len(obj) >= 3 {
+		return g.netshShowInterfaces(p)
 	}
-	return notFound()
+	if verb != "set" || (obj != "address" && obj != "interface") {
+		return notFound()
+	}
+	if !g.elevated() {
+		fmt.Fprint(p.Stdout, "The requested operation requires elevation (Run as administrator).\r\n\r\n")
+		return 1
+	}
+	if obj == "address" {
+		return g.netshSetAddress(b, p, a[4:])
+	}
+	return g.netshSetInterface(b, p, a[4:])
+}
+
+// Interface indexes the model gives: the loopback pseudo-interface is 1, the adapters 11, 12, ...
+const (
+	loopbackIndex = 1
+	firstNICIndex = 11
+)
+
+// netshShowInterfaces prints netsh's interface table (Windows 7's layout): index, metric,
+// MTU, state, name; the loopback pseudo-interface first.
+func (g *Machine) netshShowInterfaces(p *cmdexe.Process) int {
+	fmt.Fprint(p.Stdout, "\r\nIdx     Met         MTU          State                Name\r\n")
+	fmt.Fprint(p.Stdout, "---  ----------  ----------  ------------  ---------------------------\r\n")
+	row := func(idx, met int, mtu uint32, name string) {
+		fmt.Fprintf(p.Stdout, "%3d  %10d  %10d  %-12s  %s\r\n", idx, met, mtu, "connected", name)
+	}
+	row(loopbackIndex, 50, 4294967295, "Loopback Pseudo-Interface 1")
+	for i, n := range g.NICs() {
+		row(firstNICIndex+i, 10, 1500, n.Name)
+	}
+	fmt.Fprint(p.Stdout, "\r\n")
+	return 0
 }
 
 // netshArgs assigns netsh's tagged (tag=value; a tag may be abbreviated) and positional
@@ -330,11 +364,18 @@ func (g *Machine) netshSetInterface(b *boot, p *cmdexe.Process, args []string) i
 	}
 	g.mu.Lock()
 	n := g.nicByName(v["interface"])
+	if idx, err := strconv.Atoi(v["interface"]); err == nil && idx >= firstNICIndex && idx-firstNICIndex < len(g.nics) {
+		n = g.nics[idx-firstNICIndex]
+	}
+	loop := v["interface"] == strconv.Itoa(loopbackIndex) || strings.EqualFold(v["interface"], "Loopback Pseudo-Interface 1")
 	if n != nil && set {
 		n.Forwarding = strings.EqualFold(fwd, "enabled")
 	}
+	if loop && set {
+		g.loopFwd = strings.EqualFold(fwd, "enabled")
+	}
 	g.mu.Unlock()
-	if n == nil {
+	if n == nil && !loop {
 		fmt.Fprint(p.Stdout, "Element not found.\r\n\r\n")
 		return 1
 	}

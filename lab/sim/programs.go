@@ -30,6 +30,10 @@ func init() {
 		`netsh.exe`:     (*Machine).netsh,
 		`schtasks.exe`:  (*Machine).schtasks,
 		`wbem\WMIC.exe`: (*Machine).wmic,
+		`cscript.exe`:   (*Machine).cscript,
+		`net.exe`:       (*Machine).netExe,
+		`find.exe`:      (*Machine).findExe,
+		`findstr.exe`:   (*Machine).findstrExe,
 	} {
 		programs[sys32+`\`+name] = fn
 	}
@@ -124,6 +128,10 @@ func (g *Machine) bcdedit(_ context.Context, b *boot, p *cmdexe.Process) int {
 		fmt.Fprint(p.Stdout, "osdevice                partition=C:\r\n")
 		fmt.Fprint(p.Stdout, "systemroot              \\Windows\r\n")
 		return 0
+	}
+	if !g.elevated() {
+		fmt.Fprint(p.Stderr, "The boot configuration data store could not be opened.\r\nAccess is denied.\r\n")
+		return 1
 	}
 	if !strings.EqualFold(args[0], "/set") {
 		fmt.Fprint(p.Stderr, "The parameter is incorrect.\r\nRun \"bcdedit /?\" for command line assistance.\r\n")

@@ -290,6 +290,9 @@ func (g *Machine) regAdd(p *cmdexe.Process, args []string) int {
 		fmt.Fprint(p.Stderr, "ERROR: Invalid key name.\r\nType \"REG ADD /?\" for usage.\r\n")
 		return 1
 	}
+	if g.regDenied(p, key) {
+		return 1
+	}
 	if a.typ == "" {
 		a.typ = regSZ
 	}
@@ -349,6 +352,15 @@ func (g *Machine) regAdd(p *cmdexe.Process, args []string) int {
 	}
 	fmt.Fprint(p.Stdout, "The operation completed successfully.\r\n\r\n")
 	return 0
+}
+
+// regDenied: without an elevated token, HKEY_LOCAL_MACHINE cannot be written.
+func (g *Machine) regDenied(p *cmdexe.Process, key string) bool {
+	if g.elevated() || !strings.HasPrefix(strings.ToUpper(key), "HKEY_LOCAL_MACHINE") {
+		return false
+	}
+	fmt.Fprint(p.Stderr, "ERROR: Access is denied.\r\n")
+	return true
 }
 
 func base(s string) int {
@@ -430,6 +442,9 @@ func (g *Machine) regDelete(p *cmdexe.Process, args []string) int {
 	key, ok := canonKey(a.key)
 	if !ok || !strings.Contains(key, `\`) {
 		fmt.Fprint(p.Stderr, "ERROR: Invalid key name.\r\nType \"REG DELETE /?\" for usage.\r\n")
+		return 1
+	}
+	if g.regDenied(p, key) {
 		return 1
 	}
 	if !a.force {

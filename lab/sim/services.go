@@ -64,6 +64,7 @@ func startLabel(s int) string {
 var win32Text = map[int]string{
 	2:    "The system cannot find the file specified.",
 	5:    "Access is denied.",
+	87:   "The parameter is incorrect.",
 	193:  "%1 is not a valid Win32 application.",
 	577:  "Windows cannot verify the digital signature for this file. A recent hardware or software change might have installed a file that is signed incorrectly or damaged, or that might be malicious software from an unknown source.",
 	1053: "The service did not respond to the start or control request in a timely fashion.",
@@ -102,7 +103,14 @@ func (g *Machine) sc(_ context.Context, b *boot, p *cmdexe.Process) int {
 		return 1639
 	}
 	name := args[1]
+	if op != "query" && op != "queryex" && op != "qc" {
+		if !g.elevated() {
+			return scFail(p, "OpenSCManager", 5)
+		}
+	}
 	switch op {
+	case "config":
+		return g.scConfig(p, name, args[2:])
 	case "create":
 		return g.scCreate(p, name, args[2:])
 	case "start":
@@ -116,7 +124,7 @@ func (g *Machine) sc(_ context.Context, b *boot, p *cmdexe.Process) int {
 	case "delete":
 		return g.scDelete(b, p, name)
 	}
-	fmt.Fprintf(p.Stdout, "wfplab simulated guest: sc %s is not modelled (create, start, stop, query, qc, delete are).\r\n", op)
+	fmt.Fprintf(p.Stdout, "wfplab simulated guest: sc %s is not modelled (create, config, start, stop, query, qc, delete are).\r\n", op)
 	return 1
 }
 
@@ -171,14 +179,92 @@ func (g *Machine) scCreate(p *cmdexe.Process, name string, opts []string) int {
 		return scFail(p, "CreateService", 1073)
 	}
 	g.svcs[strings.ToLower(name)] = s
-	key := servicesKey + `\` + name
+	g.writeServiceKey(s)
+	fmt.Fprint(p.Stdout, "[SC] CreateService SUCCESS\r\n")
+	return 0
+}
+
+// elevatedLocked: the WinRM user holds an administrator's full token; g.mu is held.
+func (g *Machine) elevatedLocked() bool { return !g.cfg.Unelevated }
+
+// elevated is elevatedLocked for callers that do not hold g.mu.
+func (g *Machine) elevated() bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.elevatedLocked()
+}
+
+// runningLocked: the service runs in boot b (a driver loaded, or a user-mode service
+// started); g.mu is held.
+func (g *Machine) runningLocked(b *boot, s *service) bool {
+	if s.typ == svcKernelDriver || s.typ == svcFSDriver {
+		return b.driverOwner == strings.ToLower(s.name)
+	}
+	return b.started[strings.ToLower(s.name)]
+}
+
+// scConfig is `sc config NAME option= value ...` (start=, type=, error=, binPath=,
+// DisplayName=; the others are accepted and not kept).
+func (g *Machine) scConfig(p *cmdexe.Process, name string, opts []string) int {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	s, ok := g.svcs[strings.ToLower(name)]
+	if !ok {
+		return scFail(p, "OpenService", 1060)
+	}
+	next := *s
+	if len(opts) == 0 || len(opts)%2 != 0 {
+		fmt.Fprint(p.Stdout, "DESCRIPTION:\r\n        Modifies a service entry in the registry and Service Database.\r\nUSAGE:\r\n        sc <server> config [service name] <option1> <option2>...\r\n")
+		return 1639
+	}
+	for i := 0; i < len(opts); i += 2 {
+		val := opts[i+1]
+		switch strings.ToLower(opts[i]) {
+		case "start=":
+			st, ok := startNames[strings.ToLower(val)]
+			if !ok {
+				return scFail(p, "ChangeServiceConfig", 87)
+			}
+			next.start = st
+		case "type=":
+			t, ok := svcTypeNames[strings.ToLower(val)]
+			if !ok {
+				return scFail(p, "ChangeServiceConfig", 87)
+			}
+			next.typ = t
+		case "error=":
+			e, ok := map[string]int{"ignore": 0, "normal": 1, "severe": 2, "critical": 3}[strings.ToLower(val)]
+			if !ok {
+				return scFail(p, "ChangeServiceConfig", 87)
+			}
+			next.errCtl = e
+		case "binpath=":
+			next.binPath = val
+		case "displayname=":
+			next.display = val
+		case "group=", "tag=", "depend=", "obj=", "password=":
+		default:
+			fmt.Fprintf(p.Stdout, "[SC] ChangeServiceConfig: unknown option %s\r\n", opts[i])
+			return 1639
+		}
+	}
+	if s.deleted {
+		return scFail(p, "ChangeServiceConfig", 1072)
+	}
+	*s = next
+	g.writeServiceKey(s)
+	fmt.Fprint(p.Stdout, "[SC] ChangeServiceConfig SUCCESS\r\n")
+	return 0
+}
+
+// writeServiceKey writes a service's configuration to its registry key, as SCM keeps it.
+func (g *Machine) writeServiceKey(s *service) {
+	key := servicesKey + `\` + s.name
 	g.reg.set(key, "Type", regDWORD, uint32(s.typ))
 	g.reg.set(key, "Start", regDWORD, uint32(s.start))
 	g.reg.set(key, "ErrorControl", regDWORD, uint32(s.errCtl))
 	g.reg.set(key, "ImagePath", regExpandSZ, s.imagePath())
 	g.reg.set(key, "DisplayName", regSZ, s.display)
-	fmt.Fprint(p.Stdout, "[SC] CreateService SUCCESS\r\n")
-	return 0
 }
 
 // imagePath is the path as SCM stores it: a driver's full DOS path becomes an NT path.
@@ -219,7 +305,7 @@ func (g *Machine) scStart(b *boot, p *cmdexe.Process, name string) int {
 		return scFail(p, "StartService", 1072)
 	case s.start == startDisabled:
 		return scFail(p, "StartService", 1058)
-	case b.driverOwner == strings.ToLower(s.name):
+	case g.runningLocked(b, s):
 		return scFail(p, "StartService", 1056)
 	}
 	if code := g.loadDriverLocked(b, s); code != 0 {
@@ -378,13 +464,17 @@ func (g *Machine) scDelete(b *boot, p *cmdexe.Process, name string) int {
 // writeServiceBlock prints sc's SERVICE_NAME block; withPID adds the PID and FLAGS lines
 // sc start prints.
 func (g *Machine) writeServiceBlock(p *cmdexe.Process, b *boot, s *service, withPID bool) {
-	running := b.driverOwner == strings.ToLower(s.name)
+	running := g.runningLocked(b, s)
 	fmt.Fprintf(p.Stdout, "\r\nSERVICE_NAME: %s \r\n", s.name)
 	fmt.Fprintf(p.Stdout, "        TYPE               : %s\r\n", typeLabel(s.typ))
 	exit := 0
 	if running {
 		fmt.Fprint(p.Stdout, "        STATE              : 4  RUNNING \r\n")
-		fmt.Fprint(p.Stdout, "                                (STOPPABLE, NOT_PAUSABLE, IGNORES_SHUTDOWN)\r\n")
+		if s.typ == svcKernelDriver || s.typ == svcFSDriver {
+			fmt.Fprint(p.Stdout, "                                (STOPPABLE, NOT_PAUSABLE, IGNORES_SHUTDOWN)\r\n")
+		} else {
+			fmt.Fprint(p.Stdout, "                                (STOPPABLE, NOT_PAUSABLE, ACCEPTS_SHUTDOWN)\r\n")
+		}
 	} else {
 		fmt.Fprint(p.Stdout, "        STATE              : 1  STOPPED \r\n")
 		if !b.started[strings.ToLower(s.name)] {

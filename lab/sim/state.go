@@ -17,7 +17,7 @@ import (
 // (the appliance's /dev/vda); the in-process guest keeps it in memory and needs neither.
 
 // stateVersion changes whenever savedState changes shape.
-const stateVersion = 1
+const stateVersion = 2
 
 type savedState struct {
 	Version     int
@@ -31,6 +31,23 @@ type savedState struct {
 	HotfixDone  bool
 	Certs       []savedCert
 	NICs        []savedNIC // what netsh set, which Windows keeps across a reboot
+	WinRM       []savedWinRMProp
+	Listeners   []savedListener
+	Firewall    []savedRule
+	LoopFwd     bool
+}
+
+// savedWinRMProp is one WinRM configuration property by its path ("Service/Auth/Basic").
+type savedWinRMProp struct{ Path, Value string }
+
+type savedListener struct {
+	Address, Transport string
+	Port               int
+}
+
+type savedRule struct {
+	Name, Dir, Action, Protocol, LocalPort string
+	Enabled                                bool
 }
 
 // savedNIC is one adapter's configuration, found again by its MAC address.
@@ -113,6 +130,14 @@ func (g *Machine) SaveState() ([]byte, error) {
 			s.Certs = append(s.Certs, savedCert{store, thumb, name})
 		}
 	}
+	g.wcfg.root.walk("", func(path string, p *winrmProp) { s.WinRM = append(s.WinRM, savedWinRMProp{path, p.value}) })
+	for _, l := range g.wcfg.listeners {
+		s.Listeners = append(s.Listeners, savedListener{l.address, l.transport, l.port})
+	}
+	for _, r := range g.fw {
+		s.Firewall = append(s.Firewall, savedRule{r.name, r.dir, r.action, r.protocol, r.localPort, r.enabled})
+	}
+	s.LoopFwd = g.loopFwd
 	g.mu.Unlock()
 	// Sorted, so an unchanged machine encodes to the same bytes and the appliance skips the write.
 	sort.Slice(s.Services, func(i, j int) bool { return s.Services[i].Name < s.Services[j].Name })
@@ -183,6 +208,24 @@ func (g *Machine) LoadState(data []byte) error {
 			}
 		}
 	}
+	saved := map[string]string{}
+	for _, p := range s.WinRM {
+		saved[p.Path] = p.Value
+	}
+	g.wcfg.root.walk("", func(path string, p *winrmProp) {
+		if v, ok := saved[path]; ok {
+			p.value = v
+		}
+	})
+	g.wcfg.listeners = nil
+	for _, l := range s.Listeners {
+		g.wcfg.listeners = append(g.wcfg.listeners, winrmListener{l.Address, l.Transport, l.Port})
+	}
+	g.fw = nil
+	for _, r := range s.Firewall {
+		g.fw = append(g.fw, &fwRule{r.Name, r.Dir, r.Action, r.Protocol, r.LocalPort, r.Enabled})
+	}
+	g.loopFwd = s.LoopFwd
 	g.stores = map[string]map[[20]byte]string{}
 	for _, c := range s.Certs {
 		if g.stores[c.Store] == nil {

@@ -29,6 +29,9 @@ func TestStateSurvivesSaveAndLoad(t *testing.T) {
 	tg.must(`reg add HKLM\SOFTWARE\wfplab /v Kept /t REG_DWORD /d 7 /f`)
 	tg.must(`sc create keptsvc type= own start= demand binPath= C:\wfplab\x.exe`)
 	tg.must(`bcdedit /set testsigning on`)
+	tg.must(`netsh advfirewall firewall add rule name="kept rule" dir=in action=allow protocol=UDP localport=7`)
+	tg.must(`winrm set winrm/config @{MaxTimeoutms="1800000"}`)
+	tg.must(`sc config WinRM start= auto`)
 	name := tg.g.os.HotfixPackage
 	tg.upload(`C:\wfplab\`+name, HotfixPackage(name))
 	check(t, tg.run(`wusa C:\wfplab\`+name+` /quiet /norestart`), answer{"", "", 3010})
@@ -72,6 +75,15 @@ func TestStateSurvivesSaveAndLoad(t *testing.T) {
 	}
 	if a := tg2.must(`sc qc keptsvc`); !strings.Contains(a.out, `C:\wfplab\x.exe`) {
 		t.Fatalf("service after load: %q", a.out)
+	}
+	if a := tg2.must(`netsh advfirewall firewall show rule name="kept rule"`); !strings.Contains(a.out, "LocalPort:                            7\r\n") {
+		t.Fatalf("firewall rule after load: %q", a.out)
+	}
+	if a := tg2.must(`winrm get winrm/config`); !strings.Contains(a.out, "MaxTimeoutms = 1800000\r\n") {
+		t.Fatalf("WinRM configuration after load: %q", a.out)
+	}
+	if a := tg2.must(`sc qc WinRM`); !strings.Contains(a.out, "AUTO_START") {
+		t.Fatalf("WinRM start type after load: %q", a.out)
 	}
 	if a := tg2.must(`bcdedit /enum`); !strings.Contains(strings.ToLower(a.out), "testsigning             yes") {
 		t.Fatalf("bcdedit after load: %q", a.out)

@@ -96,6 +96,8 @@ func (g *Machine) layDownSystem() {
 	for path := range programs {
 		g.fs.SetFile(path, []byte("wfplab simulated guest: stand-in for "+cmdexe.Base(path)+"\r\n"))
 	}
+	g.fs.SetFile(sys32+`\winrm.cmd`, []byte(winrmCmdText))
+	g.fs.SetFile(sys32+`\winrm.vbs`, []byte("' wfplab simulated guest: stand-in for winrm.vbs, which cscript runs\r\n"))
 	g.writeSystemFiles(g.files)
 	g.fs.Protect(`C:\Windows`)
 
@@ -111,6 +113,17 @@ func (g *Machine) layDownSystem() {
 	g.reg.set(cv, "BuildLabEx", regSZ, build+"."+rev+".simulated")
 	g.reg.set(`HKLM\SYSTEM\CurrentControlSet\Control\ComputerName\ComputerName`, "ComputerName", regSZ, strings.ToUpper(g.hostname))
 	g.reg.ensureKey(servicesKey)
+	// The WinRM service: started by hand on client releases, automatically on servers
+	// (Microsoft's "Installation and configuration for Windows Remote Management").
+	winrm := &service{name: "WinRM", display: "Windows Remote Management (WS-Management)", typ: svcShareProcess,
+		start: startDemand, errCtl: 1, binPath: sys32 + `\svchost.exe -k NetworkService`}
+	if strings.Contains(g.os.Product, "Server") {
+		winrm.start = startAuto
+	}
+	g.svcs["winrm"] = winrm
+	g.writeServiceKey(winrm)
+	// The WinRM exception: the lab reaches the guest, so it is on.
+	g.enableWinRMRuleLocked()
 	// A fresh install does not route (COMMANDS.md #27 turns it on).
 	g.reg.set(servicesKey+`\Tcpip\Parameters`, "IPEnableRouter", regDWORD, uint64(0))
 }

@@ -84,7 +84,13 @@ func splitLines(data []byte) []string {
 
 // splitBatchArgs splits a batch file's arguments as cmd does for %1..%9: blanks, commas,
 // semicolons and equals signs separate them outside double quotes, which stay.
-func splitBatchArgs(s string) []string {
+func splitBatchArgs(s string) []string { return splitQuoted(s, isDelim) }
+
+// Tokens splits a command tail on blanks outside double quotes, keeping the quotes: what a
+// program that reads its own command line (find) sees as its words.
+func Tokens(s string) []string { return splitQuoted(s, isBlank) }
+
+func splitQuoted(s string, sep func(byte) bool) []string {
 	var args []string
 	var b strings.Builder
 	inQuote := false
@@ -93,7 +99,7 @@ func splitBatchArgs(s string) []string {
 		if c == '"' {
 			inQuote = !inQuote
 		}
-		if !inQuote && isDelim(c) {
+		if !inQuote && sep(c) {
 			if b.Len() > 0 {
 				args = append(args, b.String())
 				b.Reset()
