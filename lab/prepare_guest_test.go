@@ -122,6 +122,13 @@ func (p prepared) checkUntouched() {
 	}
 }
 
+// firstQuickconfig is the script's first section on a fresh Windows 7 guest: quickconfig sets
+// the service to start automatically and LocalAccountTokenFilterPolicy.
+const firstQuickconfig = "== WinRM service and HTTP listener\r\n" +
+	"WinRM has been updated to receive requests.\r\nWinRM service type changed successfully.\r\n\r\n" +
+	"WinRM has been updated for remote management.\r\n" +
+	"Configured LocalAccountTokenFilterPolicy to grant administrative rights remotely to local users.\r\n"
+
 // sections are the lines the script prints after quickconfig's own output.
 func sections(winrmPort, streamPort, controlPort string) string {
 	return "== WinRM settings wfplab needs\r\n" +
@@ -140,11 +147,7 @@ func TestPrepareGuestScript(t *testing.T) {
 		p.checkUntouched()
 		line := `cmd /c ` + prepareGuestPath + ` 5985 49152 49153`
 		first := p.run(line)
-		want := "== WinRM service and HTTP listener\r\n" +
-			"WinRM has been updated to receive requests.\r\nWinRM service type changed successfully.\r\n\r\n" +
-			"WinRM has been updated for remote management.\r\n" +
-			"Configured LocalAccountTokenFilterPolicy to grant administrative rights remotely to local users.\r\n" +
-			sections("5985", "49152", "49153")
+		want := firstQuickconfig + sections("5985", "49152", "49153")
 		if first.Exit != 0 || first.Stdout != want || first.Stderr != "" {
 			t.Fatalf("first run: exit %d\nstdout %q\nwant   %q\nstderr %q", first.Exit, first.Stdout, want, first.Stderr)
 		}
@@ -187,6 +190,22 @@ func TestPrepareGuestScript(t *testing.T) {
 			t.Fatalf("exit %d\nstdout %q\nstderr %q, want %q", res.Exit, res.Stdout, res.Stderr, wantErr)
 		}
 		p.checkUntouched()
+	})
+	t.Run("firewall service stopped", func(t *testing.T) {
+		t.Parallel()
+		// Each failed step is counted by the :fail subroutine; the script goes on and fails at the end.
+		p := startPrepared(t, "win7-x86", func(c *sim.Config) { c.FirewallStopped = true })
+		res := p.run(`cmd /c ` + prepareGuestPath + ` 5985 49152 49153`)
+		wantOut := firstQuickconfig + strings.TrimSuffix(sections("5985", "49152", "49153"), "prepare-guest: done. Reboot once so that IPEnableRouter takes effect.\r\n")
+		wantErr := "prepare-guest: FAILED: firewall rule for WinRM \r\n" +
+			"prepare-guest: FAILED: firewall rule for the stream port \r\n" +
+			"prepare-guest: FAILED: firewall rule for the control port \r\n" +
+			"prepare-guest: 3 step(s) failed, see above. \r\n"
+		if res.Exit != 1 || res.Stdout != wantOut || res.Stderr != wantErr {
+			t.Fatalf("exit %d\nstdout %q\nwant   %q\nstderr %q\nwant   %q", res.Exit, res.Stdout, wantOut, res.Stderr, wantErr)
+		}
+		p.want(`reg query `+routerKey+` /v IPEnableRouter`, 0, "    IPEnableRouter    REG_DWORD    0x1\r\n")
+		p.want(`winrm get winrm/config`, 0, "\r\n    MaxTimeoutms = 1800000\r\n")
 	})
 	t.Run("quickconfig refused on a Public network", func(t *testing.T) {
 		t.Parallel()

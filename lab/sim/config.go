@@ -76,6 +76,9 @@ type Config struct {
 	// NetworkPublic makes a network connection's type Public: `winrm quickconfig` then
 	// refuses to make the firewall exception (0x80338169), as Windows does.
 	NetworkPublic bool
+	// FirewallStopped: the Windows Firewall service is not running, so every `netsh
+	// advfirewall` command fails, as it does when the service is stopped or disabled.
+	FirewallStopped bool
 
 	// HangPoolBytes, when set, makes the guest stop answering once its nonpaged pool passes
 	// it, as Windows does when the leak exhausts pool: WinRM holds every request (new and

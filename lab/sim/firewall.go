@@ -60,6 +60,10 @@ func (g *Machine) netshFirewall(p *cmdexe.Process, args []string) int {
 	}
 	g.mu.Lock()
 	defer g.mu.Unlock()
+	if g.cfg.FirewallStopped {
+		fmt.Fprint(p.Stdout, "An error occurred while attempting to contact the Windows Firewall service. Make sure that the service is running and try your request again.\r\n\r\n")
+		return 1
+	}
 	if verb != "show" && !g.elevatedLocked() {
 		fmt.Fprint(p.Stdout, "The requested operation requires elevation (Run as administrator).\r\n\r\n")
 		return 1
