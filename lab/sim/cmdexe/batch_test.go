@@ -87,6 +87,8 @@ func TestBatchSemantics(t *testing.T) {
 		{"plain for over items", "@echo off\nfor %%x in (a \"b c\" d) do echo %%~x", "",
 			result{"a\r\nb c\r\nd\r\n", "", 0}},
 		{"shift", "@echo off\nshift\necho %1 %0", "a b", result{"b a\r\n", "", 0}},
+		{"each side of a pipe is its own cmd.exe", "@echo off\nset X=1\necho x | set X=2\necho %X%\ntool | exit 3\necho %errorlevel%", "",
+			result{"1\r\n3\r\n", "", 3}},
 		{"caret continues a line", "@echo off\necho a ^\nb", "", result{"a b\r\n", "", 0}},
 	}
 	for _, c := range cases {

@@ -183,8 +183,9 @@ func (r *run) pipeline(ctx context.Context, p pipeline, stdin io.Reader, stdout,
 	if len(p.stage) == 1 {
 		return r.command(ctx, p.stage[0], stdin, stdout, stderr)
 	}
-	// Each stage but the last runs in its own cmd.exe, as cmd does for pipes. A stage that
-	// ends closes its input, so a writer before it does not block on a reader that left.
+	// Each stage runs in its own cmd.exe, as cmd does for pipes (so `set` in one leaves this
+	// one's variables alone); the pipe's code is the last stage's. A stage that ends closes
+	// its input, so a writer before it does not block on a reader that left.
 	var wg sync.WaitGroup
 	in := stdin
 	closeIn := func(r io.Reader) {
@@ -207,9 +208,17 @@ func (r *run) pipeline(ctx context.Context, p pipeline, stdin io.Reader, stdout,
 		}(s, in)
 		in = pr
 	}
-	code := r.command(ctx, p.stage[len(p.stage)-1], in, stdout, stderr)
+	code := 1
+	if last := r.fork(); last.startProc(stderr) {
+		last.forVars = r.forVars
+		code = last.command(ctx, p.stage[len(p.stage)-1], in, stdout, stderr)
+		if last.exited {
+			code = last.exitCode
+		}
+	}
 	closeIn(in)
 	wg.Wait()
+	r.errorlevel = code
 	return code
 }
 
