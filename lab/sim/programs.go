@@ -82,7 +82,8 @@ func (g *Machine) checkExecutable(p *cmdexe.Process) (int, bool) {
 	return 0, true
 }
 
-// cmd is `cmd /c LINE` (and /k, which ends as /c here: there is no console).
+// cmd is `cmd /c LINE` (and /k, which ends as /c here: there is no console): a new cmd.exe
+// with the environment and folder of the one that started it.
 func (g *Machine) cmd(ctx context.Context, b *boot, p *cmdexe.Process) int {
 	line := p.Tail
 	lower := asciiLower(line) // byte offsets must stay those of line
@@ -98,7 +99,14 @@ func (g *Machine) cmd(ctx context.Context, b *boot, p *cmdexe.Process) int {
 	if len(inner) >= 2 && inner[0] == '"' && inner[len(inner)-1] == '"' {
 		inner = inner[1 : len(inner)-1]
 	}
-	return g.interp(b).Run(ctx, inner, p.Stdin, p.Stdout, p.Stderr)
+	in := g.interp(b)
+	if p.Env != nil {
+		in.Env = p.Env
+	}
+	if p.Cwd != "" {
+		in.Cwd = p.Cwd
+	}
+	return in.Run(ctx, inner, p.Stdin, p.Stdout, p.Stderr)
 }
 
 func (g *Machine) hostnameExe(_ context.Context, _ *boot, p *cmdexe.Process) int {

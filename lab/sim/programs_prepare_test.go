@@ -57,6 +57,7 @@ func TestPrepareGuestPrograms(t *testing.T) {
 			"Error number:  -2147024809 0x80070057\r\nThe parameter is incorrect.\r\n", 1}},
 		{`winrm get winrm/config/service/auth`, answer{"Auth\r\n    Basic = true\r\n    Kerberos = true\r\n    Negotiate = true\r\n    Certificate = false\r\n" +
 			"    CredSSP = false\r\n    CbtHardeningLevel = Relaxed\r\n", "", 0}},
+		{`cd C:\Windows & set WFPLAB_X=5 & cmd /c "cd & set WFPLAB_X"`, answer{"C:\\Windows\r\nWFPLAB_X=5 \r\n", "", 0}},
 		{`cscript //nologo C:\wfplab\none.vbs`, answer{"Input Error: Can not find script file \"C:\\wfplab\\none.vbs\".\r\n", "", 1}},
 	} {
 		check(t, tg.run(c.line), c.want)

@@ -26,6 +26,7 @@ type Process struct {
 	Stderr  io.Writer
 	Cwd     string
 	Getenv  func(name string) (string, bool)
+	Env     map[string]string // the environment the program inherits (a copy)
 }
 
 // Interp runs command lines. Its fields are read-only while lines run; each Run starts from
@@ -302,7 +303,7 @@ func (r *run) simple(ctx context.Context, s *simple, stdin io.Reader, stdout, st
 	}
 	r.errorlevel = r.in.Exec(ctx, &Process{
 		Path: path, Word: word, Args: SplitArgs(tail), CmdLine: strings.TrimLeft(r.late(s.text), " \t@"), Tail: tail,
-		Stdin: stdin, Stdout: stdout, Stderr: stderr, Cwd: r.cwd, Getenv: r.lookup,
+		Stdin: stdin, Stdout: stdout, Stderr: stderr, Cwd: r.cwd, Getenv: r.lookup, Env: r.env.vars(),
 	})
 	return r.errorlevel
 }
@@ -535,6 +536,15 @@ func (e *env) clone() *env {
 		c.m[k] = v
 	}
 	return c
+}
+
+// vars is a copy of the variables, each name as it was spelled.
+func (e *env) vars() map[string]string {
+	out := make(map[string]string, len(e.m))
+	for _, v := range e.m {
+		out[v[0]] = v[1]
+	}
+	return out
 }
 
 // sorted returns NAME=value lines in cmd's `set` order (by name, without case).
