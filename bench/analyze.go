@@ -143,8 +143,25 @@ func Analyze(st *Store, a Analysis) ([]CellResult, error) {
 			}
 			return
 		}
+		// Bytes per chain: one noise model per phase, fitted to all its windows.
+		fits := map[CellKey]doseFit{}
+		if a.Block > 0 {
+			byPhase := map[string][]Window{}
+			var phases []string
+			for _, w := range windows {
+				if w.Target == j.target {
+					if byPhase[w.Phase] == nil {
+						phases = append(phases, w.Phase)
+					}
+					byPhase[w.Phase] = append(byPhase[w.Phase], w)
+				}
+			}
+			for _, ph := range phases {
+				maps.Copy(fits, td.phaseDoses(byPhase[ph], a))
+			}
+		}
 		for _, i := range j.cells {
-			results[i] = a.finish(td.analyzeWindow(byKey[order[i]], a))
+			results[i] = a.finish(td.analyzeWindow(byKey[order[i]], a, fits))
 		}
 		// Tag growth needs the tag tables at each cell's first and last sample: one pass.
 		jobErrs[n] = td.fillTopTags(st, j.target, results, j.cells, a.TopTags)
@@ -258,17 +275,36 @@ func loadTarget(st *Store, target string) (*targetData, error) {
 	return &targetData{pool: pool, taken: TakenTimes(pool), traffic: tr, used: map[CellKey][2]time.Time{}}, nil
 }
 
-func (td *targetData) analyzeWindow(w Window, a Analysis) CellResult {
-	k := CellKey{w.Target, w.Phase, w.Profile}
-	r := noDataResult(k, "")
-	var notes []string
-	from := w.Start.Add(a.Settle)
-	open := w.End.IsZero()
-	if open {
-		notes = append(notes, "the window never ended (the run stopped early); analysed up to its last sample")
+// series is one window's samples as the leak fit takes them.
+type series struct {
+	x, y       []float64 // guest seconds and pool bytes from the first sample
+	multi, all []float64 // cumulative multi-NBL and all blocked chains
+	// multiBlocked: multi counts blocked multi-NBL chains (a version 2 driver), not seen.
+	multiBlocked bool
+	notes        []string
+	from         time.Time // the first moment analysed: the window's start + settle
+	open         bool      // the window never ended
+	first, last  time.Time // the first and last sample's arrival; zero without samples
+}
+
+// dose is the chain count the leak is per: all blocked chains for a single-NBL profile,
+// multi-NBL ones otherwise.
+func (s series) dose(profile string, a Analysis) []float64 {
+	if p, ok := a.Profiles[profile]; ok && p.Kind == scenarios.KindSingleNBL {
+		return s.all
 	}
-	// Samples taken within the window, by the guest's clock mapped onto the host's, into a
-	// buffer every window of the target reuses (nothing below keeps pts).
+	return s.multi
+}
+
+// series picks w's samples: those taken within [start + settle, end] by the guest's clock
+// mapped onto the host's, after a reboot within the window only.
+func (td *targetData) series(w Window, a Analysis) series {
+	s := series{from: w.Start.Add(a.Settle), open: w.End.IsZero()}
+	if s.open {
+		s.notes = append(s.notes, "the window never ended (the run stopped early); analysed up to its last sample")
+	}
+	from, open := s.from, s.open
+	// Into a buffer every window of the target reuses (nothing below keeps pts).
 	n := 0
 	for i := range td.pool {
 		if at := td.taken[i]; td.pool[i].Phase == w.Phase && !at.Before(from) && (open || !at.After(w.End)) {
@@ -289,48 +325,85 @@ func (td *targetData) analyzeWindow(w Window, a Analysis) CellResult {
 	// A guest whose clock went back rebooted within the window: keep the part after it.
 	for i := len(pts) - 1; i > 0; i-- {
 		if pts[i].GuestUS < pts[i-1].GuestUS {
-			notes = append(notes, fmt.Sprintf("guest time went back at sample %d (a reboot?); only the %d samples after it are used",
+			s.notes = append(s.notes, fmt.Sprintf("guest time went back at sample %d (a reboot?); only the %d samples after it are used",
 				pts[i].Seq, len(pts)-i))
 			pts = pts[i:]
 			break
 		}
 	}
-	r.PacketsPerSec = td.packetRate(w)
 	if len(pts) > 0 {
-		td.used[k] = [2]time.Time{pts[0].At, pts[len(pts)-1].At}
+		s.first, s.last = pts[0].At, pts[len(pts)-1].At
 	}
-	x := make([]float64, len(pts))
-	y := make([]float64, len(pts))
+	s.x, s.y = make([]float64, len(pts)), make([]float64, len(pts))
 	// Cumulative multi-NBL and all blocked chains at each sample: the dose.
-	multi, all := make([]float64, len(pts)), make([]float64, len(pts))
+	s.multi, s.all = make([]float64, len(pts)), make([]float64, len(pts))
 	// The leak is per multi-NBL chain blocked. A version 1 driver counts only chains seen
 	// (blocked or not): then those, and the note says so.
-	multiBlocked := len(pts) > 0
+	s.multiBlocked = len(pts) > 0
 	for _, p := range pts {
-		multiBlocked = multiBlocked && p.HasMultiBlocked
+		s.multiBlocked = s.multiBlocked && p.HasMultiBlocked
 	}
-	if len(pts) >= 2 && !multiBlocked {
-		notes = append(notes, "the driver reports no multi_blocked count (IOCTL version 1): chains per second and bytes per chain use multi-NBL chains seen, blocked or not")
+	if len(pts) >= 2 && !s.multiBlocked {
+		s.notes = append(s.notes, "the driver reports no multi_blocked count (IOCTL version 1): chains per second and bytes per chain use multi-NBL chains seen, blocked or not")
 	}
 	for i, p := range pts {
-		x[i] = float64(p.GuestUS-pts[0].GuestUS) / 1e6
-		y[i] = float64(p.NPBytes) - float64(pts[0].NPBytes)
+		s.x[i] = float64(p.GuestUS-pts[0].GuestUS) / 1e6
+		s.y[i] = float64(p.NPBytes) - float64(pts[0].NPBytes)
 		if i > 0 {
-			if multiBlocked {
-				multi[i] = multi[i-1] + float64(counterDelta(pts[i-1].MultiBlocked, p.MultiBlocked))
+			if s.multiBlocked {
+				s.multi[i] = s.multi[i-1] + float64(counterDelta(pts[i-1].MultiBlocked, p.MultiBlocked))
 			} else {
-				multi[i] = multi[i-1] + float64(counterDelta(pts[i-1].MultiChain, p.MultiChain))
+				s.multi[i] = s.multi[i-1] + float64(counterDelta(pts[i-1].MultiChain, p.MultiChain))
 			}
-			all[i] = all[i-1] + float64(counterDelta(pts[i-1].Blocked, p.Blocked))
+			s.all[i] = s.all[i-1] + float64(counterDelta(pts[i-1].Blocked, p.Blocked))
 		}
 	}
-	r.Leak.N = len(pts)
+	return s
+}
+
+// doseFit is a window's bytes-per-chain fit, or why there is none.
+type doseFit struct {
+	d   Dose
+	err error
+}
+
+// phaseDoses fits bytes per chain in every window of a phase (the warm-up too: its quiet
+// samples show the noise) with one noise model, as DoseCIs does.
+func (td *targetData) phaseDoses(windows []Window, a Analysis) map[CellKey]doseFit {
+	var ss []DoseSeries
+	var keys []CellKey
+	for _, w := range windows {
+		s := td.series(w, a)
+		ss = append(ss, DoseSeries{T: s.x, Chains: s.dose(w.Profile, a), Pool: s.y})
+		keys = append(keys, CellKey{w.Target, w.Phase, w.Profile})
+	}
+	ds, errs := DoseCIs(ss, confidenceOf(a.Rule))
+	out := map[CellKey]doseFit{}
+	for i, k := range keys {
+		out[k] = doseFit{ds[i], errs[i]}
+	}
+	return out
+}
+
+// analyzeWindow is w's result; fits holds the bytes-per-chain fits of its phase when the
+// traffic ran in blocks (a window missing from it is fitted alone).
+func (td *targetData) analyzeWindow(w Window, a Analysis, fits map[CellKey]doseFit) CellResult {
+	k := CellKey{w.Target, w.Phase, w.Profile}
+	r := noDataResult(k, "")
+	s := td.series(w, a)
+	notes, from, open := s.notes, s.from, s.open
+	if !s.first.IsZero() {
+		td.used[k] = [2]time.Time{s.first, s.last}
+	}
+	x, y, multi, all := s.x, s.y, s.multi, s.all
+	r.PacketsPerSec = td.packetRate(w)
+	r.Leak.N = len(x)
 	blockedPerSec := math.NaN()
-	if n := len(pts); n >= 2 && x[n-1] > 0 {
+	if n := len(x); n >= 2 && x[n-1] > 0 {
 		// Per second of traffic: with blocks, the analysed stretch's on-time.
 		on := x[n-1]
 		if a.Block > 0 {
-			on = onTime(from.Sub(w.Start), from.Sub(w.Start)+time.Duration(x[n-1]*1e9), a.Block).Seconds()
+			on = scenarios.OnTime(from.Sub(w.Start), from.Sub(w.Start)+time.Duration(x[n-1]*1e9), a.Block).Seconds()
 		}
 		if on > 0 {
 			r.ChainsPerSec = multi[n-1] / on
@@ -341,12 +414,16 @@ func (td *targetData) analyzeWindow(w Window, a Analysis) CellResult {
 	var why string
 	if a.Block > 0 {
 		// A single-NBL profile's chains are its blocked ones; the others' are multi-NBL.
-		dose, perSec := multi, r.ChainsPerSec
+		perSec := r.ChainsPerSec
 		if p, ok := a.Profiles[w.Profile]; ok && p.Kind == scenarios.KindSingleNBL {
-			dose, perSec = all, blockedPerSec
+			perSec = blockedPerSec
 		}
-		d, err := DoseCI(x, dose, y, confidenceOf(a.Rule))
-		if err != nil && len(pts) >= MinSamples {
+		fit, ok := fits[k]
+		if !ok {
+			fit = td.phaseDoses([]Window{w}, a)[k]
+		}
+		d, err := fit.d, fit.err
+		if err != nil && len(x) >= MinSamples {
 			notes = append(notes, err.Error())
 		}
 		if err == nil {
@@ -358,7 +435,7 @@ func (td *targetData) analyzeWindow(w Window, a Analysis) CellResult {
 		verdict, why = DecideDose(d, a.Rule.ThresholdPerChain, confidenceOf(a.Rule))
 	} else {
 		est, err := SlopeCI(x, y, confidenceOf(a.Rule))
-		if err != nil && len(pts) >= MinSamples {
+		if err != nil && len(x) >= MinSamples {
 			notes = append(notes, err.Error())
 		}
 		if err == nil {
@@ -393,19 +470,6 @@ func (td *targetData) analyzeWindow(w Window, a Analysis) CellResult {
 	}
 	r.Note = strings.Join(notes, "; ")
 	return r
-}
-
-// onTime is how much of [from, to) (from a window's start) traffic ran, on for block and
-// off for as long in turn from the start.
-func onTime(from, to, block time.Duration) time.Duration {
-	var on time.Duration
-	for start := time.Duration(0); start < to; start += 2 * block {
-		lo, hi := max(start, from), min(start+block, to)
-		if hi > lo {
-			on += hi - lo
-		}
-	}
-	return on
 }
 
 // counterDelta is how much a driver counter grew; a counter that went down was reset

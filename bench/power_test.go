@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"flag"
 	"fmt"
 	"math"
 	"sort"
@@ -18,6 +19,8 @@ import (
 // β = 0, coverage, and the smallest leak detected in 95% of windows: the threshold plus the
 // 95th percentile of how far the interval's lower end falls below the truth.
 
+var powerWindows = flag.Int("power.windows", 2000, "clean windows per BenchmarkPower row (fewer to explore)")
+
 // powerWindow is one window's design.
 type powerWindow struct {
 	Window, Settle, Interval time.Duration
@@ -28,7 +31,7 @@ type powerWindow struct {
 // defaultPowerWindow is the built-in scenario's window at stream-burst's chain rate as the
 // issue measured it (1,000 segments/s in bursts of 8).
 var defaultPowerWindow = powerWindow{Window: 12 * time.Second, Settle: time.Second, Interval: 100 * time.Millisecond,
-	Block: 3 * time.Second, ChainsPerSec: 125}
+	Block: 6 * time.Second, ChainsPerSec: 125}
 
 // cleanWindow samples one window of a patched guest: times from the window's start (s), the
 // cumulative chain count and pool bytes. The window starts at a seed-drawn time after boot so
@@ -47,6 +50,20 @@ func cleanWindow(seed int64, p kernel.Params, w powerWindow) (t, chains, pool []
 		}
 		t = append(t, at.Seconds())
 		chains = append(chains, math.Floor(c))
+		pool = append(pool, float64(k.Pool(start+at).Bytes))
+	}
+	return t, chains, pool
+}
+
+// cleanStretch samples [from, to) relative to a window's start as cleanWindow draws it, with
+// no traffic: the rest of the window's phase.
+func cleanStretch(seed int64, p kernel.Params, w powerWindow, from, to time.Duration) (t, chains, pool []float64) {
+	k := kernel.New(kernel.Config{Arch: "x64", OSVersion: "6.1", Patched: true, Seed: seed, Noise: true, Params: p})
+	defer k.Close()
+	start := time.Minute + time.Duration(seed%97)*time.Second
+	for at := from; at < to; at += w.Interval {
+		t = append(t, (at - from).Seconds())
+		chains = append(chains, 0)
 		pool = append(pool, float64(k.Pool(start+at).Bytes))
 	}
 	return t, chains, pool
@@ -94,43 +111,93 @@ func (f *ruleFigures) detect95(threshold float64) float64 {
 
 func share(n, of int) float64 { return float64(n) / float64(max(of, 1)) }
 
-// powerRun is both rules over clean windows of one noise model: today's (slope over time,
+// powerRun is the rules over clean windows of one noise model: today's (slope over time,
 // continuous traffic, threshold in B/s) and the dose rule (bytes per chain, traffic in
-// blocks, threshold in B/chain).
+// blocks, threshold in B/chain) as Analyze applies it, with its noise model fitted to the
+// window and the phase's samples before it; the same fitted to the window alone; and an
+// oracle told the true noise parameters.
 type powerRun struct {
-	today, dose ruleFigures
+	today, dose, alone, oracle ruleFigures
+	// bound is the Cramér–Rao bound on the bytes-per-chain standard error: the GLS one
+	// with every noise parameter known and no jumps.
+	bound float64
+	// least is the same for traffic on throughout and no time term: what no design of the
+	// window can beat, and only a pool with no steady drift of its own allows.
+	least float64
+}
+
+// phaseBefore is how much else of its phase Analyze fits a window's noise model to in the
+// built-in scenario: the warm-up's 3 s and two other windows' 11 s (settle left out). Here
+// it is the stretch before the window, traffic off.
+const phaseBefore = 25 * time.Second
+
+// trueNoise is the dose fit's noise model as the simulated pool has it (drift on or off).
+func trueNoise(p kernel.Params, w powerWindow) noiseModel {
+	p = p.WithDefaults()
+	m := noiseModel{phi: math.Pow(p.NoisePhi, w.Interval.Seconds()/p.NoiseStep.Seconds()), step: w.Interval.Seconds()}
+	if p.DriftSigma > 0 {
+		m.walk = p.DriftSigma * p.DriftSigma * w.Interval.Seconds() / (p.NoiseSigma * p.NoiseSigma)
+	}
+	return m
 }
 
 func runPower(seeds int, p kernel.Params, w powerWindow, todayBps, doseBpc float64) powerRun {
 	var r powerRun
+	known := trueNoise(p, w)
 	cont := w
 	cont.Block = 0
+	add := func(f *ruleFigures, d Dose, err error) {
+		if err != nil {
+			d.PerChain, d.Lo, d.Hi = math.NaN(), math.NaN(), math.NaN()
+		}
+		f.add(d.PerChain, d.Lo, d.Hi, doseBpc)
+	}
 	for s := 1; s <= seeds; s++ {
-		t, _, y := cleanWindow(int64(s), p, cont)
+		t, c, y := cleanWindow(int64(s), p, cont)
+		if s == 1 {
+			if f, err := gls(t, [][]float64{ones(len(t)), centred(c)}, y, known); err == nil {
+				r.least = p.WithDefaults().NoiseSigma * math.Sqrt(f.cov.At(1, 1))
+			}
+		}
 		if e, err := SlopeCI(t, y, DefaultConfidence); err == nil {
 			r.today.add(e.Slope, e.Lo, e.Hi, todayBps)
 		} else {
 			r.today.add(math.NaN(), math.NaN(), math.NaN(), todayBps)
 		}
-		t, c, y := cleanWindow(int64(s), p, w)
-		if d, err := DoseCI(t, c, y, DefaultConfidence); err == nil {
-			r.dose.add(d.PerChain, d.Lo, d.Hi, doseBpc)
-		} else {
-			r.dose.add(math.NaN(), math.NaN(), math.NaN(), doseBpc)
+		t, c, y = cleanWindow(int64(s), p, w)
+		pt, pc, py := cleanStretch(int64(s), p, w, -phaseBefore, 0)
+		ds, errs := DoseCIs([]DoseSeries{{t, c, y}, {pt, pc, py}}, DefaultConfidence)
+		add(&r.dose, ds[0], errs[0])
+		d, err := DoseCI(t, c, y, DefaultConfidence)
+		add(&r.alone, d, err)
+		ds, errs = doseCIs([]DoseSeries{{t, c, y}}, DefaultConfidence, &known)
+		add(&r.oracle, ds[0], errs[0])
+		if s == 1 {
+			// The design alone: the chain count and times of any window.
+			cols := [][]float64{ones(len(t)), centred(t), centred(c)}
+			if f, err := gls(t, cols, make([]float64, len(t)), known); err == nil {
+				r.bound = p.WithDefaults().NoiseSigma * math.Sqrt(f.cov.At(2, 2))
+			}
 		}
 	}
 	return r
 }
 
-// BenchmarkPower prints both rules' figures side by side, with the default noise and with
-// drift and jumps on, for the built-in 12 s window and for longer ones:
+// BenchmarkPower prints the rules' figures side by side, with the default noise and with
+// drift and jumps on, for the built-in 12 s window with 6 s blocks, the earlier 3 s blocks
+// and longer windows:
 //
-//	go test -run XXX -bench Power -benchtime 1x ./bench
+//	go test -run XXX -bench Power -benchtime 1x ./bench [-power.windows 2000]
 //
-// Detection is at the thresholds below; the floor (how far above its threshold a leak must
-// be for 95% detection) does not depend on the threshold.
+// Rows: today (slope over time), dose (as Analyze judges: noise fitted to the window and
+// the rest of its phase), alone (noise fitted to the window alone), oracle (told the true
+// noise parameters), bound (Cramér–Rao: the standard error with the noise known, and the
+// floor a normal estimate with that error has) and least (the bound with traffic on
+// throughout and no time term: the least any design of the window allows). Detection is at
+// the thresholds below; the floor (how far above its threshold a leak must be for 95%
+// detection) does not depend on the threshold.
 func BenchmarkPower(b *testing.B) {
-	const seeds = 2000
+	seeds := *powerWindows
 	todayBps, doseBpc := 4096.0, 128.0
 	quiet := kernel.DefaultParams()
 	quiet.DriftSigma, quiet.JumpsPerMinute = -1, -1
@@ -139,7 +206,7 @@ func BenchmarkPower(b *testing.B) {
 		p    kernel.Params
 	}{{"AR(1)", quiet}, {"+drift+jumps", kernel.DefaultParams()}}
 	designs := []struct{ window, block time.Duration }{
-		{12 * time.Second, time.Second}, {12 * time.Second, 3 * time.Second}, {12 * time.Second, 6 * time.Second},
+		{12 * time.Second, 3 * time.Second}, {12 * time.Second, 6 * time.Second},
 		{30 * time.Second, 6 * time.Second}, {30 * time.Second, 15 * time.Second},
 	}
 	for i := 0; i < b.N; i++ {
@@ -170,4 +237,15 @@ func printPower(w powerWindow, model string, r powerRun, todayBps, doseBpc float
 	}
 	row("today", &r.today, todayBps, c)
 	row("dose", &r.dose, doseBpc, 1)
+	row("alone", &r.alone, doseBpc, 1)
+	row("oracle", &r.oracle, doseBpc, 1)
+	// With its standard error known, a normal estimate's 95% detection floor is
+	// (z.975 + z.95) standard errors above the threshold.
+	bound := func(name string, se float64) {
+		floor := (1.959964 + 1.644854) * se
+		fmt.Printf("%-6s %-6s %-13s %-6s %-10s %-13s %-9s %-11s %-22s %s\n", w.Window, w.Block, model, name, "", "", "",
+			fmt.Sprintf("%.1f B/chain", 1.959964*se), "", fmt.Sprintf("%.1f B/chain %.0f B/s", floor, floor*c))
+	}
+	bound("bound", r.bound)
+	bound("least", r.least)
 }

@@ -545,7 +545,7 @@ func (t *targetRun) send(ctx context.Context, p scenarios.Profile, rate float64,
 		PayloadBytes: p.PayloadBytes, BurstSegments: p.BurstSegments, Conns: p.Conns}
 	if block > 0 && block < length {
 		clock := newBlockClock(time.Now(), block)
-		spec.Clock, spec.Duration = clock, onTime(0, length, block)
+		spec.Clock, spec.Duration = clock, scenarios.OnTime(0, length, block)
 		record := onTick
 		onTick = func(tick traffic.Tick) {
 			tick.At = clock.tickWall(tick.At) // the store keeps wall time

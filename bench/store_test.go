@@ -636,7 +636,7 @@ func TestStoreKeepsDoseAndUpgradesSchema3(t *testing.T) {
 	s, dir := newStore(t)
 	r := noDataResult(CellKey{"a", "before", "stream-burst"}, "")
 	r.Verdict = Leak
-	r.Dose = &Dose{PerChain: 352, Lo: 330, Hi: 374, Drift: -12, N: 110, DF: 107, Rho: 0.5, Jumps: 1, ACF: [4]float64{0.01, -0.2, 0.03, 0}}
+	r.Dose = &Dose{PerChain: 352, Lo: 330, Hi: 374, Drift: -12, N: 110, DF: 107, Phi: 0.5, Walk: 0.01, Jumps: 1, ACF: [4]float64{0.01, -0.2, 0.03, 0}}
 	plain := noDataResult(CellKey{"a", "before", "single-nbl"}, "rate rule")
 	must(t, s.RecordResult(r))
 	must(t, s.RecordResult(plain))

@@ -334,9 +334,10 @@ func (rd *runData) method() []string {
 				" and off for as long, in turn, so that what the traffic does to the pool and what the pool does by itself can be told apart.",
 			"The guest's nonpaged pool bytes, leaving out " + settle + ", are fitted against the driver's cumulative count of blocked " +
 				"multi-NBL chains (all blocked chains for single-nbl) and against time: the time term takes the pool's own drift, the chain " +
-				"term is the leak in bytes per chain. Steps that stand out in the differenced pool get a term each; the residuals' lag-1 " +
-				"autocorrelation, bias-corrected, sets a Prais-Winsten transform, and the " + fmt.Sprintf("%g%%", 100*confidence) +
-				" interval uses the larger of the classical and the Newey-West standard error with Student's t.",
+				"term is the leak in bytes per chain. Steps that stand out in the differenced pool get a term each. The fit is generalized " +
+				"least squares under the pool's noise taken as autocorrelated (AR(1)) plus a random walk, its two parameters fitted by " +
+				"restricted maximum likelihood to all of the phase's windows together (the warm-up too); the " + fmt.Sprintf("%g%%", 100*confidence) +
+				" interval is Student's t with n − k degrees of freedom (n samples, k terms) on the window's own standard error.",
 			fmt.Sprintf("A cell is LEAK when the whole bytes-per-chain interval lies above the threshold of %s B/chain, CLEAN when it lies "+
 				"below it, and INCONCLUSIVE otherwise, or when its window holds fewer than %d samples, or when the driver did not block "+
 				"the chains the traffic should make. On an unpatched netio.sys a blocked multi-NBL chain leaks one NET_BUFFER_LIST, "+

@@ -467,8 +467,18 @@ func TestBlockAndThresholdPerChain(t *testing.T) {
 	if back.Timing.Block != 3*time.Second || back.Verdict.ThresholdPerChain != 64 {
 		t.Errorf("round trip lost them: %s", out)
 	}
+	for _, c := range []struct{ block, want time.Duration }{{3 * time.Second, 5 * time.Second}, {6 * time.Second, 5 * time.Second}, {0, 11 * time.Second}} {
+		if on := OnTime(time.Second, 12*time.Second, c.block); on != c.want {
+			t.Errorf("on-time in [1s, 12s) with %s blocks: %s, want %s", c.block, on, c.want)
+		}
+	}
+	// One block on, one off: the built-in scenario's 6s in 12s has 5s on after settle.
+	if s := mustParse(t, "half.yaml", "targets: [win7-x64]\ntiming: {window: 12s, settle: 1s, block: 6s}\n"); s.Timing.Block != 6*time.Second {
+		t.Errorf("block %s", s.Timing.Block)
+	}
 	for _, c := range []struct{ in, field string }{
-		{"timing: {window: 12s, settle: 1s, block: 6s}", "timing.block"}, // no off block after settle
+		{"timing: {window: 12s, settle: 1s, block: 11500ms}", "timing.block"}, // off for 0.5s only
+		{"timing: {window: 4s, settle: 2s, block: 2s}", "timing.block"},       // never on after settle
 		{"timing: {window: 12s, settle: 1s, block: 500ms}", "timing.block"},
 		{"timing: {block: -1s}", "timing.block"},
 		{"verdict: {threshold_bytes_per_chain: 0}", "verdict.threshold_bytes_per_chain"},

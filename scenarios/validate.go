@@ -362,9 +362,9 @@ func (s *Scenario) validateTiming(el *errorList) {
 		el.field("timing.window", "must be longer than settle (%s): the estimate uses the window after settle, got %s", t.Settle, t.Window)
 		return
 	}
-	if t.Block < 0 || (t.Block > 0 && (t.Block < time.Second || 2*t.Block > t.Window-t.Settle)) {
-		el.field("timing.block", "must be 0 (traffic throughout) or at least 1s and at most half of window minus settle (%s), so each window has traffic on and off; got %s",
-			(t.Window-t.Settle)/2, t.Block)
+	if on := OnTime(t.Settle, t.Window, t.Block); t.Block < 0 || (t.Block > 0 && (t.Block < time.Second || on < time.Second || t.Window-t.Settle-on < time.Second)) {
+		el.field("timing.block", "must be 0 (traffic throughout) or at least 1s with traffic on for 1s or more and off for 1s or more in each window after settle; got %s (on %s, off %s of the %s after settle)",
+			t.Block, on, t.Window-t.Settle-on, t.Window-t.Settle)
 	}
 	if okInterval && t.Window-t.Settle < 3*t.SampleInterval {
 		el.field("timing.window", "window minus settle (%s) holds fewer than 3 samples at sample_interval %s; a slope needs more", t.Window-t.Settle, t.SampleInterval)
@@ -488,4 +488,19 @@ func (s *Scenario) validateExpect(el *errorList) {
 		ref(path+".phase", e.Phase, "phase", phases)
 		ref(path+".profile", e.Profile, "profile", profiles)
 	}
+}
+
+// blockOnTime is how much of [from, to) (from a window's start) traffic runs with blocks of
+// block: on, then off for as long, in turn.
+func OnTime(from, to, block time.Duration) time.Duration {
+	if block <= 0 {
+		return max(to-from, 0)
+	}
+	var on time.Duration
+	for start := time.Duration(0); start < to; start += 2 * block {
+		if lo, hi := max(start, from), min(start+block, to); hi > lo {
+			on += hi - lo
+		}
+	}
+	return on
 }
