@@ -278,24 +278,32 @@ func (rd *runData) perChainRule() (perChain, known bool) {
 	return rd.scenario.Timing.Block > 0, true
 }
 
-// thresholdText is the threshold r's verdict was judged against, with its unit: bytes per
-// chain for a result with a bytes-per-chain fit or under a scenario with traffic blocks,
-// bytes per second otherwise.
+// thresholdText is the threshold r's verdict was judged against, with its unit (JudgedAt);
+// a rule given to Write judges results without a bytes-per-chain fit in bytes per second.
 func (rd *runData) thresholdText(r *bench.CellResult) string {
 	if r == nil {
 		return dash
 	}
-	perChain, known := rd.perChainRule()
-	if r.Dose != nil || perChain {
-		if rd.scenario != nil && rd.scenario.Verdict.ThresholdPerChain > 0 {
-			return exact(rd.scenario.Verdict.ThresholdPerChain) + " B/chain"
+	if thr, _, ok := rd.verdictRule(); ok && rd.cfg.haveRule && r.Dose == nil {
+		return exact(thr) + " B/s"
+	}
+	return JudgedAt(r, rd.scenario)
+}
+
+// JudgedAt is the threshold r's verdict was judged against under sc, with its unit: bytes
+// per chain for a result with a bytes-per-chain fit or under a scenario with traffic
+// blocks, bytes per second otherwise; a dash without the scenario.
+func JudgedAt(r *bench.CellResult, sc *scenarios.Scenario) string {
+	switch {
+	case r == nil || sc == nil:
+		return dash
+	case r.Dose != nil || sc.Timing.Block > 0:
+		if sc.Verdict.ThresholdPerChain > 0 {
+			return exact(sc.Verdict.ThresholdPerChain) + " B/chain"
 		}
 		return dash
 	}
-	if thr, _, ok := rd.verdictRule(); ok && known {
-		return exact(thr) + " B/s"
-	}
-	return dash
+	return exact(sc.Verdict.ThresholdBps) + " B/s"
 }
 
 func sortByTime(td *targetData) {

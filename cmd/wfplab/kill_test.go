@@ -255,15 +255,29 @@ func reportVerdicts(text string) map[string]string {
 	v := map[string]string{}
 	for _, line := range strings.Split(text, "\n") {
 		fs := strings.Fields(line)
-		// TARGET PHASE PROFILE LEAK [LO, HI] B/CHAIN VERDICT ...
-		for i := 3; i+2 < len(fs); i++ {
+		// TARGET PHASE PROFILE LEAK [LO, HI] B/CHAIN ± 95% JUDGED AT VERDICT ...: the
+		// verdict is the first word after the interval that names one.
+		for i := 3; i+1 < len(fs); i++ {
 			if strings.HasSuffix(fs[i], "]") && strings.HasPrefix(fs[i-1], "[") {
-				v[fs[0]+"/"+fs[1]+"/"+fs[2]] = fs[i+2]
+				for _, f := range fs[i+1:] {
+					if verdictWord(f) {
+						v[fs[0]+"/"+fs[1]+"/"+fs[2]] = f
+						break
+					}
+				}
 				break
 			}
 		}
 	}
 	return v
+}
+
+func verdictWord(s string) bool {
+	switch bench.Verdict(s) {
+	case bench.Leak, bench.Clean, bench.Inconclusive, bench.Incomplete:
+		return true
+	}
+	return false
 }
 
 // A run SIGKILLed once some windows ended, then `wfplab run --resume`, meets every

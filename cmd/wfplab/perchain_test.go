@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"fmt"
 	"math"
 	"os"
 	"path/filepath"
@@ -30,7 +31,8 @@ func TestRunReportShowsBytesPerChainFromStore(t *testing.T) {
 	dir := t.TempDir()
 	sc := writeFile(t, dir, "dose.yaml", doseScenario)
 	out := filepath.Join(dir, "r")
-	if code, stdout, stderr := runCLI(t, "run", "--quiet", "--scenario", sc, "--out", out, "--seed", "3"); code == exitFailure {
+	code, stdout, stderr := runCLI(t, "run", "--quiet", "--scenario", sc, "--out", out, "--seed", "3")
+	if code == exitFailure {
 		t.Fatalf("run: exit %d\n%s\n%s", code, stdout, stderr)
 	}
 	runDir := onlyRun(t, out)
@@ -74,6 +76,17 @@ func TestRunReportShowsBytesPerChainFromStore(t *testing.T) {
 		}
 		if !bytes.Contains(html, []byte("95% CI "+row[7])) {
 			t.Errorf("%s: report.html lacks the interval 95%% CI %s", r.Phase, row[7])
+		}
+		// The terminal's table: bytes per chain ± the interval's half-width, and the threshold.
+		want := fmt.Sprintf("%.0f ± %.0f", r.Dose.PerChain, (r.Dose.Hi-r.Dose.Lo)/2)
+		var line string
+		for _, l := range strings.Split(stdout, "\n") {
+			if fs := strings.Fields(l); len(fs) > 3 && fs[0] == "win7-x64" && fs[1] == r.Phase && fs[2] == r.Profile {
+				line = l
+			}
+		}
+		if !strings.Contains(line, want) || !strings.Contains(line, "160 B/chain") || !strings.Contains(stdout, "B/CHAIN ± 95%") {
+			t.Errorf("%s: the terminal's row %q lacks %q or the 160 B/chain threshold", r.Phase, line, want)
 		}
 	}
 	if n := bytes.Count(html, []byte(">160 B/chain<")); n != 2 {

@@ -20,9 +20,11 @@ import (
 )
 
 // printVerdicts writes the verdict table and returns how many expectations were met and set.
-func printVerdicts(w io.Writer, results []bench.CellResult) (met, expected int) {
+// Each row shows bytes per chain with its 95% interval's half-width when the verdict was
+// judged on it, and the threshold it was judged against under sc (nil: a dash).
+func printVerdicts(w io.Writer, results []bench.CellResult, sc *scenarios.Scenario) (met, expected int) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "TARGET\tPHASE\tPROFILE\tLEAK B/s\t95% CI\tB/CHAIN\tVERDICT\tEXPECTED\t")
+	fmt.Fprintln(tw, "TARGET\tPHASE\tPROFILE\tLEAK B/s\t95% CI\tB/CHAIN ± 95%\tJUDGED AT\tVERDICT\tEXPECTED\t")
 	for _, r := range results {
 		mark := ""
 		if r.Expected != "" {
@@ -36,15 +38,23 @@ func printVerdicts(w io.Writer, results []bench.CellResult) (met, expected int) 
 				mark = "NOT MET"
 			}
 		}
-		perChain := "-"
-		if !math.IsNaN(r.BytesPerChain) && !math.IsInf(r.BytesPerChain, 0) {
-			perChain = fmt.Sprintf("%.0f", r.BytesPerChain)
-		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%.0f\t[%.0f, %.0f]\t%s\t%s\t%s %s\t\n",
-			r.Target, r.Phase, r.Profile, r.Leak.Slope, r.Leak.Lo, r.Leak.Hi, perChain, r.Verdict, r.Expected, mark)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%.0f\t[%.0f, %.0f]\t%s\t%s\t%s\t%s %s\t\n",
+			r.Target, r.Phase, r.Profile, r.Leak.Slope, r.Leak.Lo, r.Leak.Hi, perChainText(r), plots.JudgedAt(&r, sc), r.Verdict, r.Expected, mark)
 	}
 	tw.Flush()
 	return met, expected
+}
+
+// perChainText is bytes per chain, "± half-width" of its interval when it has one; "-"
+// without a figure.
+func perChainText(r bench.CellResult) string {
+	if math.IsNaN(r.BytesPerChain) || math.IsInf(r.BytesPerChain, 0) {
+		return "-"
+	}
+	if d := r.Dose; d != nil && !math.IsNaN(d.Lo) && !math.IsNaN(d.Hi) {
+		return fmt.Sprintf("%.0f ± %.0f", r.BytesPerChain, (d.Hi-d.Lo)/2)
+	}
+	return fmt.Sprintf("%.0f", r.BytesPerChain)
 }
 
 func newReportCmd() *cobra.Command {
@@ -88,7 +98,7 @@ func rebuildReport(ctx context.Context, dir string, stdout, stderr io.Writer, pd
 			return withExit(exitFailure, err)
 		}
 	}
-	results, tput, err := rebuildResults(st)
+	results, tput, sc, err := rebuildResults(st)
 	if err != nil {
 		return withExit(exitFailure, err)
 	}
@@ -96,7 +106,7 @@ func rebuildReport(ctx context.Context, dir string, stdout, stderr io.Writer, pd
 	if err != nil {
 		return withExit(exitFailure, err)
 	}
-	met, expected := printVerdicts(stdout, results)
+	met, expected := printVerdicts(stdout, results, sc)
 	tmet, texpected := printTput(stdout, tput)
 	met, expected = met+tmet, expected+texpected
 	if err := rebuildManifest(dir, st, met, expected); err != nil {
@@ -188,25 +198,25 @@ func rebuildManifest(dir string, st *bench.Store, met, expected int) error {
 // rebuildResults analyses the store again with the scenario it recorded, so a run that was
 // killed before its analysis still gets a verdict for every cell it measured, and its
 // throughput windows their figures. It writes nothing to the store.
-func rebuildResults(st *bench.Store) ([]bench.CellResult, bench.Tput, error) {
+func rebuildResults(st *bench.Store) ([]bench.CellResult, bench.Tput, *scenarios.Scenario, error) {
 	info, err := st.Run()
 	if err != nil {
-		return nil, bench.Tput{}, err
+		return nil, bench.Tput{}, nil, err
 	}
 	if info.ScenarioText == "" {
 		results, err := st.Results()
-		return results, bench.Tput{}, err
+		return results, bench.Tput{}, nil, err
 	}
 	sc, err := scenarios.Parse("scenario recorded in "+st.Path(), []byte(info.ScenarioText))
 	if err != nil {
-		return nil, bench.Tput{}, fmt.Errorf("the run's recorded scenario does not load any more: %w", err)
+		return nil, bench.Tput{}, nil, fmt.Errorf("the run's recorded scenario does not load any more: %w", err)
 	}
 	results, err := bench.Analyze(st, bench.AnalysisFor(sc))
 	if err != nil || !sc.Throughput.On() {
-		return results, bench.Tput{}, err
+		return results, bench.Tput{}, sc, err
 	}
 	tput, err := bench.AnalyzeTput(st, sc)
-	return results, tput, err
+	return results, tput, sc, err
 }
 
 // printTput prints the before/after throughput comparison of the judged metric and counts

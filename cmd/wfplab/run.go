@@ -270,7 +270,7 @@ func measure(ctx context.Context, m measurement, stdout, stderr io.Writer) error
 	if err != nil {
 		runErrs = multierror.Append(runErrs, fmt.Errorf("report: %w", err))
 	}
-	met, expected := printVerdicts(stdout, results)
+	met, expected := printVerdicts(stdout, results, sc)
 	if sc.Throughput.On() {
 		tput, err := bench.StoredTput(store, sc)
 		if err != nil {
