@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"math"
+	"slices"
 	"strconv"
 
 	"golang.org/x/perf/benchfmt"
@@ -94,7 +95,15 @@ func writeTputBench(b *bytes.Buffer, rd *runData) error {
 	b.WriteString("\n# Throughput windows: the driver permitting and counting, one line per window.\n")
 	b.WriteString("# classified/s is packets (NBLs) classified per second at the profile's layer; cpu-% the guest's busy share.\n")
 	w := benchfmt.NewWriter(b)
-	for _, tw := range rd.tput {
+	// Target by target in the scenario's order (the store's is the order windows ended in,
+	// targets running side by side), each target's windows in their order.
+	rank := map[string]int{}
+	for i, td := range rd.targets {
+		rank[td.info.Name] = i
+	}
+	windows := slices.Clone(rd.tput)
+	slices.SortStableFunc(windows, func(a, b bench.TputWindow) int { return rank[a.Target] - rank[b.Target] })
+	for _, tw := range windows {
 		if tw.Samples == 0 {
 			continue // no figures: cut short, or too few samples
 		}
