@@ -294,14 +294,14 @@ func TestVerdictNeedsBlockedChains(t *testing.T) {
 	}
 }
 
-// storeBlockWindow writes a 12 s window whose traffic ran 6 s on, then off: chainsPS
+// storeBlockWindow writes a 12 s window whose traffic ran 5 s on, 5 s off, on: chainsPS
 // multi-NBL chains/s while on, perChain bytes leaked each, the pool drifting by driftBps.
 func storeBlockWindow(t *testing.T, s *Store, phase string, start time.Time, perChain, driftBps, chainsPS float64, rng *rand.Rand) {
 	t.Helper()
 	must(t, s.RecordWindow(Window{Target: "a", Phase: phase, Profile: "stream-burst", Start: start, End: start.Add(12 * time.Second)}))
 	var chains float64
 	for i := 0; i <= 120; i++ {
-		if i > 0 && (i-1)/60%2 == 0 {
+		if i > 0 && (i-1)/50%2 == 0 {
 			chains += chainsPS / 10
 		}
 		x := float64(i) / 10
@@ -312,7 +312,7 @@ func storeBlockWindow(t *testing.T, s *Store, phase string, start time.Time, per
 		must(t, s.RecordSample("a", phase, start.Add(time.Duration(i)*100*time.Millisecond), smp))
 	}
 	for sec := 1; sec <= 12; sec++ {
-		if (sec-1)/6%2 == 0 {
+		if (sec-1)/5%2 == 0 {
 			must(t, s.RecordTraffic("a", phase, "stream-burst", traffic.Tick{At: start.Add(time.Duration(sec) * time.Second),
 				Delta: traffic.Counters{Packets: uint64(8 * chainsPS)}, Span: time.Second}))
 		}
@@ -332,8 +332,8 @@ func TestAnalyzeBlocksJudgeBytesPerChain(t *testing.T) {
 	}
 	a := AnalysisFor(sc)
 	a.Cells, a.Expect = nil, nil
-	if a.Block != 6*time.Second {
-		t.Fatalf("the built-in scenario's block is %s, want 6s", a.Block)
+	if a.Block != 5*time.Second {
+		t.Fatalf("the built-in scenario's block is %s, want 5s", a.Block)
 	}
 	res, err := Analyze(s, a)
 	if err != nil {

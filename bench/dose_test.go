@@ -198,7 +198,7 @@ func TestDecideDose(t *testing.T) {
 }
 
 // Verdicts over many simulated windows, in process, with the pool's drift and jumps on and
-// the built-in design (12 s, 6 s blocks, noise fitted to the phase): the dose rule at 128
+// the built-in design (12 s, 5 s blocks, noise fitted to the phase): the dose rule at 128
 // B/chain never calls a clean window LEAK, its interval covers the truth about 95% of the
 // time, its 95% detection floor is within 30% of the Cramér–Rao bound's (what knowing the
 // noise would give), and it finds an unpatched guest's one NBL per chain every time.

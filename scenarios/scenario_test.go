@@ -472,7 +472,7 @@ func TestBlockAndThresholdPerChain(t *testing.T) {
 			t.Errorf("on-time in [1s, 12s) with %s blocks: %s, want %s", c.block, on, c.want)
 		}
 	}
-	// One block on, one off: the built-in scenario's 6s in 12s has 5s on after settle.
+	// One block on, one off: 6s in 12s has 5s on after settle.
 	if s := mustParse(t, "half.yaml", "targets: [win7-x64]\ntiming: {window: 12s, settle: 1s, block: 6s}\n"); s.Timing.Block != 6*time.Second {
 		t.Errorf("block %s", s.Timing.Block)
 	}
