@@ -85,7 +85,8 @@ func TestStaticProviderDrivesServedGuests(t *testing.T) {
 		t.Fatalf("sim hotfixes: %d %s %s", code, out, errs)
 	}
 	sc.Lab.HotfixDir = filepath.Join(dir, "hotfixes")
-	sc.Timing.Warmup, sc.Timing.Window, sc.Timing.Settle = time.Second, 3*time.Second, 500*time.Millisecond
+	sc.Timing.Warmup, sc.Timing.Window, sc.Timing.Settle = time.Second, 4*time.Second, 500*time.Millisecond
+	sc.Timing.Block = 1500 * time.Millisecond // on, off, on: still judged per blocked chain
 	for i, patched := range []bool{false, true} {
 		tg := &sc.Targets[i]
 		g := serveGuest(t, tg.OS, patched)
