@@ -39,6 +39,9 @@ type Interp struct {
 	// Exec runs a program file found on the line; it returns the exit code and must return
 	// promptly once ctx is cancelled.
 	Exec func(ctx context.Context, p *Process) int
+	// MaxSteps bounds the commands and batch lines one Run may run (0: 200,000). The fuzz
+	// target sets it low, so a looping input ends in milliseconds.
+	MaxSteps int64
 }
 
 // Run runs one line and returns cmd's exit code: the code of the last command run, or the
@@ -99,10 +102,14 @@ const (
 
 // step counts one command or batch line; false, with the message written, past the bound.
 func (r *run) step(stderr io.Writer) bool {
-	if r.budget.steps.Add(1) <= maxSteps {
+	limit := r.in.MaxSteps
+	if limit <= 0 {
+		limit = maxSteps
+	}
+	if r.budget.steps.Add(1) <= limit {
 		return true
 	}
-	fmt.Fprintf(stderr, "wfplab simulated guest: cmd.exe stopped after %d commands: the batch file loops without end (goto or call).\r\n", maxSteps)
+	fmt.Fprintf(stderr, "wfplab simulated guest: cmd.exe stopped after %d commands: the batch file loops without end (goto or call).\r\n", limit)
 	r.exited, r.exitCode = true, 1
 	return false
 }
