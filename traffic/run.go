@@ -29,6 +29,11 @@ type tuning struct {
 	backoffBase  time.Duration
 	backoffMax   time.Duration
 	maxFailures  int // connections in a row that fail or die before carrying a burst: give up
+	// verdictWait bounds the wait for a resetting guest's reset after each burst: well above a
+	// round trip through QEMU's user-mode network under TCG, where a reset arrives only after
+	// one or two more bursts were written without it. It is spent in full only once per
+	// connection, when the guest stops resetting.
+	verdictWait time.Duration
 }
 
 var defaultTuning = tuning{
@@ -37,6 +42,7 @@ var defaultTuning = tuning{
 	backoffBase:  20 * time.Millisecond,
 	backoffMax:   time.Second,
 	maxFailures:  10,
+	verdictWait:  100 * time.Millisecond,
 }
 
 // gen is one run in progress.

@@ -87,6 +87,11 @@ func (g *gen) streamConn(ctx, paceCtx context.Context, id int, pt part, dest net
 
 	failures := 0    // connection attempts in a row that failed, or died before carrying a burst
 	carried := false // the current connection has written a whole burst
+	// resetting: this slot's last connection was reset after carrying a burst, so the guest
+	// blocks what it is sent and resets the connection. Each burst then waits for that
+	// verdict before the next goes out: written into a connection the reset is already on its
+	// way to, a burst would be lost (through QEMU's user-mode network, about one in two).
+	resetting := false
 	var lastErr error
 	// Bounded: each pass sends a burst, sleeps a backoff, or returns (deadline, budget,
 	// ctx, or maxFailures).
@@ -145,6 +150,14 @@ func (g *gen) streamConn(ctx, paceCtx context.Context, id int, pt part, dest net
 			e.bursts = 1
 			g.rec.add(now, e)
 			carried, failures = true, 0
+			if resetting {
+				if kind := g.verdict(paceCtx, conn); kind != "" {
+					g.rec.add(g.clock.Now(), event{errKind: kind, resets: 1})
+					closeConn() // the next burst goes on a new connection at once
+					continue
+				}
+				resetting = false // the guest let this burst through: no more waiting
+			}
 			continue
 		}
 		if ctx.Err() != nil { // the run ended and closed the connection under the write
@@ -154,6 +167,7 @@ func (g *gen) streamConn(ctx, paceCtx context.Context, id int, pt part, dest net
 		e.errKind = ErrorKind(err)
 		if peerGone(e.errKind) {
 			e.resets = 1
+			resetting = resetting || carried
 		}
 		g.rec.add(now, e) // the burst's segments stay spent: MaxPackets bounds attempts
 		// What never left goes back to the pacer: the reconnect sends it, so a guest that
@@ -164,6 +178,29 @@ func (g *gen) streamConn(ctx, paceCtx context.Context, id int, pt part, dest net
 			failures++
 			lastErr = err
 		}
+	}
+}
+
+// verdict waits, at most verdictWait, for the guest to reset or close conn after a burst.
+// It returns the error kind of a reset or close, or "" when the connection is still open
+// (or the run ends).
+func (g *gen) verdict(ctx context.Context, conn net.Conn) string {
+	wait := g.tune.verdictWait
+	if d, ok := ctx.Deadline(); ok && time.Until(d) < wait {
+		wait = max(time.Until(d), 0)
+	}
+	_ = conn.SetReadDeadline(time.Now().Add(wait)) // socket deadlines are wall-clock
+	defer conn.SetReadDeadline(time.Time{})
+	var b [512]byte
+	for {
+		_, err := conn.Read(b[:]) // a guest sends nothing on the stream path; drain if it does
+		if err == nil {
+			continue
+		}
+		if kind := ErrorKind(err); peerGone(kind) {
+			return kind
+		}
+		return ""
 	}
 }
 

@@ -2,6 +2,7 @@ package traffic
 
 import (
 	"context"
+	"io"
 	"net"
 	"net/netip"
 	"strings"
@@ -18,6 +19,7 @@ var fastTuning = tuning{
 	backoffBase:  time.Millisecond,
 	backoffMax:   5 * time.Millisecond,
 	maxFailures:  5,
+	verdictWait:  time.Second, // a reset on loopback comes in microseconds; this is for loaded machines
 }
 
 func TestStreamBurstWritesWholeBurstsWithHeaders(t *testing.T) {
@@ -80,6 +82,46 @@ func TestStreamBurstReconnectsAfterResets(t *testing.T) {
 	// Every attempted burst is counted: sent segments plus the failed writes' bursts fill MaxPackets.
 	if c.Packets+8*resetErrs < 8*200 || c.Packets > 8*200 {
 		t.Errorf("%d segments sent and %d failed bursts for MaxPackets %d", c.Packets, resetErrs, 8*200)
+	}
+}
+
+// A guest that resets each connection after a blocked burst: a burst written before the
+// reset arrived would be lost, so once a connection was reset after a burst, each burst waits
+// for its verdict and the next one goes on a new connection.
+func TestStreamBurstWaitsForTheResetAfterEachBurst(t *testing.T) {
+	const burst = 8 * DefaultStreamPayload
+	var mu sync.Mutex
+	whole := 0 // bursts the server read in full
+	srv := newTCPServer(t, "tcp4", "127.0.0.1:0", func(_ int, c *net.TCPConn) {
+		buf := make([]byte, burst)
+		_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		if _, err := io.ReadFull(c, buf); err == nil {
+			mu.Lock()
+			whole++
+			mu.Unlock()
+		}
+		_ = c.SetLinger(0)
+		c.Close()
+	})
+	spec := Spec{Profile: StreamBurst, Rate: 4000, MaxPackets: 8 * 100, Conns: 2}
+	c, err := run(context.Background(), spec, Addrs{Stream: srv.addr()}, nil, nil, defaultDeps, fastTuning)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv.waitConnections(int(c.Conns))
+	mu.Lock()
+	got := whole
+	mu.Unlock()
+	// Only each slot's first connection can lose a burst: nothing told it yet that the guest resets.
+	if lost := int(c.Bursts) - got; lost < 0 || lost > spec.Conns {
+		t.Errorf("the client wrote %d whole bursts and the server read %d: %d lost into reset connections, want at most %d",
+			c.Bursts, got, lost, spec.Conns)
+	}
+	if c.Resets < c.Bursts-uint64(spec.Conns) || c.Conns < c.Bursts-uint64(spec.Conns) {
+		t.Errorf("counters %+v: want a reset and a new connection for about every burst", c)
+	}
+	if len(c.SendErrors()) != 0 {
+		t.Errorf("send errors %v: resets after a blocked burst are not send errors", c.SendErrors())
 	}
 }
 
