@@ -76,4 +76,21 @@ echo "== wfplab run (default scenario, simulated guests)"
 go run ./cmd/wfplab run --out "$out" --seed 1
 
 echo "== wfplab run (two simulated guests booted in real QEMU VMs, TCG)"
-go run ./cmd/wfplab run --scenario scenarios/examples/qemu-appliances.yaml --out "$out" --seed 1 --quiet
+status=0
+go run ./cmd/wfplab run --scenario scenarios/examples/qemu-appliances.yaml --out "$out" --seed 1 --quiet || status=$?
+if [ "$status" -ne 0 ]; then
+  # The run folder goes with this script's exit: keep what the VMs said (a hung guest's
+  # /init writes its goroutines there).
+  for console in "$out"/*/vm/*/console.log; do
+    [ -f "$console" ] || continue
+    at=$(grep -a -n -m 1 "wfplab: watchdog:" "$console" | cut -d: -f1 || true)
+    if [ -n "$at" ]; then
+      echo "== ${console#"$out"/} (its watchdog's report, with the 40 lines before it)"
+      sed -n "$((at > 40 ? at - 40 : 1)),$((at + 400))p" "$console"
+    else
+      echo "== ${console#"$out"/} (last 150 lines)"
+      tail -n 150 "$console"
+    fi
+  done
+  exit "$status"
+fi

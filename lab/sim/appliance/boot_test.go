@@ -190,6 +190,25 @@ func TestApplianceBootsAndRebootsUnderQEMU(t *testing.T) {
 			t.Fatalf("a hung guest failed the request with %v, want a timeout (held, not refused)", err)
 		}
 		t.Logf("hung %.1f s after QEMU started; WinRM holds requests", time.Since(v.start).Seconds())
+
+		// The watchdog of /init notices and writes its report through the kernel log.
+		for {
+			data, _ := os.ReadFile(v.console)
+			if i := strings.Index(string(data), "wfplab: watchdog:"); i >= 0 && strings.Contains(string(data[i:]), "wfplab: goroutine ") {
+				if !strings.Contains(string(data[i:]), "hang_pool_mb=1 is set") || !strings.Contains(string(data[i:]), "eth0 rx ") {
+					t.Errorf("the watchdog's report does not name the hang asked for or the NICs' counters:\n%s", data[i:min(len(data), i+2000)])
+				}
+				break
+			}
+			select {
+			case <-v.done:
+				t.Fatalf("qemu exited: %v", v.err)
+			case <-ctx.Done():
+				t.Fatal("the console shows no watchdog report with the goroutines of the hung guest")
+			case <-time.After(500 * time.Millisecond):
+			}
+		}
+		t.Logf("watchdog report %.1f s after QEMU started", time.Since(v.start).Seconds())
 	})
 }
 

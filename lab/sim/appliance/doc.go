@@ -35,6 +35,13 @@
 // secret goes on the kernel command line. A fatal error is printed on the console and powers
 // the VM off rather than panicking the kernel.
 //
+// A watchdog asks the guest's own WinRM listener over loopback every 5 s; after two asks in a
+// row without an answer it writes, once per boot, the goroutines, the NICs' packet counters
+// and free memory to the kernel log at KERN_ERR (past "quiet"): that path polls the UART, so
+// the report reaches console.log even when the console tty itself is what stalled. It is how
+// a guest that stopped answering mid-run (GUEST_HUNG without wfplab.hang_pool_mb) explains
+// itself; test.sh prints it when the appliance scenario fails.
+//
 // # State disk
 //
 // The VM gets a blank raw virtio disk (/dev/vda, 16 MiB or more; QEMU -drive

@@ -176,6 +176,12 @@ func run(con io.Writer) error {
 		return err
 	}
 	go s.loop()
+	go watchWinRM(fmt.Sprintf("http://127.0.0.1:%d/wsman", WinRMPort), watchdogEvery, watchdogTimeout, watchdogMisses, func(why string) {
+		if p.HangPoolMB > 0 {
+			why += fmt.Sprintf("; wfplab.hang_pool_mb=%d is set, so this may be the hang asked for", p.HangPoolMB)
+		}
+		reportStall(why)
+	})
 	watchPowerButton(func() { s.powerCycle(false) }, logf)
 	logf("WinRM on :%d, stream tcp :%d, control udp :%d (user vagrant)", WinRMPort, StreamPort, ControlPort)
 	return nil
