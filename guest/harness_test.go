@@ -366,13 +366,16 @@ type classifyCase struct {
 }
 
 // expectClassify is what the driver must do with a classify: block a chain when it holds
-// the write right in block mode, permit a stream indication without data (FIN/RST), and
-// leave the action alone without the right.
+// the write right in block mode, permit a stream indication without data (FIN/RST) and a
+// single NBL at the forward layer (a lone fragment must pass to be grouped), and leave the
+// action alone without the right.
 func expectClassify(c classifyCase) (action, rights uint64) {
 	switch {
 	case !c.right:
 		return actionContinue, 0
 	case c.layer == "stream" && c.nbls == 0:
+		return actionPermit, rightWrite
+	case c.layer == "forward" && c.nbls < 2:
 		return actionPermit, rightWrite
 	case c.mode == "permit":
 		return actionPermit, rightWrite

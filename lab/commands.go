@@ -60,6 +60,9 @@ const (
 	fmtNetshAddress = `netsh interface ipv4 set address name="%s" static %s %s`
 	// #26 forwarding on a link: connection name.
 	fmtNetshForwarding = `netsh interface ipv4 set interface "%s" forwarding=enabled`
+	// #33 fragment grouping on the forward path: without it WFP indicates each forwarded
+	// fragment alone and never a fragment group, the multi-NBL chain fragment-forward needs.
+	cmdGroupFragments = `netsh interface ipv4 set global groupforwardedfragments=enabled`
 	// #27 IP routing for every interface, from the next boot.
 	cmdIPEnableRouter = `reg add HKLM\SYSTEM\CurrentControlSet\Services\Tcpip\Parameters /v IPEnableRouter /t REG_DWORD /d 1 /f`
 )

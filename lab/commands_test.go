@@ -54,6 +54,7 @@ func TestCommandLinesMatchCommandsMD(t *testing.T) {
 		{cmdNetioVersion, `wmic datafile where name="C:\\Windows\\System32\\drivers\\netio.sys" get Version /value`},
 		{cmdFreeDisk, `wmic logicaldisk where "DeviceID='C:'" get FreeSpace /value`},
 		{cmdBootConfig, `bcdedit /enum {current}`},
+		{cmdGroupFragments, `netsh interface ipv4 set global groupforwardedfragments=enabled`},
 	}
 	for _, c := range cases {
 		if c.got != c.want {

@@ -65,6 +65,19 @@ func mask(bits int) string {
 	return net.IP(m).String()
 }
 
+// EnableFragmentGrouping turns on fragment grouping on the guest's forward path (#33). Off,
+// Windows' default, WFP indicates each forwarded fragment alone, so the fragment-forward
+// profile would never hand the callout the multi-NBL chain the bug needs. In force at once
+// and kept across reboots; every target gets it, whatever its provider.
+func (g *Session) EnableFragmentGrouping(ctx context.Context) error {
+	return g.withShell(ctx, func(sh *shell) error {
+		if _, err := sh.must(ctx, cmdGroupFragments); err != nil {
+			return g.errorf("turning on fragment grouping, which the fragment-forward profile needs: %w", err)
+		}
+		return nil
+	})
+}
+
 // ConfigureForwarding, for a target whose provider gave it routed links (TrafficAddrs.
 // ForwardIn and ForwardOut), finds each link's NIC by its MAC with getmac, gives it its
 // static address, turns forwarding on for both, and sets IPEnableRouter (in force from the

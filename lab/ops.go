@@ -345,7 +345,8 @@ func (g *Session) SetDriverMode(ctx context.Context, mode string) (agentfmt.Coun
 	return c, nil
 }
 
-// Prepare = Preflight, ConfigureForwarding (targets with routed links only), InstallTools,
+// Prepare = Preflight, ConfigureForwarding (targets with routed links only),
+// EnableFragmentGrouping, InstallTools,
 // EnsureTestSigning, InstallDriver, Inventory. Forwarding comes before the test-signing
 // reboot, which then puts IPEnableRouter in force too.
 func (g *Session) Prepare(ctx context.Context, tools Tools) (contract.Inventory, error) {
@@ -353,6 +354,9 @@ func (g *Session) Prepare(ctx context.Context, tools Tools) (contract.Inventory,
 		return contract.Inventory{}, err
 	}
 	if err := g.ConfigureForwarding(ctx); err != nil {
+		return contract.Inventory{}, err
+	}
+	if err := g.EnableFragmentGrouping(ctx); err != nil {
 		return contract.Inventory{}, err
 	}
 	if err := g.InstallTools(ctx, tools); err != nil {

@@ -96,6 +96,7 @@ func (p prepared) checkPrepared(winrmPort, streamPort, controlPort string) {
 		"\r\n            Basic = true\r\n", "\r\n        MaxMemoryPerShellMB = 800\r\n")
 	p.want(`sc qc WinRM`, 0, "        START_TYPE         : 2   AUTO_START\r\n")
 	p.want(`winrm enumerate winrm/config/Listener`, 0, "    Transport = HTTP\r\n")
+	p.want(`netsh interface ipv4 show global`, 0, "Group Forwarded Fragments           : enabled\r\n")
 	for _, n := range p.prov.Machine(p.target.Name).NICs() {
 		if !n.Forwarding {
 			p.t.Errorf("adapter %q: forwarding off after the script", n.Name)
@@ -115,6 +116,7 @@ func (p prepared) checkUntouched() {
 	p.want(`reg query `+routerKey+` /v IPEnableRouter`, 0, "    IPEnableRouter    REG_DWORD    0x0\r\n")
 	p.want(`winrm get winrm/config`, 0, "\r\n    MaxTimeoutms = 60000\r\n", "\r\n        MaxMemoryPerShellMB = 150\r\n")
 	p.want(`sc qc WinRM`, 0, "        START_TYPE         : 3   DEMAND_START\r\n")
+	p.want(`netsh interface ipv4 show global`, 0, "Group Forwarded Fragments           : disabled\r\n")
 	for _, n := range p.prov.Machine(p.target.Name).NICs() {
 		if n.Forwarding {
 			p.t.Errorf("adapter %q: forwarding on before the script", n.Name)

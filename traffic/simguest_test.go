@@ -14,7 +14,7 @@ import (
 // must produce the NBL chains it exists for: multi-NBL chains on the stream and forward
 // layers, single-NBL chains at the transport layer.
 func TestProfilesMakeTheirChainsOnTheSimulatedGuest(t *testing.T) {
-	k := kernel.New(kernel.Config{Arch: "x64", OSVersion: "6.1", Seed: 1})
+	k := kernel.New(kernel.Config{Arch: "x64", OSVersion: "6.1", Seed: 1, GroupFragments: true}) // grouping on, as the lab sets it
 	defer k.Close()
 	ns, err := kernel.Listen(k, netip.MustParseAddr("127.0.0.1"), kernel.Ports{})
 	if err != nil {
@@ -46,9 +46,11 @@ func TestProfilesMakeTheirChainsOnTheSimulatedGuest(t *testing.T) {
 			}},
 		{traffic.Spec{Profile: traffic.FragmentForward, Rate: 2000, MaxPackets: 200}, kernel.LayerForward,
 			func(c traffic.Counters, lc kernel.LayerCounters) string {
-				// 4000 bytes + UDP header over a 1500-byte MTU: 3 fragments, one NBL each.
-				if lc.Classify != lc.MultiChain || lc.NBLs != 3*lc.Classify || lc.Hist[kernel.HistBucket(3)] != lc.Classify || lc.Classify < 50 {
-					return "want every datagram a chain of 3 NBLs"
+				// 4000 bytes + UDP header over a 1500-byte MTU: 3 fragments, one NBL each,
+				// indicated alone and then (grouping on) as a group, the chain the driver blocks.
+				groups := lc.Hist[kernel.HistBucket(3)]
+				if groups != lc.MultiChain || lc.Hist[0] != 3*groups || lc.NBLs != 6*groups || lc.MultiBlocked != groups || groups < 50 {
+					return "want every datagram 3 lone fragments and a blocked chain of 3 NBLs"
 				}
 				return ""
 			}},

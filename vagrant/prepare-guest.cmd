@@ -79,6 +79,11 @@ echo == IP forwarding, for the fragment-forward path
 rem IPEnableRouter is read at boot; the per-interface setting applies now (best effort).
 reg add HKLM\SYSTEM\CurrentControlSet\Services\Tcpip\Parameters /v IPEnableRouter /t REG_DWORD /d 1 /f >nul
 if errorlevel 1 call :fail "IPEnableRouter"
+rem Fragment grouping is off by default: forwarded fragments would reach the callout one by one,
+rem never as the fragment group (a chain of NBLs) the fragment-forward profile needs. In force at
+rem once; wfplab run sets it too.
+netsh interface ipv4 set global groupforwardedfragments=enabled >nul
+if errorlevel 1 call :fail "groupforwardedfragments"
 for /f "tokens=1" %%i in ('netsh interface ipv4 show interfaces ^| findstr /r /c:"^ *[0-9]"') do (
   netsh interface ipv4 set interface %%i forwarding=enabled >nul 2>&1
 )

@@ -133,19 +133,31 @@ static void NTAPI classify_stream(const FWPS_INCOMING_VALUES0 *inFixedValues,
 }
 
 /* Forwarding layer: layerData is the NBL; a fragment group arrives as a chain
- * of one NBL per fragment. */
+ * of one NBL per fragment. With fragment grouping on (the lab turns it on),
+ * WFP indicates each fragment twice: alone as it arrives, then inside its
+ * group. A lone fragment (or a whole datagram: one NBL) is permitted, so the
+ * group forms and is indicated; the group, a chain of two or more, is blocked.
+ * Blocking the lone fragment would drop it before its group was ever built
+ * (Microsoft Learn, "WFP Layer Requirements and Restrictions"). */
 static void NTAPI classify_forward(const FWPS_INCOMING_VALUES0 *inFixedValues,
                                    const FWPS_INCOMING_METADATA_VALUES0 *inMetaValues, void *layerData,
                                    const FWPS_FILTER0 *filter, UINT64 flowContext,
                                    FWPS_CLASSIFY_OUT0 *classifyOut)
 {
+    UINT64 length;
+
     (void)inFixedValues;
     (void)inMetaValues;
     (void)filter;
     (void)flowContext;
 
     wfplab_count_classify(WFPLAB_LAYER_FORWARD);
-    block_if_allowed(WFPLAB_LAYER_FORWARD, wfplab_count_chain(WFPLAB_LAYER_FORWARD, layerData), classifyOut);
+    length = wfplab_count_chain(WFPLAB_LAYER_FORWARD, layerData);
+    if (length >= 2) {
+        block_if_allowed(WFPLAB_LAYER_FORWARD, length, classifyOut);
+    } else if ((classifyOut->rights & FWPS_RIGHT_ACTION_WRITE) != 0) {
+        classifyOut->actionType = FWP_ACTION_PERMIT;
+    }
 }
 
 /* Inbound transport layer: layerData is a single NBL (the control). */

@@ -25,6 +25,7 @@ import (
 func installDriver(t *testing.T, tg *tguest) contract.Target {
 	t.Helper()
 	tgt := tg.g.Target()
+	tg.must(`netsh interface ipv4 set global groupforwardedfragments=enabled`) // as lab's Prepare does
 	machine := uint16(machineAMD64)
 	if tg.g.os.Arch == "x86" {
 		machine = machineI386
@@ -131,13 +132,15 @@ func TestTrafficLeaksThroughTheWholeStack(t *testing.T) {
 			var d contract.Driver
 			eventually(t, 10*time.Second, "the driver to count every datagram", func() bool {
 				d = counters(t, tg, "counters")
-				return d.Layers[contract.LayerForward].Classify == 200 && d.Layers[contract.LayerTransport].Classify == 200
+				// Each datagram's 3 fragments alone, then its group.
+				return d.Layers[contract.LayerForward].Classify == 4*200 && d.Layers[contract.LayerTransport].Classify == 200
 			})
 			s, f, x := d.Layers[contract.LayerStream], d.Layers[contract.LayerForward], d.Layers[contract.LayerTransport]
-			if s.Blocked != 10 || s.MultiChain == 0 || f.Hist[2] != 200 || f.NBLs != 600 || x.MultiChain != 0 || x.Hist[0] != 200 {
+			if s.Blocked != 10 || s.MultiChain == 0 || f.Hist[2] != 200 || f.Hist[0] != 600 || f.NBLs != 1200 || f.Blocked != 200 ||
+				x.MultiChain != 0 || x.Hist[0] != 200 {
 				t.Fatalf("counters: %+v", d.Layers)
 			}
-			// The driver blocks every chain its filter matches: the multi-NBL ones blocked are all of them.
+			// The driver blocks every multi-NBL chain its filter matches (and lone fragments pass).
 			if !s.HasMultiBlocked || s.MultiBlocked != s.MultiChain || f.MultiBlocked != 200 || x.MultiBlocked != 0 {
 				t.Fatalf("multi_blocked: %+v", d.Layers)
 			}
@@ -150,7 +153,7 @@ func TestTrafficLeaksThroughTheWholeStack(t *testing.T) {
 				t.Fatalf("pool grew %d bytes, want %d", grew, want)
 			}
 			// reset prints the counters, then zeroes them.
-			if r := counters(t, tg, "reset"); r.Layers[contract.LayerForward].Classify != 200 {
+			if r := counters(t, tg, "reset"); r.Layers[contract.LayerForward].Classify != 4*200 {
 				t.Fatalf("reset printed %+v", r.Layers)
 			}
 			if r := counters(t, tg, "counters"); r.Layers[contract.LayerForward] != (contract.LayerCounters{HasMultiBlocked: true}) {
@@ -281,8 +284,9 @@ func TestSampleStream(t *testing.T) {
 	if span < 11*50_000*8/10 {
 		t.Fatalf("12 samples at 50 ms spanned only %d us of guest time", span)
 	}
+	// Per datagram: its 3 fragments alone, then their group of 3 (lone ones always first).
 	last := samples[len(samples)-1].Driver.Layers[contract.LayerForward]
-	if last.Classify == 0 || last.NBLs != 3*last.Classify {
+	if last.MultiBlocked == 0 || last.Hist[0] < 3*last.Hist[2] || last.NBLs != last.Hist[0]+3*last.Hist[2] {
 		t.Fatalf("forward counters in the stream: %+v", last)
 	}
 }
@@ -408,7 +412,7 @@ func TestAgentModePermitThroughWinRM(t *testing.T) {
 	var d contract.Driver
 	eventually(t, 10*time.Second, "the driver to count every permitted chain", func() bool {
 		d = counters(t, tg, "counters")
-		return d.Layers[contract.LayerForward].Classify == 100 && d.Layers[contract.LayerStream].NBLs == 40
+		return d.Layers[contract.LayerForward].Classify == 4*100 && d.Layers[contract.LayerStream].NBLs == 40
 	})
 	if d.Layers[contract.LayerStream].Blocked != 0 || d.Layers[contract.LayerForward].Blocked != 0 {
 		t.Fatalf("permit mode blocked: %+v", d.Layers)

@@ -55,6 +55,7 @@ type Machine struct {
 	wcfg           winrmConfig
 	fw             []*fwRule // firewall rules (netsh advfirewall)
 	loopFwd        bool      // forwarding on the loopback interface (netsh ... set interface 1)
+	groupFrags     bool      // netsh interface ipv4 set global groupforwardedfragments (off by default)
 }
 
 // fileVersions are the file versions of the drivers KB979223 replaces.
@@ -295,7 +296,7 @@ func (g *Machine) bootUp() error {
 		testSigning: g.bcdTestSigning, files: g.files,
 		serveDone: make(chan struct{}), down: make(chan struct{}), hung: make(chan struct{}), started: map[string]bool{},
 	}
-	ports, winrm, files := g.ports, g.winrm, g.files
+	ports, winrm, files, groupFrags := g.ports, g.winrm, g.files, g.groupFrags
 	g.mu.Unlock()
 	g.writeSystemFiles(files)
 
@@ -306,7 +307,7 @@ func (g *Machine) bootUp() error {
 	b.kern = kernel.New(kernel.Config{
 		// The bug is modelled from the simulator's own table of netio.sys builds.
 		Arch: g.os.Arch, OSVersion: g.os.Version, Patched: !netio.leaks,
-		Seed: g.seed ^ int64(b.n), Noise: g.cfg.Noise, Params: g.cfg.Model,
+		Seed: g.seed ^ int64(b.n), Noise: g.cfg.Noise, Params: g.cfg.Model, GroupFragments: groupFrags,
 	})
 	listen := kernel.Listen
 	if g.cfg.InVM {

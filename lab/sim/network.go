@@ -230,17 +230,81 @@ func (g *Machine) netsh(_ context.Context, b *boot, p *cmdexe.Process) int {
 	if verb == "show" && len(a) == 4 && strings.HasPrefix("interfaces", obj) && len(obj) >= 3 {
 		return g.netshShowInterfaces(p)
 	}
-	if verb != "set" || (obj != "address" && obj != "interface") {
+	if verb == "show" && len(a) == 4 && obj == "global" {
+		return g.netshShowGlobal(p)
+	}
+	if verb != "set" || (obj != "address" && obj != "interface" && obj != "global") {
 		return notFound()
 	}
 	if !g.elevated() {
 		fmt.Fprint(p.Stdout, "The requested operation requires elevation (Run as administrator).\r\n\r\n")
 		return 1
 	}
-	if obj == "address" {
+	switch obj {
+	case "address":
 		return g.netshSetAddress(b, p, a[4:])
+	case "global":
+		return g.netshSetGlobal(b, p, a[4:])
 	}
 	return g.netshSetInterface(b, p, a[4:])
+}
+
+// netshSetGlobal models `interface ipv4 set global groupforwardedfragments=enabled|disabled`,
+// the one global setting the lab changes: in force at once and kept across reboots (netsh's
+// default store=persistent). Other global parameters are accepted and ignored.
+func (g *Machine) netshSetGlobal(b *boot, p *cmdexe.Process, args []string) int {
+	v, ok := netshArgs(args, []string{"defaultcurhoplimit", "neighborcachelimit", "routecachelimit", "reassemblylimit",
+		"icmpredirects", "sourceroutingbehavior", "taskoffload", "dhcpmediasense", "mediasenseeventlog", "mldlevel",
+		"mldversion", "multicastforwarding", "groupforwardedfragments", "randomizeidentifiers", "addressmaskreply",
+		"minmtu", "store"})
+	if !ok || len(args) == 0 {
+		return netshBadParam(p)
+	}
+	group, set := v["groupforwardedfragments"], false
+	switch strings.ToLower(group) {
+	case "":
+	case "enabled", "disabled":
+		set = true
+	default:
+		return netshBadParam(p)
+	}
+	if set {
+		on := strings.EqualFold(group, "enabled")
+		g.mu.Lock()
+		g.groupFrags = on
+		g.mu.Unlock()
+		if b != nil && b.kern != nil {
+			b.kern.SetFragmentGrouping(on)
+		}
+	}
+	fmt.Fprint(p.Stdout, "Ok.\r\n\r\n")
+	return 0
+}
+
+// netshShowGlobal prints the global IPv4 parameters as Windows 7's netsh lays them out;
+// only Group Forwarded Fragments is modelled, the other values are Windows 7's defaults
+// (unverified on Vista).
+func (g *Machine) netshShowGlobal(p *cmdexe.Process) int {
+	g.mu.Lock()
+	group := "disabled"
+	if g.groupFrags {
+		group = "enabled"
+	}
+	g.mu.Unlock()
+	rows := [][2]string{
+		{"Default Hop Limit", "128 hops"}, {"Neighbor Cache Limit", "256 entries per interface"},
+		{"Route Cache Limit", "128 entries per compartment"}, {"Reassembly Limit", "32893088 bytes"},
+		{"ICMP Redirects", "enabled"}, {"Source Routing Behavior", "dontforward"}, {"Task Offload", "enabled"},
+		{"Dhcp Media Sense", "enabled"}, {"Media Sense Logging", "disabled"}, {"MLD Level", "all"},
+		{"MLD Version", "version3"}, {"Multicast Forwarding", "disabled"}, {"Group Forwarded Fragments", group},
+		{"Randomize Identifiers", "enabled"}, {"Address Mask Reply", "disabled"}, {"Minimum Mtu", "576"},
+	}
+	fmt.Fprint(p.Stdout, "Querying active state...\r\n\r\nGeneral Global Parameters\r\n---------------------------------------------\r\n")
+	for _, r := range rows {
+		fmt.Fprintf(p.Stdout, "%-36s: %s\r\n", r[0], r[1])
+	}
+	fmt.Fprint(p.Stdout, "\r\n")
+	return 0
 }
 
 // Interface indexes the model gives: the loopback pseudo-interface is 1, the adapters 11, 12, ...

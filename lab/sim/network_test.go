@@ -166,3 +166,39 @@ func TestNetshStartsFrameForwarderOnAppliance(t *testing.T) {
 		t.Fatalf("%d forwarder attempts after a reboot, want 2", n)
 	}
 }
+
+// Fragment grouping is off on a new guest, as on Windows; netsh's set global turns it on
+// at once in the running kernel, show global says so, and a reboot keeps it.
+func TestNetshFragmentGrouping(t *testing.T) {
+	tg := startGuest(t, "win7-x64", testConfig())
+	grouping := func() string {
+		t.Helper()
+		for _, l := range strings.Split(tg.must(`netsh interface ipv4 show global`).out, "\r\n") {
+			if name, val, ok := strings.Cut(l, ":"); ok && strings.TrimSpace(name) == "Group Forwarded Fragments" {
+				return strings.TrimSpace(val)
+			}
+		}
+		t.Fatal("show global has no Group Forwarded Fragments line")
+		return ""
+	}
+	if g := grouping(); g != "disabled" || tg.kern().FragmentGrouping() {
+		t.Fatalf("a new guest: show global says %q, kernel grouping %v; want disabled", g, tg.kern().FragmentGrouping())
+	}
+	if a := tg.must(`netsh interface ipv4 set global groupforwardedfragments=enabled`); a.out != "Ok.\r\n\r\n" {
+		t.Errorf("set global printed %q", a.out)
+	}
+	if g := grouping(); g != "enabled" || !tg.kern().FragmentGrouping() {
+		t.Fatalf("after set global: show global says %q, kernel grouping %v", g, tg.kern().FragmentGrouping())
+	}
+	tg.reboot()
+	if g := grouping(); g != "enabled" || !tg.kern().FragmentGrouping() {
+		t.Fatalf("after a reboot: show global says %q, kernel grouping %v", g, tg.kern().FragmentGrouping())
+	}
+	if a := tg.run(`netsh interface ipv4 set global groupforwardedfragments=sometimes`); a.code != 1 || !strings.Contains(a.out, "The parameter is incorrect.") {
+		t.Errorf("a bad value: exit %d, %q", a.code, a.out)
+	}
+	tg.must(`netsh int ipv4 set global groupforwardedfragments=disabled`)
+	if tg.kern().FragmentGrouping() {
+		t.Error("disabled did not turn grouping off")
+	}
+}

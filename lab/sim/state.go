@@ -35,6 +35,8 @@ type savedState struct {
 	Listeners   []savedListener
 	Firewall    []savedRule
 	LoopFwd     bool
+	// GroupFragments is netsh's groupforwardedfragments, a global setting Windows keeps.
+	GroupFragments bool
 }
 
 // savedWinRMProp is one WinRM configuration property by its path ("Service/Auth/Basic").
@@ -138,6 +140,7 @@ func (g *Machine) SaveState() ([]byte, error) {
 		s.Firewall = append(s.Firewall, savedRule{r.name, r.dir, r.action, r.protocol, r.localPort, r.enabled})
 	}
 	s.LoopFwd = g.loopFwd
+	s.GroupFragments = g.groupFrags
 	g.mu.Unlock()
 	// Sorted, so an unchanged machine encodes to the same bytes and the appliance skips the write.
 	sort.Slice(s.Services, func(i, j int) bool { return s.Services[i].Name < s.Services[j].Name })
@@ -226,6 +229,7 @@ func (g *Machine) LoadState(data []byte) error {
 		g.fw = append(g.fw, &fwRule{r.Name, r.Dir, r.Action, r.Protocol, r.LocalPort, r.Enabled})
 	}
 	g.loopFwd = s.LoopFwd
+	g.groupFrags = s.GroupFragments
 	g.stores = map[string]map[[20]byte]string{}
 	for _, c := range s.Certs {
 		if g.stores[c.Store] == nil {

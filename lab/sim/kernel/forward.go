@@ -51,7 +51,7 @@ type framePort interface {
 // ForwarderStats count what a frame forwarder did.
 type ForwarderStats struct {
 	FramesIn    uint64 // frames taken from the in interface (ours or broadcast)
-	Groups      uint64 // chains indicated at the forward layer (fragment groups and whole datagrams)
+	Groups      uint64 // indications at the forward layer (packets and fragments alone, fragment groups)
 	Blocked     uint64 // chains the driver blocked
 	FramesOut   uint64 // frames written to the out interface
 	ARPReplies  uint64 // ARP requests for the guest's own addresses answered
@@ -225,19 +225,25 @@ func (f *frameForwarder) route(fr []byte) {
 		return
 	}
 	frame := append([]byte(nil), fr[:ethHeader+h.total]...) // without Ethernet padding
-	var chain [][]byte
-	if h.off == 0 && !h.more {
-		chain = [][]byte{frame}
-	} else {
-		var expired int
-		chain, expired = f.reasm.add(fragKey{src: h.src, dst: h.dst, id: h.id, proto: h.proto}, h.off, h.total-h.ihl, h.more, frame, f.now())
-		f.dropped.Add(uint64(expired))
-		if chain == nil {
-			return
-		}
+	local := netip.AddrPortFrom(h.dst, 0)
+	// Every packet, whole or a fragment, is indicated alone as it arrives; with fragment
+	// grouping on, a fragment is held and indicated again inside its group once complete.
+	f.groups.Add(1)
+	if f.k.Indicate(LayerForward, 1, local) {
+		f.blocked.Add(1)
+		return
+	}
+	if h.off == 0 && !h.more || !f.k.FragmentGrouping() {
+		f.send(h.dst, frame)
+		return
+	}
+	chain, expired := f.reasm.add(fragKey{src: h.src, dst: h.dst, id: h.id, proto: h.proto}, h.off, h.total-h.ihl, h.more, frame, f.now())
+	f.dropped.Add(uint64(expired))
+	if chain == nil {
+		return
 	}
 	f.groups.Add(1)
-	if f.k.Indicate(LayerForward, len(chain), netip.AddrPortFrom(h.dst, 0)) {
+	if f.k.Indicate(LayerForward, len(chain), local) {
 		f.blocked.Add(1)
 		return
 	}

@@ -153,7 +153,7 @@ func forwarderInNetns(t *testing.T, ns string, k *Kernel) (f *frameForwarder, st
 
 func TestFrameForwarderInNetns(t *testing.T) {
 	ns := netnsTopology(t, "fwd")
-	k := New(Config{Arch: "x64"})
+	k := New(Config{Arch: "x64", GroupFragments: true})
 	defer k.Close()
 	f, stop, p1, p2 := forwarderInNetns(t, ns, k)
 	stopped := false
@@ -205,8 +205,8 @@ func TestFrameForwarderInNetns(t *testing.T) {
 	if got != 3 {
 		t.Fatalf("%d of 3 fragments came out of the out link", got)
 	}
-	if tot := k.totals()[LayerForward]; tot.Chains != 1 || tot.NBLs != 3 {
-		t.Errorf("forward totals %+v, want one chain of 3", tot)
+	if tot := k.totals()[LayerForward]; tot.Chains != 4 || tot.NBLs != 6 {
+		t.Errorf("forward totals %+v, want 3 lone fragments and one chain of 3", tot)
 	}
 
 	// With the driver blocking 203.0.113.0/24 on an unpatched netio, nothing comes out and
@@ -222,16 +222,16 @@ func TestFrameForwarderInNetns(t *testing.T) {
 		}
 	}
 	deadline := time.Now().Add(3 * time.Second)
-	for time.Now().Before(deadline) && k.totals()[LayerForward].Chains < 6 {
+	for time.Now().Before(deadline) && k.totals()[LayerForward].Chains < 24 {
 		time.Sleep(10 * time.Millisecond)
 	}
 	if fr := p2.next(etherIPv4, 300*time.Millisecond); fr != nil {
 		t.Errorf("a frame came out of a blocked forward path: %x", fr[:34])
 	}
-	if tot := k.totals()[LayerForward]; tot.Chains != 6 || tot.Blocked != 5 || tot.Leaked != 5 {
-		t.Errorf("forward totals %+v, want 6 chains, 5 blocked, 5 leaked", tot)
+	if tot := k.totals()[LayerForward]; tot.Chains != 24 || tot.Blocked != 5 || tot.Leaked != 5 {
+		t.Errorf("forward totals %+v, want 24 indications, 5 groups blocked, 5 leaked", tot)
 	}
-	if c, _ := k.Counters(); c[LayerForward].MultiChain != 5 || c[LayerForward].NBLs != 15 {
+	if c, _ := k.Counters(); c[LayerForward].MultiChain != 5 || c[LayerForward].NBLs != 30 || c[LayerForward].Classify != 20 {
 		t.Errorf("driver counters %+v", c[LayerForward])
 	}
 	start := time.Now()
@@ -300,7 +300,7 @@ func freeUDP(t *testing.T) netip.AddrPort {
 // open; none is, and each leaks its last NBL, while an unpatched guest's driver blocks it.
 func TestTrafficThroughFrameForwarderInNetns(t *testing.T) {
 	ns := netnsTopology(t, "e2e")
-	k := New(Config{Arch: "x86"})
+	k := New(Config{Arch: "x86", GroupFragments: true})
 	defer k.Close()
 	f, stop, p1, p2 := forwarderInNetns(t, ns, k)
 	defer stop()
@@ -320,7 +320,7 @@ func TestTrafficThroughFrameForwarderInNetns(t *testing.T) {
 		t.Fatalf("open path: sent %d, forwarded %d datagrams (%d frames, %d bytes); want 200, 200 (600, 800000)\nforwarder %+v",
 			c.Packets, c.ForwardedDatagrams, c.ForwardedFrames, c.ForwardedBytes, f.Stats())
 	}
-	if tot := k.totals()[LayerForward]; tot.Chains != 200 || tot.NBLs != 600 || tot.Leaked != 0 {
+	if tot := k.totals()[LayerForward]; tot.Chains != 800 || tot.NBLs != 1200 || tot.Leaked != 0 {
 		t.Fatalf("open path: forward layer %+v", tot)
 	}
 
@@ -335,10 +335,10 @@ func TestTrafficThroughFrameForwarderInNetns(t *testing.T) {
 		t.Errorf("blocked path: sent %d, forwarded %d datagrams (%d frames); want 200, 0", c.Packets, c.ForwardedDatagrams, c.ForwardedFrames)
 	}
 	deadline := time.Now().Add(3 * time.Second)
-	for time.Now().Before(deadline) && k.totals()[LayerForward].Chains < 400 {
+	for time.Now().Before(deadline) && k.totals()[LayerForward].Chains < 1600 {
 		time.Sleep(10 * time.Millisecond)
 	}
-	if tot := k.totals()[LayerForward]; tot.Chains != 400 || tot.Blocked != 200 || tot.Leaked != 200 || tot.LeakedBytes != 200*k.NBLBytes() {
-		t.Errorf("blocked path: forward layer %+v, want 200 more chains, all blocked and leaking", tot)
+	if tot := k.totals()[LayerForward]; tot.Chains != 1600 || tot.Blocked != 200 || tot.Leaked != 200 || tot.LeakedBytes != 200*k.NBLBytes() {
+		t.Errorf("blocked path: forward layer %+v, want 800 more indications, the 200 groups blocked and leaking", tot)
 	}
 }

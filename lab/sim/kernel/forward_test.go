@@ -194,19 +194,19 @@ func checkForwardedFrom(t *testing.T, fr []byte, outMAC net.HardwareAddr, id uin
 }
 
 func TestForwarderForwardsWholeGroupsAfterARP(t *testing.T) {
-	k := New(Config{Arch: "x64"})
+	k := New(Config{Arch: "x64", GroupFragments: true})
 	defer k.Close()
 	f, _, out := newTestForwarder(k)
 	frames := group(t, 7, 4000, fwdDst)
-	// The last fragment first: nothing is indicated until the group is complete.
+	// The last fragment first: each fragment is indicated alone, the group only once complete.
 	f.fromIn(frames[2])
 	f.fromIn(frames[0])
-	if tot := k.totals()[LayerForward]; tot.Chains != 0 || len(out.take()) != 0 {
-		t.Fatalf("an incomplete group was indicated (%d chains) or forwarded", tot.Chains)
+	if tot := k.totals()[LayerForward]; tot.Chains != 2 || tot.NBLs != 2 || len(out.take()) != 0 {
+		t.Fatalf("an incomplete group was indicated (%d indications of %d NBLs, want 2 of 1) or forwarded", tot.Chains, tot.NBLs)
 	}
 	f.fromIn(frames[1])
-	if tot := k.totals()[LayerForward]; tot.Chains != 1 || tot.NBLs != 3 || tot.Blocked != 0 {
-		t.Fatalf("forward layer totals %+v, want one chain of 3 NBLs, not blocked", tot)
+	if tot := k.totals()[LayerForward]; tot.Chains != 4 || tot.NBLs != 6 || tot.Blocked != 0 {
+		t.Fatalf("forward layer totals %+v, want 3 lone fragments and one chain of 3 NBLs, not blocked", tot)
 	}
 	// The next hop is unknown: the guest asks for it and holds the frames.
 	asked := out.take()
@@ -242,14 +242,14 @@ func TestForwarderForwardsWholeGroupsAfterARP(t *testing.T) {
 	if n := len(out.take()); n != 4 {
 		t.Errorf("%d frames forwarded, want 4", n)
 	}
-	if tot := k.totals()[LayerForward]; tot.Chains != 3 || tot.NBLs != 7 {
-		t.Errorf("totals %+v, want 3 chains, 7 NBLs", tot)
+	if tot := k.totals()[LayerForward]; tot.Chains != 9 || tot.NBLs != 13 {
+		t.Errorf("totals %+v, want 9 indications (6 lone fragments, 2 groups, 1 datagram), 13 NBLs", tot)
 	}
 }
 
 func TestForwarderBlockLeaksLastNBLWhenUnpatched(t *testing.T) {
 	for _, patched := range []bool{false, true} {
-		k := New(Config{Arch: "x64", Patched: patched})
+		k := New(Config{Arch: "x64", Patched: patched, GroupFragments: true})
 		f, _, out := newTestForwarder(k)
 		f.learn(fwdDst.Addr(), neighOutMAC)
 		if err := k.StartDriver(DriverConfig{ForwardPrefix: netip.MustParsePrefix("203.0.113.0/24")}); err != nil {
@@ -261,13 +261,14 @@ func TestForwarderBlockLeaksLastNBLWhenUnpatched(t *testing.T) {
 			}
 		}
 		f.fromIn(group(t, 99, 64, fwdDst)[0])
-		if n := len(out.take()); n != 0 {
-			t.Errorf("patched %v: %d frames forwarded through a blocked path", patched, n)
+		// Only the single datagram (one NBL) passes the driver.
+		if n := len(out.take()); n != 1 {
+			t.Errorf("patched %v: %d frames forwarded through a path that blocks groups, want the 1 unfragmented datagram", patched, n)
 		}
 		c, _ := k.Counters()
 		lc := c[LayerForward]
-		if lc.Classify != 6 || lc.Blocked != 6 || lc.NBLs != 16 || lc.MultiChain != 5 || lc.Hist[2] != 5 || lc.Hist[0] != 1 {
-			t.Errorf("patched %v: driver counters %+v", patched, lc)
+		if lc.Classify != 21 || lc.Blocked != 5 || lc.NBLs != 31 || lc.MultiChain != 5 || lc.Hist[2] != 5 || lc.Hist[0] != 16 || lc.MultiBlocked != 5 {
+			t.Errorf("patched %v: driver counters %+v, want 15 lone fragments and 1 datagram permitted, 5 groups of 3 blocked", patched, lc)
 		}
 		wantLeaks := uint64(5)
 		if patched {
@@ -276,7 +277,7 @@ func TestForwarderBlockLeaksLastNBLWhenUnpatched(t *testing.T) {
 		if tot := k.totals()[LayerForward]; tot.Leaked != wantLeaks || tot.LeakedBytes != wantLeaks*k.NBLBytes() {
 			t.Errorf("patched %v: leaked %d chains (%d bytes), want %d", patched, tot.Leaked, tot.LeakedBytes, wantLeaks)
 		}
-		if s := f.Stats(); s.Groups != 6 || s.Blocked != 6 || s.FramesOut != 0 {
+		if s := f.Stats(); s.Groups != 21 || s.Blocked != 5 || s.FramesOut != 1 {
 			t.Errorf("patched %v: stats %+v", patched, s)
 		}
 		k.Close()

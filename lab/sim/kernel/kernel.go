@@ -82,8 +82,12 @@ type Config struct {
 	Seed    int64
 	// Noise turns on background pool noise and in-flight receive buffers. Off, the pool
 	// moves only by what the NBL model leaks.
-	Noise  bool
-	Params Params
+	Noise bool
+	// GroupFragments is the boot's fragment grouping on the forward path (netsh interface
+	// ipv4 set global groupforwardedfragments; off by default on Windows). Off, each forwarded
+	// fragment is indicated alone; on, alone and then again in its group, a chain.
+	GroupFragments bool
+	Params         Params
 }
 
 // Kernel is one boot of a guest's kernel. Indicate is safe for concurrent use and takes no
@@ -94,6 +98,7 @@ type Kernel struct {
 	nblBytes uint64
 	drv      atomic.Pointer[driver]
 	paths    [numLayers]pathStats
+	grouping atomic.Bool // fragment grouping in force now (netsh applies it at once)
 
 	inflight atomic.Uint64 // receive buffers in flight, bytes (noise only)
 	stop     chan struct{}
@@ -135,6 +140,7 @@ func New(cfg Config) *Kernel {
 	k := &Kernel{cfg: cfg, p: cfg.Params, nblBytes: cfg.Params.NBLBytes(cfg.Arch),
 		stop: make(chan struct{}), done: make(chan struct{})}
 	k.pool = newPoolState(cfg, k.nblBytes)
+	k.grouping.Store(cfg.GroupFragments)
 	if cfg.Noise {
 		go k.estimateInflight()
 	} else {
@@ -155,6 +161,12 @@ func (k *Kernel) Params() Params { return k.p }
 // NBLBytes is the size of one NBL on this architecture: what an unpatched netio leaks per
 // blocked multi-NBL chain.
 func (k *Kernel) NBLBytes() uint64 { return k.nblBytes }
+
+// SetFragmentGrouping turns fragment grouping on the forward path on or off, at once.
+func (k *Kernel) SetFragmentGrouping(on bool) { k.grouping.Store(on) }
+
+// FragmentGrouping reports whether forwarded fragments are indicated in groups too.
+func (k *Kernel) FragmentGrouping() bool { return k.grouping.Load() }
 
 // Patched reports whether netio.sys in force for this boot carries the fix.
 func (k *Kernel) Patched() bool { return k.cfg.Patched }
@@ -292,7 +304,9 @@ func (k *Kernel) IndicateN(l Layer, n, count int, local netip.AddrPort) bool {
 		lc.multi.Add(uc)
 	}
 	lc.hist[HistBucket(n)].Add(uc)
-	if d.permit.Load() {
+	// The driver permits a single NBL on the forward layer: a lone fragment must pass to be
+	// grouped (guest/driver/callouts.c, classify_forward).
+	if d.permit.Load() || l == LayerForward && n < 2 {
 		ps.freed.Add(un * uc)
 		return false
 	}

@@ -13,7 +13,8 @@ import (
 var loopback = netip.MustParseAddr("127.0.0.1")
 
 func quietKernel(t testing.TB, arch string, patched bool) *Kernel {
-	k := New(Config{Arch: arch, OSVersion: "6.1", Patched: patched, Seed: 1})
+	// Fragment grouping on, as the lab sets it: forwarded fragment groups reach the callout.
+	k := New(Config{Arch: arch, OSVersion: "6.1", Patched: patched, Seed: 1, GroupFragments: true})
 	t.Cleanup(k.Close)
 	return k
 }
@@ -121,7 +122,8 @@ func TestUnpatchedLeaksLastNBLOfBlockedMultiChains(t *testing.T) {
 			sendUDP(t, ctl, 64, singles)
 			waitFor(t, "every datagram", func() bool {
 				c, _ := k.Counters()
-				return c[LayerForward].Classify == frags && c[LayerTransport].Classify == singles
+				// Each of a datagram's 3 fragments alone, then the group.
+				return c[LayerForward].Classify == 4*frags && c[LayerTransport].Classify == singles
 			})
 			c, ok := k.Counters()
 			if !ok {
@@ -135,8 +137,8 @@ func TestUnpatchedLeaksLastNBLOfBlockedMultiChains(t *testing.T) {
 				t.Fatalf("stream: no multi-NBL chain from %d bursts of 8 segments: %+v", conns, s)
 			}
 			f := c[LayerForward]
-			if f.Blocked != frags || f.NBLs != 3*frags || f.MultiChain != frags || f.Hist[2] != frags {
-				t.Fatalf("forward: %+v, want %d chains of 3 NBLs", f, frags)
+			if f.Blocked != frags || f.NBLs != 6*frags || f.MultiChain != frags || f.Hist[2] != frags || f.Hist[0] != 3*frags {
+				t.Fatalf("forward: %+v, want %d lone fragments permitted and %d groups of 3 NBLs blocked", f, 3*frags, frags)
 			}
 			x := c[LayerTransport]
 			if x.Blocked != singles || x.NBLs != singles || x.MultiChain != 0 || x.Hist[0] != singles {
@@ -223,7 +225,7 @@ func TestUnfilteredAndDriverlessTrafficIsBalanced(t *testing.T) {
 	sendUDP(t, ctl, 64, 50)
 	waitFor(t, "traffic", func() bool {
 		tot := k.totals()
-		return tot[LayerStream].NBLs >= 160 && tot[LayerForward].Chains == 50 && tot[LayerTransport].Chains == 50
+		return tot[LayerStream].NBLs >= 160 && tot[LayerForward].Chains == 4*50 && tot[LayerTransport].Chains == 50
 	})
 	after := k.Pool(time.Second)
 	if after.Bytes != before.Bytes {
@@ -675,5 +677,48 @@ func TestPatchedLossShare(t *testing.T) {
 		if tot := k.totals()[LayerTransport]; tot.Freed != tot.NBLs {
 			t.Errorf("patched=%v: lost chains were not freed: %+v", patched, tot)
 		}
+	}
+}
+
+// Windows' default: fragment grouping off. Each forwarded fragment is indicated alone, the
+// driver permits single NBLs, so nothing is blocked and nothing leaks, until grouping is
+// turned on (netsh applies it at once), when each group is indicated too and blocked.
+func TestFragmentGroupingOffIndicatesLoneFragmentsOnly(t *testing.T) {
+	k := New(Config{Arch: "x64", OSVersion: "6.1", Seed: 1})
+	t.Cleanup(k.Close)
+	if k.FragmentGrouping() {
+		t.Fatal("fragment grouping is on in a new kernel; Windows starts with it off")
+	}
+	n := startNet(t, k)
+	before := k.Pool(0)
+	if err := k.StartDriver(driverFor(n)); err != nil {
+		t.Fatal(err)
+	}
+	_, fwd, _ := n.Addrs()
+	sendUDP(t, fwd, 4000, 50) // 3 fragments each
+	waitFor(t, "the fragments", func() bool {
+		c, _ := k.Counters()
+		return c[LayerForward].Classify == 3*50
+	})
+	c, _ := k.Counters()
+	if f := c[LayerForward]; f.Blocked != 0 || f.MultiChain != 0 || f.Hist[0] != 3*50 {
+		t.Fatalf("grouping off: forward %+v, want 150 lone fragments, none blocked", f)
+	}
+	if after := k.Pool(time.Second); after.Bytes != before.Bytes {
+		t.Fatalf("grouping off: the pool moved by %d bytes", int64(after.Bytes)-int64(before.Bytes))
+	}
+
+	k.SetFragmentGrouping(true)
+	sendUDP(t, fwd, 4000, 50)
+	waitFor(t, "the groups", func() bool {
+		c, _ := k.Counters()
+		return c[LayerForward].Classify == 3*50+4*50
+	})
+	c, _ = k.Counters()
+	if f := c[LayerForward]; f.Blocked != 50 || f.MultiBlocked != 50 || f.Hist[2] != 50 {
+		t.Fatalf("grouping on: forward %+v, want 50 groups of 3 blocked", f)
+	}
+	if got := k.Pool(time.Second).Bytes - before.Bytes; got != 50*k.NBLBytes() {
+		t.Fatalf("grouping on: pool grew %d bytes, want 50 leaked NBLs (%d)", got, 50*k.NBLBytes())
 	}
 }

@@ -108,6 +108,21 @@ func ListenVM(k *Kernel, host netip.Addr, ports Ports) (*NetStack, error) {
 	return nil, fmt.Errorf("traffic sockets: UDP readers on %s: %w", host, err)
 }
 
+// indicate is count datagrams of nbls NBLs each arriving on layer l. On the forward path a
+// fragmented datagram's fragments are indicated alone first (WFP Layer Requirements and
+// Restrictions: "a fragment is indicated to WFP two times"), and in their group only when
+// grouping is on.
+func (n *NetStack) indicate(l Layer, nbls, count int, local netip.AddrPort) {
+	if l != LayerForward || nbls < 2 {
+		n.k.IndicateN(l, nbls, count, local)
+		return
+	}
+	n.k.IndicateN(l, 1, nbls*count, local)
+	if n.k.FragmentGrouping() {
+		n.k.IndicateN(l, nbls, count, local)
+	}
+}
+
 func listenUDP(host netip.Addr, port uint16) (*net.UDPConn, error) {
 	return net.ListenUDP("udp", net.UDPAddrFromAddrPort(netip.AddrPortFrom(host, port)))
 }
@@ -205,9 +220,10 @@ func (n *NetStack) serveConn(c *net.TCPConn) {
 	}
 }
 
-// receive turns every datagram read from r into one indication on layer l: a single NBL at
-// the transport layer, a fragment group on the forward path. Datagrams of one shape in a
-// batch are indicated together (IndicateN), which counts exactly as one by one.
+// receive turns every datagram read from r into indications on layer l: a single NBL at
+// the transport layer; on the forward path each IP fragment alone, then (with fragment
+// grouping on) the fragment group as one chain. Datagrams of one shape in a batch are
+// indicated together (IndicateN), which counts exactly as one by one.
 func (n *NetStack) receive(r datagramReader, local netip.AddrPort, l Layer) {
 	defer n.wg.Done()
 	for errs := 0; ; {
@@ -219,14 +235,14 @@ func (n *NetStack) receive(r datagramReader, local netip.AddrPort, l Layer) {
 				chain = n.k.p.FragmentChain(run.size)
 			}
 			if chain != nbls && count > 0 {
-				n.k.IndicateN(l, nbls, count, local)
+				n.indicate(l, nbls, count, local)
 				count = 0
 			}
 			nbls = chain
 			count += run.count
 		}
 		if count > 0 {
-			n.k.IndicateN(l, nbls, count, local)
+			n.indicate(l, nbls, count, local)
 		}
 		if err != nil {
 			if errors.Is(err, net.ErrClosed) {

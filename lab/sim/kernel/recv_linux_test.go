@@ -91,7 +91,8 @@ func testCoalesced(t *testing.T, host netip.Addr) {
 		cs.send(t, 64*64)
 		cs.send(t, 29*64+10)
 	}
-	const wantFwd, wantCtl = supers * 11, supers * (64 + 30)
+	// Forward: each datagram's 3 fragments alone, then its group; the tail alone.
+	const wantFwd, wantCtl = supers * (10*4 + 1), supers * (64 + 30)
 	waitFor(t, "every datagram", func() bool {
 		c, _ := k.Counters()
 		return c[LayerForward].Classify >= wantFwd && c[LayerTransport].Classify >= wantCtl
@@ -99,9 +100,9 @@ func testCoalesced(t *testing.T, host netip.Addr) {
 	time.Sleep(50 * time.Millisecond) // anything extra would show now
 	c, _ := k.Counters()
 	f, x := c[LayerForward], c[LayerTransport]
-	if f.Classify != wantFwd || f.NBLs != supers*(10*3+1) || f.MultiChain != supers*10 ||
-		f.Hist[0] != supers || f.Hist[HistBucket(3)] != supers*10 {
-		t.Fatalf("forward: %+v, want per super-packet 10 chains of 3 NBLs and one of 1", f)
+	if f.Classify != wantFwd || f.NBLs != supers*(10*6+1) || f.MultiChain != supers*10 ||
+		f.Hist[0] != supers*31 || f.Hist[HistBucket(3)] != supers*10 || f.MultiBlocked != supers*10 {
+		t.Fatalf("forward: %+v, want per super-packet 31 lone NBLs and 10 blocked chains of 3", f)
 	}
 	if x.Classify != wantCtl || x.NBLs != wantCtl || x.MultiChain != 0 || x.Hist[0] != wantCtl {
 		t.Fatalf("transport: %+v, want %d single-NBL chains", x, wantCtl)
@@ -110,8 +111,8 @@ func testCoalesced(t *testing.T, host netip.Addr) {
 		t.Fatalf("no buffer held more than one datagram: UDP_GRO did not coalesce (stats fwd %d/%d ctl %d/%d buffers/datagrams)",
 			n.fwdStats.buffers.Load(), n.fwdStats.datagrams.Load(), n.ctlStats.buffers.Load(), n.ctlStats.datagrams.Load())
 	}
-	if d := n.fwdStats.datagrams.Load(); d != wantFwd {
-		t.Fatalf("forward reader counted %d datagrams, want %d", d, wantFwd)
+	if d := n.fwdStats.datagrams.Load(); d != supers*11 {
+		t.Fatalf("forward reader counted %d datagrams, want %d", d, supers*11)
 	}
 	wantLeak := f.MultiChain * k.NBLBytes()
 	if got := k.Pool(time.Second).Bytes - before.Bytes; got != wantLeak {
