@@ -8,7 +8,8 @@ rem   prepare-guest.cmd [winrm-port] [stream-port] [control-port]
 rem
 rem   winrm-port    WinRM HTTP port to open in the firewall (default 5985; 80 for Vista / 2008
 rem                 with the stock WinRM 1.1, i.e. without WMF 2.0)
-rem   stream-port   TCP port of the stream-burst traffic (default 49152, as in the scenarios)
+rem   stream-port   TCP port of the stream-burst traffic (default 49152, as static-lab.yaml;
+rem                 Vagrant boxes use 5001 and 5002, vagrant/README.md)
 rem   control-port  UDP port of the single-nbl traffic (default 49153)
 rem
 rem Uses only tools present on all four systems (cmd, winrm, sc, netsh, reg), no PowerShell.
