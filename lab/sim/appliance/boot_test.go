@@ -160,18 +160,9 @@ func TestApplianceBootsAndRebootsUnderQEMU(t *testing.T) {
 				i, freeUDPPort(t), freeUDPPort(t)), "-device", fmt.Sprintf("virtio-net-pci,netdev=f%d,mac=%s", i, mac))
 		}
 		v := bootVM(ctx, t, qemu, b, p.Append(), nics...)
-		for {
-			if data, _ := os.ReadFile(v.console); strings.Contains(string(data), "the guest stops answering") {
-				break
-			}
-			select {
-			case <-v.done:
-				t.Fatalf("qemu exited: %v", v.err)
-			case <-ctx.Done():
-				t.Fatal("the console never said the guest stopped answering")
-			case <-time.After(200 * time.Millisecond):
-			}
-		}
+		v.waitConsole(ctx, t, "the console never said the guest stopped answering", func(console string) bool {
+			return strings.Contains(console, "the guest stops answering")
+		})
 		data, _ := os.ReadFile(v.console)
 		for _, want := range []string{"eth1 52:54:00:12:34:57 link up", "eth2 52:54:00:12:34:58 link up"} {
 			if !strings.Contains(string(data), want) {
@@ -192,24 +183,37 @@ func TestApplianceBootsAndRebootsUnderQEMU(t *testing.T) {
 		t.Logf("hung %.1f s after QEMU started; WinRM holds requests", time.Since(v.start).Seconds())
 
 		// The watchdog of /init notices and writes its report through the kernel log.
-		for {
-			data, _ := os.ReadFile(v.console)
-			if i := strings.Index(string(data), "wfplab: watchdog:"); i >= 0 && strings.Contains(string(data[i:]), "wfplab: goroutine ") {
-				if !strings.Contains(string(data[i:]), "hang_pool_mb=1 is set") || !strings.Contains(string(data[i:]), "eth0 rx ") {
-					t.Errorf("the watchdog's report does not name the hang asked for or the NICs' counters:\n%s", data[i:min(len(data), i+2000)])
-				}
-				break
+		var report string
+		v.waitConsole(ctx, t, "the console shows no watchdog report with the goroutines of the hung guest", func(console string) bool {
+			i := strings.Index(console, "wfplab: watchdog:")
+			if i >= 0 && strings.Contains(console[i:], "wfplab: goroutine ") {
+				report = console[i:]
 			}
-			select {
-			case <-v.done:
-				t.Fatalf("qemu exited: %v", v.err)
-			case <-ctx.Done():
-				t.Fatal("the console shows no watchdog report with the goroutines of the hung guest")
-			case <-time.After(500 * time.Millisecond):
-			}
+			return report != ""
+		})
+		if !strings.Contains(report, "hang_pool_mb=1 is set") || !strings.Contains(report, "eth0 rx ") {
+			t.Errorf("the watchdog's report does not name the hang asked for or the NICs' counters:\n%s", report[:min(len(report), 2000)])
 		}
 		t.Logf("watchdog report %.1f s after QEMU started", time.Since(v.start).Seconds())
 	})
+}
+
+// waitConsole polls the serial console until done accepts it; it fails the test with failMsg
+// when ctx ends first, or at once when QEMU exits.
+func (v *vm) waitConsole(ctx context.Context, t *testing.T, failMsg string, done func(console string) bool) {
+	t.Helper()
+	for {
+		if data, _ := os.ReadFile(v.console); done(string(data)) {
+			return
+		}
+		select {
+		case <-v.done:
+			t.Fatalf("qemu exited: %v", v.err)
+		case <-ctx.Done():
+			t.Fatal(failMsg)
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
 }
 
 type vm struct {
